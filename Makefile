@@ -1,0 +1,47 @@
+# The two commands a new user needs: `make report` and `make test`.
+# Each bootstraps what it needs: a .venv with the pinned packages (requirements.lock),
+# and for the tests the Debian packages of the servers they start (as root).
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: report test bench lock system-deps venv clean-venv help
+
+help:
+	@echo "make report   render the report on the embedded sample data (data/sample)"
+	@echo "make test     run the whole test suite (installs servers' Debian packages as root)"
+	@echo "make bench    run the benchmarks (benchmarks/)"
+	@echo "make lock     re-pin requirements.lock from the current .venv"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+system-deps:
+	@scripts/install-system-deps
+
+report: $(STAMP)
+	$(BIN)/mtasts report
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m benchmarks
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | { \
+	  echo "# Exact pins of every package the project installs (direct and transitive)."; \
+	  echo "# Regenerate with 'make lock' after changing pyproject.toml; environment.yml must match (tests/test_lockfile.py)."; \
+	  cat; } > requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,9 @@
+"""MTA-STS Observatory: measure SMTP transport security (RFC 8461, RFC 8460).
+
+Subpackages follow the data flow: ``rfc`` (pure parsers, no I/O), ``store``
+(DuckDB schema and runs), ``crawl`` (internet posture collector),
+``lab_ingest`` (audit-lab evidence), ``testbed`` (a simulated internet),
+and ``cli`` (the only module that wires them together).
+"""
+
+__version__ = "0.1.0"

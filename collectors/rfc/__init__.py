@@ -1,0 +1,35 @@
+"""The pure RFC layer: MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) parsing and MX matching.
+
+No I/O and no imports from the rest of the project: importable alone. Every
+parser returns a result object with ``.ok`` and ``.findings`` (each a
+:class:`Finding` with a stable ``code``, a ``severity`` and a ``message``)
+and never raises on bad input.
+"""
+
+from collectors.rfc.findings import Finding, has_errors
+from collectors.rfc.mx_match import mx_matches
+from collectors.rfc.sts_policy import StsPolicy, parse_sts_policy
+from collectors.rfc.sts_record import StsRecord, parse_sts_record
+from collectors.rfc.tlsrpt_record import TlsRptRecord, parse_tlsrpt_record
+from collectors.rfc.tlsrpt_report import (
+    TlsRptFailureDetail,
+    TlsRptPolicyResult,
+    TlsRptReport,
+    parse_tlsrpt_report,
+)
+
+__all__ = [
+    "Finding",
+    "StsPolicy",
+    "StsRecord",
+    "TlsRptFailureDetail",
+    "TlsRptPolicyResult",
+    "TlsRptRecord",
+    "TlsRptReport",
+    "has_errors",
+    "mx_matches",
+    "parse_sts_policy",
+    "parse_sts_record",
+    "parse_tlsrpt_record",
+    "parse_tlsrpt_report",
+]

@@ -1,0 +1,277 @@
+"""Open, migrate and describe the DuckDB store; record runs and quarantined input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import duckdb
+
+from collectors import __version__
+
+DEFAULT_DB_PATH = Path("data") / "observatory.duckdb"
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class SchemaError(RuntimeError):
+    """The database's schema is newer than this tool, or a migration failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def available_migrations() -> list[Migration]:
+    """The forward migrations shipped with this version, in order."""
+    found = []
+    for entry in resources.files("collectors.store").joinpath("migrations").iterdir():
+        m = _MIGRATION_NAME.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text("utf-8")))
+    found.sort(key=lambda mig: mig.version)
+    versions = [mig.version for mig in found]
+    if len(set(versions)) != len(versions):
+        raise SchemaError(f"duplicate migration numbers: {versions}")
+    return found
+
+
+def _view_scripts() -> list[tuple[str, str]]:
+    files = resources.files("collectors.store").joinpath("views")
+    return sorted(
+        (e.name, e.read_text("utf-8")) for e in files.iterdir() if e.name.endswith(".sql")
+    )
+
+
+def file_fingerprint(path: str | os.PathLike[str], chunk: int = 1 << 20) -> tuple[str, int]:
+    """SHA-256 and size of a file, read in chunks (memory does not grow with size)."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run's identity and the provenance every row it writes carries."""
+
+    run_id: str
+    kind: str
+    input_list: str
+    tool_version: str
+    started_at: dt.datetime
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def provenance(self, observed_at: dt.datetime | None = None) -> dict[str, Any]:
+        """The provenance columns for one row."""
+        return {
+            "run_id": self.run_id,
+            "observed_at": observed_at or utcnow(),
+            "input_list": self.input_list,
+            "tool_version": self.tool_version,
+        }
+
+
+class Store:
+    """A DuckDB database with the observatory schema. Use :func:`open_store`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+        self.con = con
+        self.path = path
+
+    # -- schema -----------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def pending_migrations(self) -> list[Migration]:
+        current = self.schema_version()
+        return [m for m in available_migrations() if m.version > current]
+
+    def migrate(self) -> list[Migration]:
+        """Apply pending migrations (each in a transaction), then re-create every view."""
+        migrations = available_migrations()
+        current = self.schema_version()
+        newest = migrations[-1].version if migrations else 0
+        if current > newest:
+            raise SchemaError(
+                f"database schema version {current} is newer than this tool knows ({newest}); "
+                "upgrade the tool"
+            )
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL, tool_version VARCHAR NOT NULL)"
+        )
+        applied = []
+        for mig in migrations:
+            if mig.version <= current:
+                continue
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute(mig.sql)
+                self.con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
+                    [mig.version, mig.name, utcnow(), __version__],
+                )
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                raise SchemaError(f"migration {mig.version:03d}_{mig.name} failed: {exc}") from exc
+            applied.append(mig)
+        for name, sql in _view_scripts():
+            try:
+                self.con.execute(sql)
+            except duckdb.Error as exc:
+                raise SchemaError(f"view script {name} failed: {exc}") from exc
+        return applied
+
+    # -- runs -------------------------------------------------------------
+    def start_run(
+        self,
+        kind: str,
+        input_list: str,
+        inputs: Sequence[dict[str, Any]] = (),
+        parameters: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """Record a new run as ``running`` and return it."""
+        started = utcnow()
+        run_id = run_id or f"{kind}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        params = parameters or {}
+        self.con.execute(
+            "INSERT INTO runs (run_id, kind, started_at, status, input_list, inputs,"
+            " tool_version, parameters) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+            [run_id, kind, started, input_list, json.dumps(list(inputs)), __version__,
+             json.dumps(params, default=str)],
+        )
+        return Run(run_id, kind, input_list, __version__, started, params)
+
+    def get_run(self, run_id: str, kind: str | None = None) -> Run | None:
+        """A run by id, or the newest run (of ``kind`` if given) for ``latest``."""
+        if run_id == "latest":
+            sql = "SELECT run_id, kind, input_list, tool_version, started_at, parameters FROM runs"
+            args: list[Any] = []
+            if kind:
+                sql += " WHERE kind = ?"
+                args.append(kind)
+            sql += " ORDER BY started_at DESC, run_id DESC LIMIT 1"
+            row = self.con.execute(sql, args).fetchone()
+        else:
+            row = self.con.execute(
+                "SELECT run_id, kind, input_list, tool_version, started_at, parameters"
+                " FROM runs WHERE run_id = ?",
+                [run_id],
+            ).fetchone()
+        if row is None:
+            return None
+        return Run(row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"))
+
+    def finish_run(self, run_id: str, status: str = "finished", summary: dict[str, Any] | None = None) -> None:
+        self.con.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
+            [status, utcnow(), json.dumps(summary or {}, default=str), run_id],
+        )
+
+    # -- quarantine -------------------------------------------------------
+    def quarantine(
+        self,
+        run: Run,
+        source: str,
+        source_name: str,
+        items: Iterable[tuple[str | int, bytes | str, str]],
+    ) -> int:
+        """Keep unparseable input: ``items`` are (position, raw, reason). Returns the count."""
+        now = utcnow()
+        rows = [
+            (run.run_id, now, run.input_list, run.tool_version, source, source_name, str(pos),
+             raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw),
+             reason)
+            for pos, raw, reason in items
+        ]
+        if rows:
+            self.con.executemany(
+                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+        return len(rows)
+
+    # -- description ------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """Schema version, tables with row counts, views, and the newest runs."""
+        tables = self.con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables"
+            " WHERE table_schema = 'main' ORDER BY table_name"
+        ).fetchall()
+        counts = {}
+        views = []
+        for name, ttype in tables:
+            if ttype == "VIEW":
+                views.append(name)
+            else:
+                counts[name] = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        runs = []
+        if "runs" in counts:
+            runs = [
+                dict(zip(("run_id", "kind", "status", "started_at", "input_list"), r))
+                for r in self.con.execute(
+                    "SELECT run_id, kind, status, started_at, input_list FROM runs"
+                    " ORDER BY started_at DESC LIMIT 10"
+                ).fetchall()
+            ]
+        return {
+            "path": self.path,
+            "schema_version": self.schema_version(),
+            "newest_known_version": available_migrations()[-1].version,
+            "tables": counts,
+            "views": views,
+            "runs": runs,
+        }
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(
+    path: str | os.PathLike[str] = DEFAULT_DB_PATH,
+    *,
+    migrate: bool = True,
+    read_only: bool = False,
+) -> Store:
+    """Open (creating the file and its folder if needed) and, by default, migrate."""
+    path = str(path)
+    if path != ":memory:" and not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(path, read_only=read_only)
+    store = Store(con, path)
+    if migrate and not read_only:
+        store.migrate()
+    return store
