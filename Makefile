@@ -8,11 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: report test bench lock system-deps venv clean-venv help
+.PHONY: report test bench lock system-deps venv clean-venv help lab
 
 help:
 	@echo "make report   render the report on the embedded sample data (data/sample)"
 	@echo "make test     run the whole test suite (installs servers' Debian packages as root)"
+	@echo "make lab      open the notebooks in JupyterLab"
 	@echo "make bench    run the benchmarks (benchmarks/)"
 	@echo "make lock     re-pin requirements.lock from the current .venv"
 
@@ -29,7 +30,10 @@ system-deps:
 	@scripts/install-system-deps
 
 report: $(STAMP)
-	$(BIN)/mtasts report
+	$(BIN)/mtasts report $(if $(MONTH),--month $(MONTH)) $(if $(DB),--db $(DB))
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest

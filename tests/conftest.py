@@ -54,3 +54,56 @@ def store(tmp_path: Path):
     s = open_store(tmp_path / "test.duckdb")
     yield s
     s.close()
+
+
+# ---- testbed worlds (issue 3; collectors/testbed) ---------------------------------------
+
+def require_testbed_servers(latency: bool = False) -> None:
+    """Skip (fail under CI) unless Knot, Unbound, nginx (and dnsdist for latency) exist."""
+    from collectors.testbed.world import missing_binaries
+
+    missing = missing_binaries(latency)
+    require(not missing, f"needs {', '.join(missing)} (run: sudo scripts/install-system-deps)")
+
+
+def _testbed_mode() -> str:
+    return "netns" if os.geteuid() == 0 else "loopback"
+
+
+@pytest.fixture(scope="session")
+def catalogue_world(tmp_path_factory: pytest.TempPathFactory):
+    """The catalogue of edge cases served by real servers, for the whole session:
+    in a network namespace of its own as root, else on loopback high ports."""
+    require_testbed_servers()
+    from collectors.testbed import Testbed, load_catalogue
+
+    mode = _testbed_mode()
+    name = f"mtasts-cat-{os.getpid()}" if mode == "netns" else None
+    world = Testbed(load_catalogue(), tmp_path_factory.mktemp("catalogue-world"), mode=mode,
+                    netns_name=name).up()
+    yield world
+    world.down()
+
+
+@pytest.fixture
+def make_world(tmp_path: Path):
+    """``make_world(scenario, tmp_path=None, mode=None, latency_ms=0)`` -> a running World,
+    stopped when the test ends (netns as root, else loopback, unless mode says otherwise)."""
+    from collectors.testbed import Testbed
+
+    worlds = []
+
+    def make(scenario, path: Path | None = None, *, mode: str | None = None, latency_ms: int = 0):
+        require_testbed_servers(latency=latency_ms > 0)
+        mode = mode or _testbed_mode()
+        if mode == "netns":
+            require_root()
+        workdir = Path(path or tmp_path) / f"world{len(worlds)}"
+        name = f"mtasts-w{os.getpid()}-{len(worlds)}-{os.urandom(2).hex()}" if mode == "netns" else None
+        world = Testbed(scenario, workdir, mode=mode, latency_ms=latency_ms, netns_name=name).up()
+        worlds.append(world)
+        return world
+
+    yield make
+    for w in worlds:
+        w.down()
