@@ -7,7 +7,9 @@ import tomllib
 
 import yaml
 
-from conftest import REPO_ROOT
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
 

@@ -18,6 +18,10 @@ from collectors.cli.common import CliError
 # Subcommand modules, in the order --help lists them (the data flow).
 _COMMAND_MODULES = (
     "collectors.cli.db",
+    "collectors.cli.testbed",
+    "collectors.cli.ingest",
+    "collectors.cli.crawl",
+    "collectors.cli.export",
     "collectors.cli.report",
 )
 

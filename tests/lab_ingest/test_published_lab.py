@@ -19,7 +19,7 @@ from collectors.lab_ingest.published_lab import (
     unescape_copy_field,
 )
 from collectors.lab_ingest.records import Quarantined
-from conftest import EXTERNAL_DIR
+from support import EXTERNAL_DIR
 
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 RECEIVED_LINE = (

@@ -23,7 +23,7 @@ from hypothesis import given, settings, strategies as st
 
 from collectors.lab_ingest.records import Quarantined
 from collectors.lab_ingest.recorder import RecordedMessage, parse, sniff
-from conftest import REPO_ROOT
+from support import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "lab" / "recorder" / "mtasts-recorder"
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"

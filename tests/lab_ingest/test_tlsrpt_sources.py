@@ -25,7 +25,7 @@ from collectors.lab_ingest.tlsrpt_sources import (
     sidecar_record, sniff, sniff_path,
 )
 from collectors.rfc import parse_tlsrpt_report
-from conftest import EXTERNAL_DIR
+from support import EXTERNAL_DIR
 
 REPORT_FILES = sorted(p for p in (EXTERNAL_DIR / "tlsrpt").rglob("*") if p.suffix in (".json", ".eml"))
 JSON_FILES = [p for p in REPORT_FILES if p.suffix == ".json"]

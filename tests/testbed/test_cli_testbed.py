@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collectors.cli import main
-from conftest import REPO_ROOT, require_testbed_servers
+from support import REPO_ROOT, require_testbed_servers
 
 
 def mtasts(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:

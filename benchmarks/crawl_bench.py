@@ -1,0 +1,242 @@
+"""Benchmark: the crawler's throughput, CPU and peak memory on testbed worlds, and the peers.
+
+* No delay: generated populations (default mix) of 10,000 and 100,000 domains; one crawl
+  each without --probe-smtp, in a child process (its own peak RSS, CPU from rusage);
+  domains/s, CPU per domain and per DNS query, peak RSS and its slope between the sizes.
+* Latency: the testbed's latency mode (dnsdist, 50 ms per DNS answer) at 10,000 domains.
+* Peers on the same 10,000-domain world, same run: postfix-mta-sts-resolver's
+  ``STSResolver.resolve`` 100 at a time (Debian's python3 has it), and checkdmarc's
+  MTA-STS + TLS-RPT checks one domain after another (``--checkdmarc-python``: an
+  interpreter with ``pip install checkdmarc``; a benchmark-only dependency). Peers need the
+  standard ports, so they run in a namespace world (root); rootless runs skip them.
+  Then a verdict-agreement table per testbed case.
+
+Each world's resolver cache starts cold, so the first crawl is the conservative figure;
+``--warm`` adds a second crawl of the same world.
+
+Run:  .venv/bin/python -m benchmarks.crawl_bench [--sizes 10000,100000] [--latency-ms 50]
+      [--checkdmarc-python PATH] [--workdir DIR] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+REPO = Path(__file__).resolve().parents[1]
+MTASTS = str(Path(sys.executable).parent / "mtasts")
+HERE = Path(__file__).resolve().parent
+
+
+def _world(n: int, workdir: Path, latency_ms: int, mode: str, seed: int = 1) -> tuple[Any, Path, Any]:
+    from collectors.testbed import Testbed, generate_population
+
+    scenario = generate_population(n, seed=seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)
+    listing = workdir / "list.csv"
+    listing.write_text("".join(f"{i},{d.name}\n" for i, d in enumerate(scenario.domains, 1)))
+    t0 = time.monotonic()
+    name = f"crawlbench{os.getpid() % 1000}" if mode == "netns" else None
+    world = Testbed(scenario, workdir / "world", mode=mode, latency_ms=latency_ms, netns_name=name).up()
+    print(f"  world of {n:,} domains up in {time.monotonic() - t0:.1f}s ({mode}, latency {latency_ms} ms)",
+          file=sys.stderr)
+    return world, listing, scenario
+
+
+def _timed(cmd: list[str], workdir: Path) -> dict[str, float]:
+    """Run ``cmd`` under /usr/bin/time: wall, user, sys seconds and peak RSS (MB) of the child."""
+    out = workdir / "time.txt"
+    timer = shutil.which("time") or "/usr/bin/time"
+    done = subprocess.run([timer, "-f", "%e %U %S %M", "-o", str(out), *cmd],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (workdir / "stderr.txt").write_text(done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed (stderr in {workdir / 'stderr.txt'}): {done.stderr[-1500:]}")
+    wall, user, system, rss = out.read_text().split()[-4:]
+    return {"wall": float(wall), "cpu": float(user) + float(system), "rss_mb": int(rss) / 1024,
+            "stdout": done.stdout}
+
+
+def crawl(world: Any, listing: Path, db: Path, extra: list[str] = ()) -> dict[str, Any]:
+    if db.exists():
+        db.unlink()
+    cmd = [*world.exec_prefix(), MTASTS, "crawl", str(listing), "--db", str(db), "--no-progress",
+           *world.crawler_args(), *extra]
+    t = _timed(cmd, db.parent)
+    con = duckdb.connect(str(db), read_only=True)
+    summary = json.loads(con.execute("SELECT summary FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0])
+    verdicts = {d: (f, m or "") for d, f, m in con.execute(
+        "SELECT domain, policy_fetch, policy_mode FROM posture").fetchall()}
+    con.close()
+    s = summary["session"]
+    return {
+        "domains": s["domains"], "crawl_seconds": s["seconds"], "rate": s["domains"] / s["seconds"],
+        "wall": t["wall"], "cpu": t["cpu"], "rss_mb": t["rss_mb"], "dns_queries": s["dns_queries"],
+        "policy_fetches": s["policy_fetches"], "cpu_per_domain_us": t["cpu"] / s["domains"] * 1e6,
+        "cpu_per_query_us": t["cpu"] / max(1, s["dns_queries"]) * 1e6, "verdicts": verdicts,
+    }
+
+
+def peer(world: Any, python: str, script: str, listing: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    cmd = [*world.exec_prefix(), "env", *(f"{k}={v}" for k, v in env.items()), python, str(HERE / script),
+           str(listing), str(timeout)]
+    t = _timed(cmd, listing.parent)
+    data = json.loads(t["stdout"].strip().splitlines()[-1])
+    data["rate"] = data["domains"] / data["seconds"]
+    data["rss_mb"] = t["rss_mb"]
+    return data
+
+
+def _sample(listing: Path, n: int, out: Path) -> Path:
+    lines = listing.read_text().splitlines()[:n]
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def agreement(scenario: Any, ours: dict[str, tuple[str, str]], resolver: dict[str, Any] | None,
+              checkdmarc: dict[str, Any] | None) -> list[tuple[str, int, str, str, str]]:
+    """Per catalogue case: our (policy_fetch, mode) vs the peers' reading, with counts."""
+    by_case: dict[str, list[str]] = defaultdict(list)
+    for d in scenario.domains:
+        by_case[d.case].append(d.name)
+    rows = []
+    for case, names in sorted(by_case.items()):
+        o = Counter(f"{ours[n][0]}/{ours[n][1] or '-'}" for n in names if n in ours).most_common(1)
+        r = Counter(f"{resolver[n][0]}/{resolver[n][1] or '-'}" for n in names if resolver and n in resolver)
+        c = Counter(f"{'valid' if checkdmarc[n]['sts_valid'] else 'invalid'}/{checkdmarc[n]['mode'] or '-'}"
+                    for n in names if checkdmarc and n in checkdmarc)
+        rows.append((case, len(names), o[0][0] if o else "?",
+                     r.most_common(1)[0][0] if r else "-", c.most_common(1)[0][0] if c else "-"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--latency-ms", type=int, default=50)
+    ap.add_argument("--latency-size", type=int, default=10000)
+    ap.add_argument("--checkdmarc-python", default=os.environ.get("CHECKDMARC_PYTHON"),
+                    help="an interpreter with checkdmarc installed (skipped without)")
+    ap.add_argument("--resolver-python", default="/usr/bin/python3",
+                    help="an interpreter with postfix_mta_sts_resolver (Debian's python3)")
+    ap.add_argument("--checkdmarc-latency-sample", type=int, default=200)
+    ap.add_argument("--warm", action="store_true", help="also a second (warm-cache) crawl per size")
+    ap.add_argument("--workdir")
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+
+    mode = "netns" if os.geteuid() == 0 else "loopback"
+    base = Path(args.workdir or tempfile.mkdtemp(prefix="crawl-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    report: dict[str, Any] = {"mode": mode, "cpus": os.cpu_count(), "sizes": {}}
+    agreement_rows = None
+    for n in sizes:
+        print(f"no delay, {n:,} domains", file=sys.stderr)
+        world, listing, scenario = _world(n, base / f"n{n}", 0, mode)
+        try:
+            ours = crawl(world, listing, base / f"n{n}" / "crawl.duckdb")
+            entry: dict[str, Any] = {"cold": {k: v for k, v in ours.items() if k != "verdicts"}}
+            if args.warm:
+                warm = crawl(world, listing, base / f"n{n}" / "crawl-warm.duckdb")
+                entry["warm"] = {k: v for k, v in warm.items() if k != "verdicts"}
+            if n == min(sizes) and mode == "netns":
+                env = {"SSL_CERT_FILE": str(world.ca_bundle), "REQUESTS_CA_BUNDLE": str(world.ca_bundle)}
+                res = chk = None
+                if Path(args.resolver_python).exists():
+                    try:
+                        res = peer(world, args.resolver_python, "crawl_peer_sts_resolver.py", listing, env, 4)
+                        entry["sts_resolver"] = {k: v for k, v in res.items() if k != "results"}
+                    except RuntimeError as exc:
+                        entry["sts_resolver"] = {"error": str(exc)[:300]}
+                if args.checkdmarc_python:
+                    chk = peer(world, args.checkdmarc_python, "crawl_peer_checkdmarc.py", listing, env, 2)
+                    entry["checkdmarc"] = {k: v for k, v in chk.items() if k != "results"}
+                agreement_rows = agreement(scenario, ours["verdicts"], res and res["results"],
+                                           chk and chk["results"])
+            report["sizes"][n] = entry
+        finally:
+            world.down()
+
+    if args.latency_ms:
+        n = args.latency_size
+        print(f"latency {args.latency_ms} ms, {n:,} domains", file=sys.stderr)
+        world, listing, _ = _world(n, base / f"lat{n}", args.latency_ms, mode)
+        try:
+            ours = crawl(world, listing, base / f"lat{n}" / "crawl.duckdb")
+            entry = {"ours": {k: v for k, v in ours.items() if k != "verdicts"}}
+            if args.checkdmarc_python and mode == "netns":
+                sample = _sample(listing, args.checkdmarc_latency_sample, base / f"lat{n}" / "sample.csv")
+                env = {"REQUESTS_CA_BUNDLE": str(world.ca_bundle)}
+                chk = peer(world, args.checkdmarc_python, "crawl_peer_checkdmarc.py", sample, env, 2)
+                entry["checkdmarc"] = {k: v for k, v in chk.items() if k != "results"}
+            report["latency"] = entry
+        finally:
+            world.down()
+
+    _print(report, agreement_rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def _print(report: dict[str, Any], rows: list | None) -> None:
+    print(f"\ncrawl benchmark ({report['mode']} world, {report['cpus']} CPUs, no --probe-smtp)")
+    print(f"{'domains':>9} {'dom/s':>8} {'wall s':>7} {'cpu s':>7} {'cpu/dom us':>10} {'cpu/query us':>12}"
+          f" {'queries':>9} {'fetches':>8} {'peak RSS MB':>11}")
+    rss = []
+    for n, e in report["sizes"].items():
+        for label in ("cold", "warm"):
+            c = e.get(label)
+            if not c:
+                continue
+            print(f"{n:>9,} {c['rate']:>8,.0f} {c['wall']:>7.1f} {c['cpu']:>7.1f} {c['cpu_per_domain_us']:>10.0f}"
+                  f" {c['cpu_per_query_us']:>12.1f} {c['dns_queries']:>9,} {c['policy_fetches']:>8,}"
+                  f" {c['rss_mb']:>11.0f}  {label}")
+            if label == "cold":
+                rss.append((n, c["rss_mb"]))
+    if len(rss) >= 2:
+        (n0, r0), (n1, r1) = rss[0], rss[-1]
+        print(f"peak RSS slope: {(r1 - r0) / ((n1 - n0) / 10000):.1f} MB per 10,000 domains")
+    small = report["sizes"].get(min(report["sizes"])) if report["sizes"] else None
+    if small:
+        ours = small["cold"]
+        for name in ("checkdmarc", "sts_resolver"):
+            p = small.get(name)
+            if p and "rate" in p:
+                print(f"peer {name}: {p['rate']:,.0f} dom/s, cpu {p['cpu']:.1f}s "
+                      f"({p['cpu'] / p['domains'] * 1e6:.0f} us/domain); ours/theirs rate "
+                      f"{ours['rate'] / p['rate']:.2f}x, their cpu/domain / ours "
+                      f"{(p['cpu'] / p['domains']) / (ours['cpu'] / ours['domains']):.2f}x")
+            elif p:
+                print(f"peer {name}: {p}")
+    lat = report.get("latency")
+    if lat:
+        o = lat["ours"]
+        print(f"latency world: ours {o['rate']:,.0f} dom/s ({o['domains']:,} domains)")
+        if "checkdmarc" in lat:
+            c = lat["checkdmarc"]
+            print(f"latency world: checkdmarc {c['rate']:,.1f} dom/s ({c['domains']} domains); "
+                  f"ratio {o['rate'] / c['rate']:,.0f}x")
+    if rows:
+        print("\nverdict agreement per case (most common reading): ours policy_fetch/mode | "
+              "STSResolver status/mode | checkdmarc valid/mode")
+        for case, n, o, r, c in rows:
+            print(f"  {case:<32} {n:>6}  {o:<24} {r:<16} {c}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Benchmark: ingest a >= 1 GB generated Postfix log; compare with pflogsumm in the same run.
+
+Generates a classic-syslog Postfix log by repeating realistic sessions of the audit
+lab (receiving smtpd sessions with TLS, local delivery to the recorder; sending
+smtp attempts: Verified TLS, deferred "TLS is required", bounced with a
+non-delivery notice), into a temporary folder (never the repository), then:
+
+* times ``pflogsumm`` (Debian package) on the file,
+* times ``mtasts ingest`` (in a child process, so its peak RSS is its own),
+
+back to back, ``--repeat`` times at each of two sizes (alternating which tool goes first:
+the machine may be loaded by others), and prints lines/s for both, the ratio of each pair,
+and the ingester's peak RSS at the two sizes with its slope (memory must stay flat as the
+file grows). Results go to ``benchmarks/results/ingest_bench.json``.
+
+Run:  .venv/bin/python -m benchmarks.ingest_bench [--size-mb 1100] [--small-mb 110] [--repeat 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_CIPHER = ("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 "
+           "server-signature RSA-PSS (2048 bits) server-digest SHA256")
+
+
+def _qid(n: int) -> str:
+    """A Postfix long queue id (enable_long_queue_ids=yes) derived from a counter."""
+    alphabet = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"
+    out = []
+    n = n * 7919 + 104729
+    for _ in range(10):
+        n, r = divmod(n, len(alphabet))
+        out.append(alphabet[r])
+    return "4" + "".join(out) + "z" + alphabet[n % 51]
+
+
+def _session_block(i: int, when: str) -> str:
+    """One round of realistic lines: a receiving session and three sending attempts."""
+    q_in, q_out, q_b, q_bn = _qid(4 * i), _qid(4 * i + 1), _qid(4 * i + 2), _qid(4 * i + 3)
+    pid = 2000 + (i % 30000)
+    uid = f"{i:08x}-1f0e-4c1a-9b7e-{(i * 2654435761) % (1 << 48):012x}"
+    client = f"mail-{i % 97}.sender{i % 13}.example.net[192.0.2.{i % 250 + 1}]"
+    return (
+        f"{when} lab-a postfix-a/smtpd[{pid}]: connect from {client}\n"
+        f"{when} lab-a postfix-a/smtpd[{pid}]: Anonymous TLS connection established from {client}: {_CIPHER}\n"
+        f"{when} lab-a postfix-a/smtpd[{pid}]: {q_in}: client={client}\n"
+        f"{when} lab-a postfix-a/cleanup[{pid + 1}]: {q_in}: message-id=<{uid}@sender{i % 13}.example.net>\n"
+        f"{when} lab-a postfix-a/qmgr[1990]: {q_in}: from=<alice{i % 50}@sender{i % 13}.example.net>, size={1200 + i % 900}, nrcpt=1 (queue active)\n"
+        f"{when} lab-a postfix-a/local[{pid + 2}]: {q_in}: to=<{uid}@a.lab.example>, relay=local, delay=0.12, delays=0.05/0.01/0/0.06, dsn=2.0.0, status=sent (delivered to command: /usr/local/bin/mtasts-recorder)\n"
+        f"{when} lab-a postfix-a/qmgr[1990]: {q_in}: removed\n"
+        f"{when} lab-a postfix-a/smtpd[{pid}]: disconnect from {client} ehlo=2 starttls=1 mail=1 rcpt=1 data=1 quit=1 commands=7\n"
+        f"{when} sender postfix/pickup[310]: {q_out}: uid=0 from=<bob>\n"
+        f"{when} sender postfix/cleanup[311]: {q_out}: message-id=<{uid}.a@sender.example>\n"
+        f"{when} sender postfix/qmgr[312]: {q_out}: from=<bob@sender.example>, size=612, nrcpt=1 (queue active)\n"
+        f"{when} sender postfix/smtp[{pid + 3}]: Verified TLS connection established to mx-a.lab.example[127.0.0.11]:25: {_CIPHER}\n"
+        f"{when} sender postfix/smtp[{pid + 3}]: {q_out}: to=<{uid}@a.lab.example>, relay=mx-a.lab.example[127.0.0.11]:25, delay=0.41, delays=0.02/0.01/0.3/0.08, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as {q_in})\n"
+        f"{when} sender postfix/qmgr[312]: {q_out}: removed\n"
+        f"{when} sender postfix/cleanup[311]: {q_b}: message-id=<{uid}.b@sender.example>\n"
+        f"{when} sender postfix/qmgr[312]: {q_b}: from=<bob@sender.example>, size=640, nrcpt=2 (queue active)\n"
+        f"{when} sender postfix/smtp[{pid + 4}]: {q_b}: to=<{uid}@b.lab.example>, relay=mx-b.lab.example[127.0.0.12]:25, delay=0.2, delays=0.02/0/0.17/0, dsn=4.7.4, status=deferred (TLS is required, but was not offered by host mx-b.lab.example[127.0.0.12])\n"
+        f"{when} sender postfix/smtp[{pid + 5}]: Untrusted TLS connection established to mx-d.lab.example[127.0.0.14]:25: {_CIPHER}\n"
+        f"{when} sender postfix/smtp[{pid + 5}]: {q_b}: to=<{uid}@d.lab.example>, relay=mx-d.lab.example[127.0.0.14]:25, delay=301, delays=300/0.01/0.5/0, dsn=5.7.5, status=bounced (Server certificate not trusted)\n"
+        f"{when} sender postfix/bounce[{pid + 6}]: {q_b}: sender non-delivery notification: {q_bn}\n"
+        f"{when} sender postfix/qmgr[312]: {q_b}: removed\n"
+    )
+
+
+def generate_log(path: Path, size_bytes: int) -> int:
+    """Write at least ``size_bytes`` of log to ``path``; returns the number of lines."""
+    lines = 0
+    written = 0
+    i = 0
+    with open(path, "w", encoding="ascii", buffering=1 << 22) as fh:
+        while written < size_bytes:
+            sec = i // 20  # 20 rounds per second of log time, months move forward
+            day, rest = divmod(sec, 86400)
+            month = (day // 28) % 12
+            when = f"{_MONTHS[month]} {day % 28 + 1:2d} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+            block = _session_block(i, when)
+            fh.write(block)
+            written += len(block)
+            lines += 21
+            i += 1
+    return lines
+
+
+def _peak_rss_child(cmd: list[str]) -> tuple[float, float, int, str]:
+    """Run a command in its own process: wall seconds, its own peak RSS (MiB), exit code, output."""
+    wrapper = (
+        "import resource,subprocess,sys,time,json;"
+        "t=time.perf_counter();p=subprocess.run(sys.argv[1:],capture_output=True);"
+        "w=time.perf_counter()-t;"
+        "print(json.dumps({'wall':w,'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024,"
+        "'rc':p.returncode,'out':p.stdout.decode(errors='replace')[-3000:],"
+        "'err':p.stderr.decode(errors='replace')[-3000:]}))"
+    )
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, check=True)
+    res = json.loads(out.stdout)
+    return res["wall"], res["rss"], res["rc"], res["out"] + res["err"]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def measure(log: Path, n_lines: int, work: Path, label: str, repeat: int, with_pflogsumm: bool) -> dict:
+    """Time pflogsumm and ``mtasts ingest`` back to back on the same file, ``repeat`` times
+    (alternating which goes first), so both see the same machine load."""
+    mtasts = [sys.executable, "-m", "collectors.cli"]
+    ours: list[dict] = []
+    peer: list[dict] = []
+    out = ""
+    for i in range(repeat):
+        order = ("pflogsumm", "mtasts") if i % 2 == 0 else ("mtasts", "pflogsumm")
+        for tool in order:
+            if tool == "pflogsumm":
+                if not with_pflogsumm:
+                    continue
+                load = _load()
+                pw, prss, prc, _ = _peak_rss_child(["pflogsumm", "--smtpd-stats", str(log)])
+                peer.append({"s": round(pw, 2), "lines_per_s": round(n_lines / pw), "peak_rss_mib": round(prss),
+                             "exit": prc, "load_before": load})
+                print(f"[{label}#{i + 1}] pflogsumm:     {pw:6.1f}s {n_lines / pw:>10,.0f} lines/s "
+                      f"peak RSS {prss:,.0f} MiB (load {load})", flush=True)
+            else:
+                db = work / f"bench-{label}.duckdb"
+                for p in work.glob(f"bench-{label}.duckdb*"):
+                    p.unlink()
+                load = _load()
+                cmd = [*mtasts, "ingest", "--db", str(db), "--year", "2024", "--format", "postfix", str(log)]
+                wall, rss, rc, out = _peak_rss_child(cmd)
+                ours.append({"s": round(wall, 2), "lines_per_s": round(n_lines / wall), "peak_rss_mib": round(rss),
+                             "exit": rc, "load_before": load})
+                print(f"[{label}#{i + 1}] mtasts ingest: {wall:6.1f}s {n_lines / wall:>10,.0f} lines/s "
+                      f"peak RSS {rss:,.0f} MiB (load {load}), exit {rc}", flush=True)
+                if rc != 0:
+                    print(out)
+    entry: dict = {"bytes": log.stat().st_size, "lines": n_lines, "mtasts_ingest": ours,
+                   "ingest_lines_per_s": _median([r["lines_per_s"] for r in ours]),
+                   "ingest_peak_rss_mib": max(r["peak_rss_mib"] for r in ours),
+                   "ingest_exit": max(r["exit"] for r in ours), "ingest_summary_tail": out.strip().splitlines()[-8:]}
+    if peer:
+        entry["pflogsumm"] = peer
+        entry["pflogsumm_lines_per_s"] = _median([r["lines_per_s"] for r in peer])
+        # the ratio of each back-to-back pair, then their median
+        pairs = [o["lines_per_s"] / p["lines_per_s"] for o, p in zip(ours, peer)]
+        entry["ratio_per_pair"] = [round(x, 3) for x in pairs]
+        entry["ratio"] = round(_median(pairs), 3)
+        print(f"[{label}] throughput ratio ingest/pflogsumm (median of pairs): {entry['ratio']:.2f}x "
+              f"(goal >= {GOAL_RATIO:.0f}x)", flush=True)
+    return entry
+
+
+GOAL_RATIO = 3.0
+RESULTS = Path(__file__).resolve().parent / "results" / "ingest_bench.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=1100, help="size of the big log (default 1100 MiB)")
+    ap.add_argument("--small-mb", type=int, default=110, help="size of the small log for the memory comparison")
+    ap.add_argument("--repeat", type=int, default=2, help="back-to-back pairs per size (default 2)")
+    ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
+    ap.add_argument("--skip-pflogsumm", action="store_true")
+    ap.add_argument("--no-results", action="store_true", help=f"do not write {RESULTS.name}")
+    args = ap.parse_args(argv)
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mtasts-ingest-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    with_peer = not args.skip_pflogsumm and shutil.which("pflogsumm") is not None
+    results: dict[str, object] = {
+        "command": "python -m benchmarks.ingest_bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+        "goal_ratio": GOAL_RATIO}
+    try:
+        for label, mb in (("small", args.small_mb), ("big", args.size_mb)):
+            log = work / f"maillog-{label}"
+            t0 = time.perf_counter()
+            n_lines = generate_log(log, mb * (1 << 20))
+            size = log.stat().st_size
+            print(f"[{label}] generated {size / (1 << 20):,.0f} MiB, {n_lines:,} lines "
+                  f"in {time.perf_counter() - t0:.1f}s: {log}", flush=True)
+            results[label] = measure(log, n_lines, work, label, max(1, args.repeat), with_peer)
+            if not args.keep:
+                log.unlink()
+        small, big = results["small"], results["big"]
+        assert isinstance(small, dict) and isinstance(big, dict)
+        slope = (big["ingest_peak_rss_mib"] - small["ingest_peak_rss_mib"]) / (
+            (big["bytes"] - small["bytes"]) / (1 << 30))
+        results["rss_slope_mib_per_gib"] = round(slope, 1)
+        results["ok"] = bool(big.get("ratio", 0) >= GOAL_RATIO and abs(slope) < 50)
+        print(f"peak RSS {small['ingest_peak_rss_mib']} MiB at {small['bytes'] / (1 << 20):,.0f} MiB, "
+              f"{big['ingest_peak_rss_mib']} MiB at {big['bytes'] / (1 << 20):,.0f} MiB: "
+              f"{slope:+.1f} MiB per GiB of log", flush=True)
+        print("\n".join(big["ingest_summary_tail"]))
+        if not args.no_results:
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+            print(f"results: {RESULTS}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""``mtasts crawl LIST | --resume RUN``: the MTA-STS / TLS-RPT posture of a domain list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from collectors.cli.common import CliError, add_db_option, open_db
+from collectors.store import file_fingerprint
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {value}") from exc
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return n
+
+
+def _port(value: str) -> int:
+    n = _positive_int(value)
+    if n > 65535:
+        raise argparse.ArgumentTypeError(f"not a port: {value}")
+    return n
+
+
+def _seconds(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value}") from exc
+    if not 0 < n <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds: {value}")
+    return n
+
+
+def _rate(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a rate: {value}") from exc
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = unlimited): {value}")
+    return n
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "crawl", help="observe the MTA-STS/TLS-RPT posture of a domain list into the store",
+        description=(
+            "Crawl a top list (a Tranco/Cloudflare Radar/Majestic CSV, a plain list, or "
+            "tranco:latest|tranco:DATE|tranco:ID through the tranco package's cache) and store "
+            "raw observations; 'mtasts export posture' writes the per-domain verdicts."),
+    )
+    p.add_argument("list", nargs="?", metavar="LIST", help="list file (or tranco:ID); omit with --resume")
+    add_db_option(p)
+    p.add_argument("--top", type=_positive_int, metavar="N", help="only the first N entries of the list")
+    p.add_argument("--resume", metavar="RUN", help="finish an interrupted run (an id or 'latest')")
+    p.add_argument("--resolver", metavar="IP[:PORT]",
+                   help="recursive (validating) resolver to ask (default: resolv.conf's nameserver)")
+    p.add_argument("--ca-bundle", metavar="FILE", help="PEM trust anchors (default: the system store)")
+    p.add_argument("--https-port", type=_port, metavar="N", help="port of every policy fetch (default 443)")
+    p.add_argument("--smtp-port", type=_port, metavar="N", help="port of every SMTP probe (default 25)")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="total bound of one policy fetch or SMTP probe (default 10)")
+    p.add_argument("--dns-timeout", type=_seconds, metavar="SECONDS",
+                   help="per-attempt DNS timeout; 3 attempts (default 2)")
+    p.add_argument("--concurrency", type=_positive_int, metavar="N", help="domains in flight (default 500)")
+    p.add_argument("--rate", type=_rate, metavar="QPS", help="global DNS query rate limit (default: none)")
+    p.add_argument("--per-host", type=_positive_int, metavar="N",
+                   help="parallel connections to one policy/MX address (default 8)")
+    p.add_argument("--probe-smtp", action="store_true", default=None,
+                   help="also probe each distinct MX host once: EHLO, STARTTLS, certificate, QUIT")
+    p.add_argument("--tranco-cache", metavar="DIR", help="cache folder of the tranco package")
+    prog = p.add_mutually_exclusive_group()
+    prog.add_argument("--progress", dest="progress", action="store_true", default=None,
+                      help="show the progress bar even when stderr is not a terminal")
+    prog.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=_crawl)
+
+
+def _settings_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "ca_bundle": str(Path(args.ca_bundle).resolve()) if args.ca_bundle else None,
+        "https_port": args.https_port, "smtp_port": args.smtp_port, "timeout": args.timeout,
+        "dns_timeout": args.dns_timeout, "concurrency": args.concurrency, "rate": args.rate,
+        "per_host": args.per_host, "probe_smtp": args.probe_smtp,
+    }
+
+
+def _resolver(args: argparse.Namespace) -> tuple[str, int] | None:
+    from collectors.crawl.resolver import ResolverConfigError, parse_resolver, system_resolver
+
+    try:
+        if args.resolver:
+            return parse_resolver(args.resolver)
+        return system_resolver()
+    except ResolverConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _crawl(args: argparse.Namespace) -> int:
+    from collectors.crawl.inputs import InputError, is_tranco_spec, read_entries, resolve_tranco
+    from collectors.crawl.runner import (
+        CrawlSettings, format_summary, input_loaded, load_input, run_crawl,
+    )
+
+    if args.ca_bundle and not Path(args.ca_bundle).is_file():
+        raise CliError(f"no such CA bundle: {args.ca_bundle}")
+    if args.resume and args.list:
+        raise CliError("give either LIST or --resume RUN, not both")
+    if not args.resume and not args.list:
+        raise CliError("missing LIST (a list file or tranco:ID), or --resume RUN")
+
+    with open_db(args.db) as store:
+        if args.resume:
+            run = store.get_run(args.resume, kind="crawl")
+            if run is None:
+                raise CliError(f"no crawl run {args.resume!r} in {args.db}")
+            params = dict(run.parameters)
+            overrides = _settings_overrides(args)
+            if args.resolver:
+                overrides["resolver"] = _resolver(args)
+            settings = CrawlSettings.from_parameters(params.get("settings", {}), **overrides)
+            source = params.get("source")
+            top = params.get("top")
+            store.con.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [run.run_id])
+            print(f"resuming {run.run_id}", file=sys.stderr)
+        else:
+            source = args.list
+            top = args.top
+            try:
+                path = resolve_tranco(source, args.tranco_cache) if is_tranco_spec(source) else Path(source)
+            except InputError as exc:
+                raise CliError(str(exc)) from exc
+            if not path.is_file():
+                raise CliError(f"no such list file: {source}")
+            sha, size = file_fingerprint(path)
+            settings = CrawlSettings(resolver=_resolver(args), **{  # type: ignore[arg-type]
+                k: v for k, v in _settings_overrides(args).items() if v is not None})
+            input_list = source + (f" (top {top})" if top else "")
+            run = store.start_run(
+                "crawl", input_list,
+                inputs=[{"name": str(source), "sha256": sha, "bytes": size}],
+                parameters={"source": str(path.resolve()), "top": top,
+                            "settings": settings.to_parameters()},
+            )
+            print(f"run {run.run_id}", file=sys.stderr)
+        if not input_loaded(store, run.run_id):
+            path = Path(source) if source else None
+            if path is None or not path.is_file():
+                raise CliError(f"the list of run {run.run_id} is gone ({source}); cannot load it")
+            try:
+                counts = load_input(store, run, read_entries(path, top=top), str(source))
+            except InputError as exc:
+                raise CliError(str(exc)) from exc
+            print(f"input: {counts.entries:,} entries, {counts.accepted:,} domains, "
+                  f"{counts.quarantined:,} quarantined"
+                  + (f" ({', '.join(f'{k}={v:,}' for k, v in sorted(counts.reasons.items()))})"
+                     if counts.reasons else ""), file=sys.stderr)
+        stats, summary = run_crawl(store, run, settings, progress=args.progress)
+    print(format_summary(run.run_id, summary, stats))
+    return 0
+

@@ -1,0 +1,305 @@
+"""One crawl run, start to finish or resumed: load the normalised list into the store in one
+transaction, then observe every domain without a completion marker, with bounded
+concurrency, one writer and a progress bar; finally summarise from the views.
+
+Resume contract: the list is in ``crawl_domains`` (with ``crawl_inputs`` as its marker)
+before any domain is crawled; each domain's rows and its completion marker (its
+``crawl_observations`` row) commit together; so after ``kill -9`` a resume crawls
+exactly the domains without a marker, and primary keys make a duplicate impossible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Iterable, Iterator
+
+import duckdb
+import pyarrow as pa
+
+from collectors.crawl.inputs import InputEntry
+from collectors.crawl.observe import ObserveConfig, Observer
+from collectors.crawl.resolver import DnsClient
+from collectors.crawl.tlsinfo import client_context
+from collectors.crawl.writer import BatchWriter
+from collectors.store import Run, Store
+from collectors.store.db import utcnow
+
+QUARANTINE_SOURCE = "crawl_input"
+_STAGE_ROWS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlSettings:
+    """Everything a run needs besides its list; stored in the run's parameters for --resume."""
+
+    resolver: tuple[str, int]
+    ca_bundle: str | None = None
+    https_port: int = 443
+    smtp_port: int = 25
+    timeout: float = 10.0
+    dns_timeout: float = 2.0
+    dns_attempts: int = 3
+    concurrency: int = 500
+    rate: float = 0.0
+    per_host: int = 8
+    probe_smtp: bool = False
+    batch_size: int = 2000
+    udp_sockets: int = 8
+    db_memory: str = "256MB"        # DuckDB's buffer pool; it spills beyond (flat RSS)
+
+    def to_parameters(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["resolver"] = f"{self.resolver[0]}:{self.resolver[1]}"
+        return d
+
+    @classmethod
+    def from_parameters(cls, params: dict[str, Any], **overrides: Any) -> "CrawlSettings":
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in params.items() if k in names}
+        if isinstance(values.get("resolver"), str):
+            host, _, port = values["resolver"].rpartition(":")
+            values["resolver"] = (host.strip("[]"), int(port))
+        values.update({k: v for k, v in overrides.items() if v is not None and k in names})
+        return cls(**values)
+
+
+@dataclass(slots=True)
+class InputCounts:
+    entries: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def input_loaded(store: Store, run_id: str) -> bool:
+    return bool(store.con.execute("SELECT count(*) FROM crawl_inputs WHERE run_id = ?", [run_id]).fetchone()[0])
+
+
+def load_input(store: Store, run: Run, entries: Iterable[InputEntry], source: str) -> InputCounts:
+    """Write the list's valid, first-seen domains to ``crawl_domains`` and quarantine the rest
+    (with the reason; duplicates too), all in one transaction with the ``crawl_inputs`` marker.
+    Streams: at most ``_STAGE_ROWS`` entries are held in Python at a time."""
+    con = store.con
+    counts = InputCounts()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _crawl_stage (position BIGINT, rank BIGINT, domain VARCHAR)")
+        pos: list[int] = []
+        ranks: list[int | None] = []
+        names: list[str] = []
+        bad: list[tuple[int, str, str]] = []
+
+        def flush() -> None:
+            if pos:
+                con.register("_crawl_stage_batch", pa.table({
+                    "position": pa.array(pos, pa.int64()), "rank": pa.array(ranks, pa.int64()),
+                    "domain": pa.array(names, pa.string())}))
+                con.execute("INSERT INTO _crawl_stage SELECT * FROM _crawl_stage_batch")
+                con.unregister("_crawl_stage_batch")
+                pos.clear(); ranks.clear(); names.clear()
+            if bad:
+                store.quarantine(run, QUARANTINE_SOURCE, source, bad)
+                bad.clear()
+
+        for entry in entries:
+            counts.entries += 1
+            if entry.domain is None:
+                reason = entry.reason or "invalid"
+                counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
+                bad.append((entry.position, entry.raw, reason))
+            else:
+                pos.append(entry.position)
+                ranks.append(entry.rank)
+                names.append(entry.domain)
+            if len(pos) + len(bad) >= _STAGE_ROWS:
+                flush()
+        flush()
+        now = utcnow()
+        con.execute(
+            "INSERT INTO crawl_domains SELECT ?, ?, ?, ?, position, rank, domain FROM _crawl_stage"
+            " QUALIFY row_number() OVER (PARTITION BY domain ORDER BY position) = 1",
+            [run.run_id, now, run.input_list, run.tool_version])
+        dups = con.execute(
+            "SELECT position, domain FROM _crawl_stage"
+            " QUALIFY row_number() OVER (PARTITION BY domain ORDER BY position) > 1 ORDER BY position"
+        ).fetchall()
+        if dups:
+            counts.reasons["duplicate"] = len(dups)
+            store.quarantine(run, QUARANTINE_SOURCE, source, [(p, d, "duplicate") for p, d in dups])
+        counts.accepted = con.execute(
+            "SELECT count(*) FROM crawl_domains WHERE run_id = ?", [run.run_id]).fetchone()[0]
+        counts.quarantined = counts.entries - counts.accepted
+        con.execute("INSERT INTO crawl_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run.run_id, now, run.input_list, run.tool_version, source,
+                     counts.entries, counts.accepted, counts.quarantined])
+        con.execute("DROP TABLE _crawl_stage")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def pending_count(store: Store, run_id: str) -> int:
+    store.con.execute(
+        "CREATE OR REPLACE TEMP TABLE _crawl_pending AS"
+        " SELECT d.position, d.domain FROM crawl_domains d"
+        " WHERE d.run_id = ? AND NOT EXISTS (SELECT 1 FROM crawl_observations o"
+        "   WHERE o.run_id = d.run_id AND o.domain = d.domain)"
+        " ORDER BY d.position", [run_id])
+    return store.con.execute("SELECT count(*) FROM _crawl_pending").fetchone()[0]
+
+
+def _pending(store: Store, page: int = 10_000) -> Iterator[str]:
+    """The pending domains in list order, a page at a time (``pending_count`` first)."""
+    last = -1
+    while True:
+        rows = store.con.execute(
+            "SELECT position, domain FROM _crawl_pending WHERE position > ? ORDER BY position LIMIT ?",
+            [last, page]).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        for _, domain in rows:
+            yield domain
+
+
+@dataclass(slots=True)
+class CrawlStats:
+    domains: int = 0
+    seconds: float = 0.0
+    dns_queries: int = 0
+    tcp_queries: int = 0
+    policy_fetches: int = 0
+    smtp_probes: int = 0
+    writer_seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.domains / self.seconds if self.seconds else 0.0
+
+
+def _progress_bar(total: int, enabled: bool | None) -> Any:
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, disable=not show, file=sys.stderr, unit="dom", unit_scale=True,
+                dynamic_ncols=True, smoothing=0.1, desc="crawl")
+
+
+async def crawl_pending(store: Store, run: Run, settings: CrawlSettings,
+                        progress: bool | None = None) -> CrawlStats:
+    """Observe every pending domain of ``run``; returns counters."""
+    # Without a limit DuckDB keeps every written block cached (up to 80% of RAM): RSS
+    # would grow with the list. With one it spills and the crawl's memory stays flat.
+    store.con.execute(f"SET memory_limit = '{settings.db_memory}'")
+    total = pending_count(store, run.run_id)
+    stats = CrawlStats()
+    bar = _progress_bar(total, progress)
+    started = time.monotonic()
+    writer_con = store.con.cursor()
+    writer = BatchWriter(writer_con, run, batch_size=settings.batch_size,
+                         on_commit=lambda n: bar.update(n))
+    context = client_context(settings.ca_bundle)
+    config = ObserveConfig(https_port=settings.https_port, smtp_port=settings.smtp_port,
+                           timeout=settings.timeout, probe_smtp=settings.probe_smtp,
+                           per_host=settings.per_host)
+    try:
+        async with DnsClient(settings.resolver, timeout=settings.dns_timeout,
+                             attempts=settings.dns_attempts, sockets=settings.udp_sockets,
+                             rate=settings.rate) as dns:
+            observer = Observer(dns, config, context, writer.add_host_row)
+            feed = _pending(store)
+            writer.start()
+
+            async def worker() -> None:
+                for domain in feed:
+                    rows = await observer.observe(domain)
+                    await writer.add_domain(rows)
+
+            workers = max(1, min(settings.concurrency, total or 1))
+            await asyncio.gather(*(worker() for _ in range(workers)))
+            await writer.close()
+            stats.dns_queries = dns.queries_sent
+            stats.tcp_queries = dns.tcp_queries
+            stats.policy_fetches = observer.fetches
+            stats.smtp_probes = observer.probes
+    finally:
+        bar.close()
+        try:
+            writer_con.close()
+        except duckdb.Error:  # interrupted mid-write: the thread still holds it; exit anyway
+            pass
+    stats.domains = writer.committed_domains
+    stats.seconds = time.monotonic() - started
+    stats.writer_seconds = writer.flush_seconds
+    return stats
+
+
+_SUMMARY_COLUMNS = ("mx_status", "sts_record", "policy_fetch", "policy_mode", "mx_policy_match",
+                    "tlsrpt_record", "dnssec", "tlsa", "mx_starttls", "misconfigured", "delivery_risk")
+
+
+def summarise(store: Store, run_id: str) -> dict[str, Any]:
+    """Counts per class of the run's posture, errors by stage, and the input quarantine."""
+    con = store.con
+    summary: dict[str, Any] = {col: {} for col in _SUMMARY_COLUMNS}
+    # One pass over the view (UNPIVOT), not one per column: memory and time stay small.
+    casts = ", ".join(f"coalesce(CAST({c} AS VARCHAR), '') AS {c}" for c in _SUMMARY_COLUMNS)
+    for col, value, n in con.execute(
+            f"SELECT col, val, count(*) FROM (UNPIVOT (SELECT {casts} FROM posture WHERE run_id = ?)"
+            f" ON {', '.join(_SUMMARY_COLUMNS)} INTO NAME col VALUE val) GROUP BY ALL ORDER BY 1, 3 DESC",
+            [run_id]).fetchall():
+        summary[col][value] = n
+    errors = {}
+    for stage, column, value in (("dns_mx", "mx_status", "dns_error"), ("dns_sts", "sts_record", "dns_error"),
+                                 ("dns_tlsrpt", "tlsrpt_record", "dns_error")):
+        errors[stage] = summary[column].get(value, 0)
+    errors["internal"] = con.execute(
+        "SELECT count(*) FROM crawl_observations WHERE run_id = ? AND error IS NOT NULL", [run_id]).fetchone()[0]
+    for outcome, n in summary["policy_fetch"].items():
+        if outcome not in ("ok", "not_attempted"):
+            errors[f"policy_{outcome}"] = n
+    summary["errors_by_stage"] = errors
+    summary["quarantine"] = dict(con.execute(
+        "SELECT reason, count(*) FROM quarantine WHERE run_id = ? AND source = ? GROUP BY 1 ORDER BY 2 DESC",
+        [run_id, QUARANTINE_SOURCE]).fetchall())
+    summary["domains"] = con.execute("SELECT count(*) FROM crawl_observations WHERE run_id = ?",
+                                     [run_id]).fetchone()[0]
+    return summary
+
+
+def format_summary(run_id: str, summary: dict[str, Any], stats: CrawlStats | None) -> str:
+    lines = [f"run {run_id}: {summary.get('domains', 0):,} domains observed"]
+    if stats is not None and stats.domains:
+        lines.append(f"  this session: {stats.domains:,} domains in {stats.seconds:.1f}s "
+                     f"({stats.rate:,.0f}/s), {stats.dns_queries:,} DNS queries "
+                     f"({stats.tcp_queries} over TCP), {stats.policy_fetches:,} policy fetches, "
+                     f"{stats.smtp_probes:,} SMTP probes")
+    for col in _SUMMARY_COLUMNS:
+        counts = summary.get(col) or {}
+        lines.append(f"  {col:<16} " + ", ".join(f"{k or '-'}={v:,}" for k, v in counts.items()))
+    errs = {k: v for k, v in (summary.get("errors_by_stage") or {}).items() if v}
+    lines.append("  errors by stage  " + (", ".join(f"{k}={v:,}" for k, v in errs.items()) or "none"))
+    q = summary.get("quarantine") or {}
+    lines.append("  input quarantine " + (", ".join(f"{k}={v:,}" for k, v in q.items()) or "none"))
+    return "\n".join(lines)
+
+
+def run_crawl(store: Store, run: Run, settings: CrawlSettings, progress: bool | None = None) -> tuple[CrawlStats, dict[str, Any]]:
+    """Crawl the pending domains of a run whose input is loaded, then finish it."""
+    stats = asyncio.run(crawl_pending(store, run, settings, progress))
+    summary = summarise(store, run.run_id)
+    summary["session"] = {"domains": stats.domains, "seconds": round(stats.seconds, 3),
+                          "dns_queries": stats.dns_queries, "policy_fetches": stats.policy_fetches,
+                          "smtp_probes": stats.smtp_probes, "pid": os.getpid()}
+    store.finish_run(run.run_id, "finished", summary)
+    return stats, summary
+
+
+__all__ = ["CrawlSettings", "CrawlStats", "InputCounts", "crawl_pending", "format_summary",
+           "input_loaded", "load_input", "pending_count", "run_crawl", "summarise"]

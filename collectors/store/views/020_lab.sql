@@ -1,0 +1,251 @@
+-- Derived views over the audit lab's evidence (tables in migrations/003_lab.sql). Re-applied on
+-- every migrate, so each view has exactly this one definition (shared by notebooks and tests).
+--
+-- The lab (issue 5/6): servers A valid certificate, B no TLS, C IPv6 only, D untrusted
+-- certificate with the wrong name, E TLS required, F no TLS and no MTA-STS record; all but F
+-- under an enforce-mode policy. Test addresses are <uuid>@<label>.<lab domain> (the published
+-- lab: <uuid>@<label>.audit.<domain>): the server label is the first label of the domain.
+
+-- What each server label is and what an MTA-STS-enforcing sender must do there (RFC 8461 4.2, 5).
+CREATE OR REPLACE VIEW lab_servers AS
+SELECT * FROM (VALUES
+    ('a', 'valid certificate',                   TRUE,  'deliver'),
+    ('b', 'no TLS',                              TRUE,  'refuse'),
+    ('c', 'IPv6 only',                           TRUE,  'deliver'),
+    ('d', 'untrusted certificate, wrong name',   TRUE,  'refuse'),
+    ('e', 'TLS required',                        TRUE,  'deliver'),
+    ('f', 'no TLS and no MTA-STS record',        FALSE, 'deliver')
+) AS t(server_label, setup, under_enforce_policy, enforcing_sender_must);
+
+-- Every test address seen anywhere: the ledger, messages received at the lab, Postfix deliveries.
+-- With --lab-domain given, addresses under those domains; otherwise UUID local parts (and the ledger's).
+CREATE OR REPLACE VIEW lab_addresses AS
+WITH seen AS (
+    SELECT lower(to_addr) AS address FROM ledger
+    UNION SELECT lower(coalesce(original_recipient, recipient)) FROM received_messages
+    UNION SELECT lower(coalesce(orig_recipient, recipient)) FROM postfix_deliveries
+), parts AS (
+    SELECT address, split_part(address, '@', 1) AS local_part, split_part(address, '@', 2) AS domain
+    FROM seen WHERE address LIKE '%_@_%'
+)
+SELECT address, local_part, domain, split_part(domain, '.', 1) AS server_label
+FROM parts
+WHERE address IN (SELECT lower(to_addr) FROM ledger)
+   OR ((SELECT count(*) FROM lab_domains) > 0
+       AND EXISTS (SELECT 1 FROM lab_domains d
+                   WHERE parts.domain = d.domain OR parts.domain LIKE '%.' || d.domain))
+   OR ((SELECT count(*) FROM lab_domains) = 0
+       AND regexp_matches(local_part, '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'));
+
+-- Evidence that a test message reached a lab server: the recorder / published lab, or a
+-- receiving Postfix's local delivery (with the client and TLS of the smtpd session).
+CREATE OR REPLACE VIEW lab_receptions AS
+SELECT lower(coalesce(r.original_recipient, r.recipient)) AS address, r.received_at,
+       r.client_address, r.tls_protocol, r.tls_cipher, r.sender, r.message_id, r.source AS evidence
+FROM received_messages r
+UNION ALL
+SELECT lower(coalesce(d.orig_recipient, d.recipient)), d.logged_at, m.client_addr, m.tls_protocol,
+       m.tls_cipher, coalesce(m.sender, d.sender), coalesce(m.message_id, d.message_id), 'postfix_log'
+FROM postfix_deliveries d
+JOIN postfix_messages m ON m.message_key = d.message_key
+WHERE d.status = 'sent' AND d.daemon IN ('local', 'virtual', 'pipe', 'lmtp') AND m.origin = 'smtpd';
+
+-- A sending Postfix's attempts at a test address (smtp client side), with the TLS it used.
+CREATE OR REPLACE VIEW lab_send_attempts AS
+SELECT lower(coalesce(d.orig_recipient, d.recipient)) AS address, d.logged_at, d.queue_id, d.message_key,
+       d.sender, d.message_id, d.relay_host, d.relay_addr, d.status, d.dsn, d.reason,
+       d.tls_trust, d.tls_protocol, d.tls_cipher, d.tls_problem, d.host AS sending_host,
+       m.queued_at, m.first_seen_at
+FROM postfix_deliveries d
+LEFT JOIN postfix_messages m ON m.message_key = d.message_key
+WHERE d.daemon IN ('smtp', 'relay') OR d.program LIKE '%/smtp';
+
+-- Per test address: provider, server label, sent at, delivered or not, received at, TLS, client.
+CREATE OR REPLACE VIEW lab_deliveries AS
+WITH led AS (
+    SELECT lower(to_addr) AS address, arg_min(provider, sent_at) AS provider, min(sent_at) AS sent_at,
+           arg_min(from_addr, sent_at) AS from_addr, arg_min(message_id, sent_at) AS message_id
+    FROM ledger GROUP BY 1
+), rec AS (
+    SELECT address, min(received_at) AS received_at,
+           arg_min(client_address, received_at) AS client_address,
+           arg_min(tls_protocol, received_at) AS tls_protocol,
+           arg_min(tls_cipher, received_at) AS tls_cipher,
+           arg_min(sender, received_at) AS sender,
+           arg_min(message_id, received_at) AS message_id,
+           string_agg(DISTINCT evidence, ',') AS evidence,
+           count(*) AS receptions
+    FROM lab_receptions GROUP BY 1
+), att AS (
+    SELECT address, count(*) AS attempts,
+           min(coalesce(queued_at, first_seen_at, logged_at)) AS first_queued_at,
+           min(logged_at) FILTER (WHERE status = 'sent') AS sent_ok_at,
+           arg_min(tls_protocol, logged_at) FILTER (WHERE status = 'sent') AS sent_tls_protocol,
+           arg_min(tls_cipher, logged_at) FILTER (WHERE status = 'sent') AS sent_tls_cipher,
+           arg_min(tls_trust, logged_at) FILTER (WHERE status = 'sent') AS sent_tls_trust,
+           arg_max(status, logged_at) AS last_status,
+           arg_max(reason, logged_at) AS last_reason,
+           arg_max(dsn, logged_at) AS last_dsn,
+           arg_min(sender, logged_at) AS sender,
+           arg_min(message_id, logged_at) AS message_id
+    FROM lab_send_attempts GROUP BY 1
+)
+SELECT a.address,
+       coalesce(led.provider, nullif(split_part(coalesce(led.from_addr, rec.sender, att.sender), '@', 2), ''))
+           AS provider,
+       a.server_label,
+       coalesce(led.sent_at, att.first_queued_at) AS sent_at,
+       (rec.address IS NOT NULL OR att.sent_ok_at IS NOT NULL) AS delivered,
+       coalesce(rec.received_at, att.sent_ok_at) AS received_at,
+       coalesce(rec.tls_protocol, att.sent_tls_protocol) AS tls_protocol,
+       coalesce(rec.tls_cipher, att.sent_tls_cipher) AS tls_cipher,
+       att.sent_tls_trust AS sender_tls_trust,
+       rec.client_address,
+       coalesce(led.from_addr, rec.sender, att.sender) AS sender,
+       coalesce(led.message_id, rec.message_id, att.message_id) AS message_id,
+       att.attempts AS send_attempts,
+       att.last_status AS sender_last_status,
+       att.last_dsn AS sender_last_dsn,
+       att.last_reason AS sender_last_reason,
+       CASE WHEN rec.address IS NOT NULL THEN rec.evidence
+            WHEN att.sent_ok_at IS NOT NULL THEN 'sender_log' END AS delivery_evidence,
+       led.address IS NOT NULL AS in_ledger
+FROM lab_addresses a
+LEFT JOIN led ON led.address = a.address
+LEFT JOIN rec ON rec.address = a.address
+LEFT JOIN att ON att.address = a.address;
+
+-- Per provider and server label: delivered or not, a verdict, policy fetches, TLS-RPT reports.
+CREATE OR REPLACE VIEW provider_behaviour AS
+WITH per AS (
+    SELECT provider, server_label, count(*) AS messages,
+           count(*) FILTER (WHERE delivered) AS delivered_messages,
+           count(*) FILTER (WHERE NOT delivered) AS undelivered_messages,
+           min(sent_at) AS first_sent_at,
+           max(sent_at) FILTER (WHERE delivered) AS last_delivered_sent_at,
+           min(sent_at) FILTER (WHERE NOT delivered) AS first_refused_sent_at,
+           list(DISTINCT tls_protocol) FILTER (WHERE tls_protocol IS NOT NULL) AS tls_protocols
+    FROM lab_deliveries WHERE provider IS NOT NULL GROUP BY ALL
+), prov AS (
+    SELECT provider, min(coalesce(sent_at, received_at)) AS provider_first_sent_at, max(coalesce(received_at, sent_at)) AS provider_last_at,
+           list(DISTINCT client_address) FILTER (WHERE client_address IS NOT NULL) AS client_addresses
+    FROM lab_deliveries WHERE provider IS NOT NULL GROUP BY 1
+), fetches AS (
+    -- A fetch counts for a provider when it came from an address that delivered its messages,
+    -- or, failing that, fell within an hour of that provider's sends (one provider at a time).
+    SELECT p.provider, f.fetched_at, f.server_label AS fetched_label, f.client_addr,
+           list_contains(p.client_addresses, f.client_addr) AS by_address
+    FROM prov p JOIN policy_fetches_http f
+      ON f.is_policy_fetch
+     AND (list_contains(p.client_addresses, f.client_addr)
+          OR f.fetched_at BETWEEN p.provider_first_sent_at - INTERVAL 1 HOUR AND p.provider_last_at + INTERVAL 1 HOUR)
+), fetch_sum AS (
+    SELECT provider, count(*) AS policy_fetches, min(fetched_at) AS first_policy_fetch_at,
+           list(DISTINCT fetched_label) FILTER (WHERE fetched_label IS NOT NULL) AS fetched_labels,
+           count(*) FILTER (WHERE fetched_label IS NULL) AS fetches_without_host,
+           bool_or(by_address) AS attributed_by_address
+    FROM fetches GROUP BY 1
+), rpt AS (
+    SELECT p.provider, count(DISTINCT r.report_key) AS tlsrpt_reports,
+           list(DISTINCT fl.result_type) FILTER (WHERE fl.result_type IS NOT NULL) AS tlsrpt_failure_types,
+           sum(fl.failed_session_count) AS tlsrpt_failed_sessions
+    FROM prov p
+    JOIN tlsrpt_reports r
+      ON lower(coalesce(r.organization_name, '')) LIKE '%' || lower(split_part(p.provider, '.', 1)) || '%'
+      OR lower(coalesce(r.email_from, '')) LIKE '%' || lower(p.provider)
+      OR lower(coalesce(r.contact_info, '')) LIKE '%' || lower(p.provider) || '%'
+    LEFT JOIN tlsrpt_failures fl ON fl.report_key = r.report_key
+    GROUP BY 1
+), judged AS (
+    SELECT per.*, s.setup, s.under_enforce_policy, s.enforcing_sender_must,
+           CASE
+             WHEN s.server_label IS NULL THEN NULL
+             WHEN NOT s.under_enforce_policy THEN 'control (no MTA-STS policy)'
+             WHEN s.enforcing_sender_must = 'refuse' AND per.delivered_messages = 0 THEN 'enforces MTA-STS'
+             WHEN s.enforcing_sender_must = 'refuse' AND per.undelivered_messages = 0 THEN 'does not enforce MTA-STS'
+             WHEN s.enforcing_sender_must = 'refuse'
+                  AND per.last_delivered_sent_at < per.first_refused_sent_at
+               THEN 'partial: only later messages refused (lazy policy caching, RFC 8461 5.1)'
+             WHEN s.enforcing_sender_must = 'refuse' THEN 'partial'
+             WHEN per.undelivered_messages = 0 THEN 'delivered'
+             WHEN per.delivered_messages = 0 THEN 'not delivered'
+             ELSE 'partially delivered'
+           END AS verdict
+    FROM per LEFT JOIN lab_servers s ON s.server_label = per.server_label
+)
+SELECT j.provider, j.server_label, j.setup, j.under_enforce_policy, j.enforcing_sender_must,
+       j.messages, j.delivered_messages, j.undelivered_messages,
+       j.delivered_messages > 0 AS delivered,
+       j.verdict,
+       CASE
+         WHEN count(*) FILTER (WHERE j.enforcing_sender_must = 'refuse') OVER w = 0 THEN NULL
+         WHEN bool_and(j.verdict = 'enforces MTA-STS' OR j.enforcing_sender_must IS DISTINCT FROM 'refuse') OVER w
+           THEN 'enforces MTA-STS'
+         WHEN bool_and(j.verdict = 'does not enforce MTA-STS' OR j.enforcing_sender_must IS DISTINCT FROM 'refuse') OVER w
+           THEN 'does not enforce MTA-STS'
+         ELSE 'partial'
+       END AS provider_verdict,
+       j.tls_protocols,
+       j.first_sent_at,
+       coalesce(fs.policy_fetches, 0) > 0 AS policy_fetched,
+       coalesce(fs.policy_fetches, 0) AS policy_fetches,
+       fs.first_policy_fetch_at,
+       date_diff('second', pv.provider_first_sent_at, fs.first_policy_fetch_at) AS first_fetch_after_first_send_s,
+       list_contains(coalesce(fs.fetched_labels, []), j.server_label) OR coalesce(fs.fetches_without_host, 0) > 0
+           AS policy_fetched_for_label,
+       CASE WHEN fs.provider IS NULL THEN NULL WHEN fs.attributed_by_address THEN 'client address'
+            ELSE 'time window' END AS fetch_attribution,
+       coalesce(r.tlsrpt_reports, 0) > 0 AS tlsrpt_received,
+       coalesce(r.tlsrpt_reports, 0) AS tlsrpt_reports,
+       r.tlsrpt_failure_types,
+       r.tlsrpt_failed_sessions
+FROM judged j
+JOIN prov pv ON pv.provider = j.provider
+LEFT JOIN fetch_sum fs ON fs.provider = j.provider
+LEFT JOIN rpt r ON r.provider = j.provider
+WINDOW w AS (PARTITION BY j.provider)
+ORDER BY j.provider, j.server_label;
+
+-- Per undelivered test message: the notices its sender got (users' mailboxes, and the sending
+-- Postfix's bounce(8) notices), how long until the first and until the final (failure) one.
+CREATE OR REPLACE VIEW notification_timing AS
+WITH und AS (
+    SELECT * FROM lab_deliveries WHERE NOT delivered
+), user_notices AS (
+    SELECT u.address, n.received_at AS notice_at, n.kind, n.mentions_tls, n.mentions_mta_sts,
+           'mailbox' AS notice_source
+    FROM und u JOIN notifications n
+      ON list_contains(n.recipients, u.address)
+      OR (u.message_id IS NOT NULL AND list_contains(n.original_message_ids, u.message_id))
+), postfix_notice AS (
+    SELECT DISTINCT a.address, pn.logged_at AS notice_at,
+           CASE pn.notice_kind WHEN 'delay' THEN 'delay' WHEN 'non-delivery' THEN 'failure'
+                               WHEN 'success' THEN 'success' ELSE 'unknown' END AS kind,
+           regexp_matches(coalesce(a.reason, ''), '(?i)tls|ssl|certificate|starttls') AS mentions_tls,
+           regexp_matches(coalesce(a.reason, ''), '(?i)mta-?sts|sts policy') AS mentions_mta_sts,
+           'postfix_log' AS notice_source
+    FROM und u
+    JOIN lab_send_attempts a ON a.address = u.address
+    JOIN postfix_notices pn
+      ON (pn.message_key = a.message_key OR (pn.message_key IS NULL AND pn.queue_id = a.queue_id
+                                             AND pn.host IS NOT DISTINCT FROM a.sending_host))
+     AND pn.notice_recipient = 'sender'
+), notices AS (
+    SELECT * FROM user_notices UNION ALL SELECT * FROM postfix_notice
+)
+SELECT u.address, u.provider, u.server_label, u.sent_at,
+       count(n.notice_at) AS notices,
+       count(n.notice_at) FILTER (WHERE n.kind = 'delay') AS delay_notices,
+       count(n.notice_at) FILTER (WHERE n.kind = 'failure') AS failure_notices,
+       min(n.notice_at) AS first_notice_at,
+       date_diff('second', u.sent_at, min(n.notice_at)) AS time_to_first_notice_s,
+       arg_min(n.kind, n.notice_at) AS first_notice_kind,
+       min(n.notice_at) FILTER (WHERE n.kind = 'failure') AS final_notice_at,
+       date_diff('second', u.sent_at, min(n.notice_at) FILTER (WHERE n.kind = 'failure')) AS time_to_final_notice_s,
+       coalesce(bool_or(n.mentions_tls), FALSE) AS tls_mentioned,
+       coalesce(bool_or(n.mentions_mta_sts), FALSE) AS mta_sts_mentioned,
+       list(DISTINCT n.notice_source) FILTER (WHERE n.notice_source IS NOT NULL) AS notice_sources,
+       u.sender_last_status, u.sender_last_reason
+FROM und u LEFT JOIN notices n ON n.address = u.address
+GROUP BY u.address, u.provider, u.server_label, u.sent_at, u.sender_last_status, u.sender_last_reason
+ORDER BY u.provider, u.server_label, u.sent_at;

@@ -1,0 +1,219 @@
+-- 030: report-level views over the crawler's `posture` view (views/010_crawl.sql:
+-- one row per domain per crawl run; mx_hosts, policy_mx, misconfig_classes and
+-- mismatch_subclass are ';'-joined). Category definitions
+-- (misconfigured, delivery_risk, classes, subclasses) belong to the crawler's
+-- views and are only counted here; these views say how the report groups,
+-- orders and compares them. Notebooks and tests read the same definitions.
+
+-- Crawl runs in order, each with its month and the run before it.
+CREATE OR REPLACE VIEW report_crawl_runs AS
+SELECT run_id, started_at, finished_at, status, input_list, tool_version, parameters,
+       strftime(started_at AT TIME ZONE 'UTC', '%Y-%m') AS month,
+       row_number() OVER (ORDER BY started_at, run_id) AS run_order,
+       lag(run_id) OVER (ORDER BY started_at, run_id) AS previous_run_id
+FROM runs
+WHERE kind = 'crawl' AND status = 'finished';
+
+-- The adoption funnel's stages for one domain (RFC 8461 section 3: record,
+-- then policy fetched over HTTPS, then a valid policy and its mode).
+CREATE OR REPLACE VIEW report_domain_stages AS
+SELECT run_id, domain, rank,
+       mx_status = 'ok'                                   AS has_mx,
+       sts_record IN ('valid', 'invalid', 'multiple')     AS has_record,
+       sts_record = 'valid'                               AS valid_record,
+       policy_fetch IN ('ok', 'syntax_error')             AS policy_fetched,
+       policy_fetch = 'ok'                                AS valid_policy,
+       policy_fetch = 'ok' AND policy_mode = 'enforce'    AS mode_enforce,
+       policy_fetch = 'ok' AND policy_mode = 'testing'    AS mode_testing,
+       policy_fetch = 'ok' AND policy_mode = 'none'       AS mode_none,
+       tlsrpt_record = 'valid'                            AS tlsrpt_valid,
+       dnssec = 'secure'                                  AS dnssec_secure,
+       tlsa = 'yes'                                       AS dane_tlsa,
+       misconfigured,
+       delivery_risk
+FROM posture;
+
+-- The funnel per run and per top-N bucket (cumulative: top 1k is inside top 10k).
+-- A NULL bucket means the whole list.
+CREATE OR REPLACE MACRO report_funnel(top_ns) AS TABLE
+SELECT s.run_id, b.top_n,
+       count(*)                   AS domains,
+       count(*) FILTER (WHERE s.has_mx)         AS has_mx,
+       count(*) FILTER (WHERE s.has_record)     AS has_record,
+       count(*) FILTER (WHERE s.valid_record)   AS valid_record,
+       count(*) FILTER (WHERE s.policy_fetched) AS policy_fetched,
+       count(*) FILTER (WHERE s.valid_policy)   AS valid_policy,
+       count(*) FILTER (WHERE s.mode_enforce)   AS mode_enforce,
+       count(*) FILTER (WHERE s.mode_testing)   AS mode_testing,
+       count(*) FILTER (WHERE s.mode_none)      AS mode_none,
+       count(*) FILTER (WHERE s.tlsrpt_valid)   AS tlsrpt_valid,
+       count(*) FILTER (WHERE s.dnssec_secure)  AS dnssec_secure,
+       count(*) FILTER (WHERE s.dane_tlsa)      AS dane_tlsa,
+       count(*) FILTER (WHERE s.has_record AND s.tlsrpt_valid) AS record_and_tlsrpt,
+       count(*) FILTER (WHERE s.misconfigured)  AS misconfigured,
+       count(*) FILTER (WHERE s.delivery_risk)  AS delivery_risk
+FROM report_domain_stages s
+JOIN (SELECT unnest(top_ns) AS top_n) b ON b.top_n IS NULL OR s.rank <= b.top_n
+GROUP BY s.run_id, b.top_n;
+
+-- One line per run for the month-over-month trend (whole list).
+CREATE OR REPLACE VIEW report_run_summary AS
+SELECT r.run_id, r.month, r.started_at, r.run_order,
+       count(*)                   AS domains,
+       count(*) FILTER (WHERE s.has_record)     AS has_record,
+       count(*) FILTER (WHERE s.valid_record)   AS valid_record,
+       count(*) FILTER (WHERE s.valid_policy)   AS valid_policy,
+       count(*) FILTER (WHERE s.mode_enforce)   AS mode_enforce,
+       count(*) FILTER (WHERE s.mode_testing)   AS mode_testing,
+       count(*) FILTER (WHERE s.mode_none)      AS mode_none,
+       count(*) FILTER (WHERE s.tlsrpt_valid)   AS tlsrpt_valid,
+       count(*) FILTER (WHERE s.misconfigured)  AS misconfigured,
+       count(*) FILTER (WHERE s.delivery_risk)  AS delivery_risk
+FROM report_crawl_runs r JOIN report_domain_stages s USING (run_id)
+GROUP BY ALL;
+
+-- Misconfiguration classes (they overlap: a domain counts once in each of its classes).
+CREATE OR REPLACE VIEW report_misconfig_classes AS
+SELECT run_id, class, count(*) AS domains
+FROM (SELECT run_id, unnest(string_split(misconfig_classes, ';')) AS class
+      FROM posture WHERE coalesce(misconfig_classes, '') <> '')
+GROUP BY ALL;
+
+-- Where the policy fetch stopped, for domains whose record is valid (RFC 8461 section 3.3).
+CREATE OR REPLACE VIEW report_failure_stages AS
+SELECT run_id, policy_fetch AS stage,
+       CASE WHEN policy_fetch = 'tls_error' THEN coalesce(nullif(policy_tls_subclass, ''), 'other') END AS tls_subclass,
+       count(*) AS domains
+FROM posture
+WHERE sts_record = 'valid' AND policy_fetch NOT IN ('ok', 'not_attempted')
+GROUP BY ALL;
+
+-- Why an MX is not covered by the policy's mx patterns (RFC 8461 section 4.1).
+CREATE OR REPLACE VIEW report_mismatch_subclasses AS
+SELECT run_id, subclass, count(*) AS domains, count(*) FILTER (WHERE policy_mode = 'enforce') AS in_enforce_mode
+FROM (SELECT run_id, policy_mode,
+             unnest(string_split(coalesce(nullif(mismatch_subclass, ''), 'other'), ';')) AS subclass
+      FROM posture WHERE mx_policy_match IN ('some', 'none'))
+GROUP BY ALL;
+
+-- Domains an RFC-compliant sender would not deliver to (the crawler's delivery_risk).
+CREATE OR REPLACE VIEW report_delivery_risk AS
+SELECT run_id, domain, rank, policy_mode, policy_max_age, mx_policy_match,
+       coalesce(mismatch_subclass, '') AS mismatch_subclass, mx_starttls,
+       mx_hosts, policy_mx, misconfig_classes
+FROM posture
+WHERE delivery_risk;
+
+-- The organisation behind a host name: its last two labels, or three under a
+-- two-letter ccTLD with a generic second level (example.co.uk). An
+-- approximation of the registrable domain good enough to count providers.
+CREATE OR REPLACE MACRO report_host_org(host) AS
+CASE
+  WHEN host IS NULL OR host = '' THEN NULL
+  WHEN regexp_matches(rtrim(lower(host), '.'), '\.(co|com|net|org|ac|gov|edu|ne|or)\.[a-z]{2}$')
+    THEN regexp_extract(rtrim(lower(host), '.'), '[^.]+\.[^.]+\.[^.]+$')
+  ELSE regexp_extract(rtrim(lower(host), '.'), '[^.]+\.[^.]+$')
+END;
+
+-- Who serves the policies: the CNAME target's organisation of mta-sts.<domain>
+-- (third party), or the domain itself when there is no CNAME (self-hosted).
+CREATE OR REPLACE VIEW report_policy_hosts AS
+WITH hosts AS (
+  SELECT run_id, domain,
+         CASE WHEN coalesce(policy_host_cname, '') = '' THEN '(self-hosted)'
+              WHEN report_host_org(policy_host_cname) = report_host_org(domain) THEN '(self-hosted)'
+              ELSE report_host_org(policy_host_cname) END AS policy_host_org
+  FROM posture WHERE sts_record = 'valid')
+SELECT run_id, policy_host_org, domains, domains / sum(domains) OVER (PARTITION BY run_id) AS share
+FROM (SELECT run_id, policy_host_org, count(*) AS domains FROM hosts GROUP BY run_id, policy_host_org);
+
+-- Which organisations run the MX hosts of MTA-STS domains (each domain counted
+-- once per organisation).
+CREATE OR REPLACE VIEW report_mx_providers AS
+WITH orgs AS (
+  SELECT DISTINCT run_id, domain, report_host_org(unnest(string_split(mx_hosts, ';'))) AS mx_org
+  FROM posture WHERE sts_record = 'valid' AND mx_status = 'ok')
+SELECT o.run_id, o.mx_org, o.domains, o.domains / t.domains AS share
+FROM (SELECT run_id, mx_org, count(*) AS domains FROM orgs GROUP BY run_id, mx_org) o
+JOIN (SELECT run_id, count(DISTINCT domain) AS domains FROM orgs GROUP BY run_id) t USING (run_id);
+
+-- Lifecycle events between consecutive crawl runs, per domain in both runs.
+--   policy_changed_same_id: the policy's mode, max_age or mx changed but the
+--     record's id did not, so senders with a cached policy never refetch
+--     (RFC 8461 section 3.1: the id must change whenever the policy changes);
+--   id_changed_same_policy: a new id for an unchanged policy (harmless, costs refetches);
+--   removed_without_mode_none: a record with an enforce/testing policy vanished
+--     without a mode "none" policy first (RFC 8461 section 8.3), so cached
+--     policies stay in force for up to max_age;
+--   removed_after_mode_none: removed as section 8.3 says; published: new record;
+--   mode_changed: the mode changed and the id did too.
+-- Seen at the crawl interval: a short "none" phase between two runs is missed.
+CREATE OR REPLACE VIEW report_lifecycle_events AS
+WITH pairs AS (
+  SELECT r.run_id, r.previous_run_id, r.month,
+         c.domain,
+         p.sts_record AS before_record, c.sts_record AS after_record,
+         p.sts_id AS before_id, c.sts_id AS after_id,
+         p.policy_fetch = 'ok' AS before_policy_ok, c.policy_fetch = 'ok' AS after_policy_ok,
+         p.policy_mode AS before_mode, c.policy_mode AS after_mode,
+         p.policy_max_age AS before_max_age, c.policy_max_age AS after_max_age,
+         list_sort(string_split(p.policy_mx, ';')) AS before_mx,
+         list_sort(string_split(c.policy_mx, ';')) AS after_mx
+  FROM report_crawl_runs r
+  JOIN posture c ON c.run_id = r.run_id
+  JOIN posture p ON p.run_id = r.previous_run_id AND p.domain = c.domain
+  WHERE r.previous_run_id IS NOT NULL),
+classified AS (
+  SELECT *,
+    CASE
+      WHEN before_record = 'valid' AND after_record = 'valid' AND before_policy_ok AND after_policy_ok
+           AND before_id = after_id
+           AND (before_mode IS DISTINCT FROM after_mode OR before_max_age IS DISTINCT FROM after_max_age
+                OR before_mx IS DISTINCT FROM after_mx)
+        THEN 'policy_changed_same_id'
+      WHEN before_record = 'valid' AND after_record = 'valid' AND before_policy_ok AND after_policy_ok
+           AND before_id <> after_id AND before_mode = after_mode
+           AND before_max_age IS NOT DISTINCT FROM after_max_age AND before_mx IS NOT DISTINCT FROM after_mx
+        THEN 'id_changed_same_policy'
+      WHEN before_record = 'valid' AND before_policy_ok AND before_mode IN ('enforce', 'testing')
+           AND after_record = 'absent'
+        THEN 'removed_without_mode_none'
+      WHEN before_record = 'valid' AND before_policy_ok AND before_mode = 'none' AND after_record = 'absent'
+        THEN 'removed_after_mode_none'
+      WHEN before_record = 'absent' AND after_record = 'valid'
+        THEN 'published'
+      WHEN before_policy_ok AND after_policy_ok AND before_mode <> after_mode AND before_id <> after_id
+        THEN 'mode_changed'
+    END AS event
+  FROM pairs)
+SELECT run_id, previous_run_id, month, domain, event,
+       event IN ('policy_changed_same_id', 'removed_without_mode_none') AS violates_rfc,
+       CASE event WHEN 'policy_changed_same_id' THEN 'RFC 8461 3.1'
+                  WHEN 'removed_without_mode_none' THEN 'RFC 8461 8.3' END AS rfc_section,
+       before_id, after_id, before_mode, after_mode, before_max_age, after_max_age,
+       array_to_string(before_mx, ';') AS before_mx, array_to_string(after_mx, ';') AS after_mx
+FROM classified
+WHERE event IS NOT NULL;
+
+-- The policy text as served (capped at 64 KiB by the crawler; a body that is not
+-- UTF-8 is shown with its bytes as \xNN), for the domains a report quotes:
+-- delivery risk and syntax errors.
+CREATE OR REPLACE VIEW report_policy_texts AS
+SELECT p.run_id, p.domain, p.rank, p.policy_fetch, p.delivery_risk, p.policy_mode,
+       coalesce(try(decode(c.body)), CAST(c.body AS VARCHAR)) AS policy_text
+FROM posture p
+JOIN crawl_policy c ON c.run_id = p.run_id AND c.domain = p.domain
+WHERE c.body IS NOT NULL AND (p.delivery_risk OR p.policy_fetch = 'syntax_error');
+
+-- Each notice a sending user got about an undelivered lab test message, with its
+-- text (remote text: escape it when shown). The match (recipient address or the
+-- original Message-ID) is the one notification_timing (views/020_lab.sql) uses.
+CREATE OR REPLACE VIEW report_lab_notices AS
+SELECT d.provider, d.server_label, d.address, d.sent_at, n.received_at, n.kind,
+       n.mentions_tls, n.mentions_mta_sts, n.subject, n.notice_from, n.text,
+       date_diff('second', d.sent_at, n.received_at) AS after_s
+FROM lab_deliveries d
+JOIN notifications n
+  ON list_contains(n.recipients, d.address)
+  OR (d.message_id IS NOT NULL AND list_contains(n.original_message_ids, d.message_id))
+WHERE NOT d.delivered;

@@ -1,0 +1,128 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Explore the data
+#
+# For students: what each table holds, queries to start from, and filters.
+# Open it with `make lab` (JupyterLab) to use the widgets; the rendered report
+# shows the same filters with their default values. Everything is plain SQL
+# on one DuckDB file: `ctx.sql("SELECT ...")` returns a pandas DataFrame.
+
+# %% tags=["parameters"]
+db_path = "data/observatory.duckdb"
+run_ids = []
+month = ""
+rank_buckets = [1000, 10000, 100000, 1000000]
+lab_id = ""
+output_dir = ""
+local_simulation = False
+data_note = ""
+
+# %%
+from collectors.report import ReportContext
+from collectors.report.dictionary import data_dictionary
+
+ctx = ReportContext.open(
+    "explore", db_path, run_ids=run_ids, month=month, rank_buckets=rank_buckets,
+    lab_id=lab_id, output_dir=output_dir, local_simulation=local_simulation, data_note=data_note,
+    materialise="current")
+ctx.banner()
+run = ctx.current_run
+
+# %% [markdown]
+# ## Data dictionary
+#
+# Every table and view, its columns and types. Raw observations (`crawl_*`)
+# are facts as seen; `posture` and the `report_*` views derive verdicts from
+# them (one SQL definition each, in `collectors/store/views/`).
+
+# %%
+dictionary = data_dictionary(ctx.con)
+ctx.key("relations", int(dictionary["table_name"].nunique()))
+ctx.table(dictionary, "data_dictionary", caption="Tables and views", max_rows=400)
+
+# %% [markdown]
+# ## Ready queries
+#
+# Copy one into a cell and change it. `$run` is a parameter.
+#
+# ```sql
+# -- enforce-mode domains in the top 10k, with their MX and policy patterns
+# SELECT domain, rank, mx_hosts, policy_mx FROM posture
+# WHERE run_id = $run AND policy_mode = 'enforce' AND rank <= 10000 ORDER BY rank;
+#
+# -- the funnel for your own buckets
+# SELECT * FROM report_funnel([100, 5000, NULL]) WHERE run_id = $run;
+#
+# -- policy fetch failures with the HTTP status and detail the crawler saw
+# SELECT p.domain, p.outcome, p.http_status, p.tls_subclass, p.detail
+# FROM crawl_policy p WHERE p.run_id = $run AND p.outcome <> 'ok';
+#
+# -- lifecycle events that break RFC 8461
+# SELECT * FROM report_lifecycle_events WHERE violates_rfc;
+# ```
+
+# %%
+if ctx.has_crawl:
+    example = ctx.sql("SELECT domain, rank, policy_mode, mx_hosts, policy_mx FROM posture"
+                      " WHERE run_id = $run AND policy_mode = 'enforce' ORDER BY rank LIMIT 20", run=run)
+    ctx.table(example, "example_enforce", caption="Enforce-mode domains, best ranked first (first 20)")
+
+# %% [markdown]
+# ## Filters
+#
+# By list (crawl run), rank and misconfiguration class.
+
+# %%
+CLASSES = ["(any)", "invalid_txt", "policy_retrieval", "mx_cert_invalid", "mx_not_covered"]
+
+
+def filtered(run_id: str, max_rank: int, misconfig_class: str):
+    """Domains of one run up to a rank, optionally of one misconfiguration class."""
+    return ctx.sql(
+        "SELECT domain, rank, sts_record, policy_fetch, policy_mode, mx_policy_match,"
+        " misconfig_classes FROM posture WHERE run_id = $run AND rank <= $max_rank"
+        " AND ($cls = '(any)' OR list_contains(string_split(coalesce(misconfig_classes, ''), ';'), $cls))"
+        " ORDER BY rank LIMIT 200",
+        run=run_id, max_rank=max_rank, cls=misconfig_class)
+
+
+if ctx.has_crawl:
+    if ctx.output_dir is None:  # interactive (JupyterLab): widgets
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        runs = ctx.crawl_runs
+        pick = widgets.Dropdown(
+            options=[(f"{r.input_list} ({str(r.started_at)[:10]})", r.run_id) for r in runs.itertuples()],
+            value=run, description="list")
+        top = widgets.IntSlider(value=10_000, min=100, max=max(ctx.rank_buckets), step=100,
+                                description="rank <=")
+        cls = widgets.Dropdown(options=CLASSES, value="(any)", description="class")
+        out = widgets.Output()
+
+        def refresh(*_):
+            with out:
+                out.clear_output()
+                ctx.table(filtered(pick.value, top.value, cls.value), "filtered")
+
+        for w in (pick, top, cls):
+            w.observe(refresh, names="value")
+        display(widgets.VBox([pick, top, cls, out]))
+        refresh()
+    else:
+        shown = filtered(run, 10_000, "mx_not_covered")
+        ctx.table(shown, "filtered", caption="Filter: this run, rank <= 10,000, class mx_not_covered")

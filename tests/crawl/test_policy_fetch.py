@@ -1,0 +1,167 @@
+"""The policy fetch (RFC 8461 3.3) against tiny real HTTPS servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import pytest
+
+from collectors.crawl.policy_fetch import MAX_POLICY_BYTES, FetchResult, fetch_policy
+from collectors.crawl.tlsinfo import client_context
+from crawl_certs import MiniCA
+
+
+HOST = "mta-sts.example.test"
+POLICY = b"version: STSv1\r\nmode: enforce\r\nmx: mx.example.test\r\nmax_age: 86400\r\n"
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> MiniCA:
+    return MiniCA(tmp_path_factory.mktemp("pki"))
+
+
+def _server_ctx(ca: MiniCA, **kw: object) -> ssl.SSLContext:
+    issued = ca.issue(kw.pop("name", HOST), **kw)  # type: ignore[arg-type]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(issued.cert, issued.key)
+    return ctx
+
+
+async def _read_request(reader: asyncio.StreamReader) -> list[bytes]:
+    lines = []
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        lines.append(line)
+    return lines
+
+
+def respond(head: bytes, body: bytes = b"", seen: list | None = None) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            req = await _read_request(reader)
+            if seen is not None:
+                seen.append(req)
+            writer.write(head + body)
+            await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+    return handler
+
+
+def _fetch(handler: Handler | None, server_ctx: ssl.SSLContext | None, ca: MiniCA,
+           timeout: float = 3.0) -> FetchResult:
+    async def main() -> FetchResult:
+        if handler is None:  # nothing listens: a free port
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+            server = None
+        else:
+            server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_ctx)
+            port = server.sockets[0].getsockname()[1]
+        try:
+            return await fetch_policy(HOST, "127.0.0.1", port=port, context=client_context(str(ca.bundle)),
+                                      timeout=timeout)
+        finally:
+            if server is not None:
+                server.close()
+    return asyncio.run(main())
+
+
+def test_ok_sends_exact_request(ca: MiniCA) -> None:
+    seen: list = []
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(POLICY)
+    r = _fetch(respond(head, POLICY, seen), _server_ctx(ca), ca)
+    assert r.outcome == "ok" and r.status == 200 and r.body == POLICY and not r.findings
+    request = seen[0]
+    assert request[0] == b"GET /.well-known/mta-sts.txt HTTP/1.1\r\n"
+    assert f"Host: {HOST}\r\n".encode() in request
+    assert r.t_connect is not None and r.t_tls is not None and r.t_total >= r.t_tls
+
+
+def test_wrong_content_type_is_a_warning(ca: MiniCA) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(POLICY)
+    r = _fetch(respond(head, POLICY), _server_ctx(ca), ca)
+    assert r.outcome == "ok"
+    assert [f[0] for f in r.findings] == ["policy_fetch.content_type"]
+
+
+def test_redirect_is_not_followed(ca: MiniCA) -> None:
+    seen: list = []
+    head = b"HTTP/1.1 301 Moved\r\nLocation: https://elsewhere.test/\r\nContent-Length: 0\r\n\r\n"
+    r = _fetch(respond(head, b"", seen), _server_ctx(ca), ca)
+    assert r.outcome == "redirect" and r.status == 301 and len(seen) == 1
+
+
+@pytest.mark.parametrize("status", [404, 500, 204])
+def test_non_200_is_http_error(ca: MiniCA, status: int) -> None:
+    head = b"HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n" % status
+    r = _fetch(respond(head), _server_ctx(ca), ca)
+    assert r.outcome == "http_error" and r.status == status
+
+
+def test_too_large_by_content_length(ca: MiniCA) -> None:
+    size = MAX_POLICY_BYTES + 1
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % size
+    r = _fetch(respond(head, b"x" * size), _server_ctx(ca), ca)
+    assert r.outcome == "too_large" and len(r.body) <= MAX_POLICY_BYTES
+
+
+def test_exactly_the_cap_is_accepted(ca: MiniCA) -> None:
+    body = b"x" * MAX_POLICY_BYTES
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"  # delimited by close
+    r = _fetch(respond(head, body), _server_ctx(ca), ca)
+    assert r.outcome == "ok" and len(r.body) == MAX_POLICY_BYTES
+
+
+def test_too_large_chunked(ca: MiniCA) -> None:
+    chunk = b"y" * 8192
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(12)) + b"0\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    r = _fetch(respond(head, body), _server_ctx(ca), ca)
+    assert r.outcome == "too_large" and r.body_truncated and len(r.body) == MAX_POLICY_BYTES
+
+
+def test_small_chunked_is_decoded(ca: MiniCA) -> None:
+    body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(POLICY), POLICY)
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    r = _fetch(respond(head, body), _server_ctx(ca), ca)
+    assert r.outcome == "ok" and r.body == POLICY
+
+
+def test_refused_is_tcp_error(ca: MiniCA) -> None:
+    r = _fetch(None, None, ca)
+    assert r.outcome == "tcp_error"
+
+
+def test_stalling_host_is_timeout(ca: MiniCA) -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+        writer.close()
+    r = _fetch(stall, None, ca, timeout=0.5)  # plain TCP: never answers the handshake
+    assert r.outcome == "timeout" and r.phase == "tls" and r.t_total < 2
+
+
+@pytest.mark.parametrize("kind, subclass", [
+    ({"name": "other.example.test"}, "name_mismatch"),
+    ({"self_signed": True}, "self_signed"),
+    ({"expired": True}, "expired"),
+])
+def test_tls_failure_subclasses(ca: MiniCA, kind: dict, subclass: str) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    r = _fetch(respond(head), _server_ctx(ca, **kind), ca)
+    assert r.outcome == "tls_error" and r.tls_subclass == subclass
+
+
+def test_unknown_ca(ca: MiniCA, tmp_path: Path) -> None:
+    other = MiniCA(tmp_path, "Other CA")
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    r = _fetch(respond(head), _server_ctx(other), ca)
+    assert r.outcome == "tls_error" and r.tls_subclass == "unknown_ca"

@@ -1,0 +1,44 @@
+"""Helpers shared by tests: repo paths, the read-only ../shared data, and the rule for
+tests that need root or real servers: skipped with a reason on a laptop, but a failure
+under CI (CI=true), where .ci/run installs everything. Import with ``from support import ...``
+(``conftest`` is not importable by name: several folders have one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+EXTERNAL_DIR = SHARED_DIR / "external"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the calling test when ``condition`` is false, except under CI, where it fails."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+def require_root() -> None:
+    require(os.geteuid() == 0, "needs root (network namespaces, ports below 1024)")
+
+
+def require_binaries(*names: str) -> None:
+    missing = [n for n in names if shutil.which(n) is None
+               and not Path("/usr/sbin", n).exists() and not Path("/sbin", n).exists()]
+    require(not missing, f"needs {', '.join(missing)} (run: sudo scripts/install-system-deps)")
+
+
+def require_testbed_servers(latency: bool = False) -> None:
+    """Skip (fail under CI) unless Knot, Unbound, nginx (and dnsdist for latency) exist."""
+    from collectors.testbed.world import missing_binaries
+
+    missing = missing_binaries(latency)
+    require(not missing, f"needs {', '.join(missing)} (run: sudo scripts/install-system-deps)")
