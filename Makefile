@@ -8,11 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: report test bench lock system-deps venv clean-venv help lab
+.PHONY: report test bench lock system-deps venv clean-venv help lab sample
 
 help:
 	@echo "make report   render the report on the embedded sample data (data/sample)"
 	@echo "make test     run the whole test suite (installs servers' Debian packages as root)"
+	@echo "make sample   rebuild data/sample/ by running the local lab and a testbed crawl (root)"
 	@echo "make lab      open the notebooks in JupyterLab"
 	@echo "make bench    run the benchmarks (benchmarks/)"
 	@echo "make lock     re-pin requirements.lock from the current .venv"
@@ -32,14 +33,24 @@ system-deps:
 report: $(STAMP)
 	$(BIN)/mtasts report $(if $(MONTH),--month $(MONTH)) $(if $(DB),--db $(DB))
 
+sample: $(STAMP) system-deps
+	$(BIN)/mtasts lab sample
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) system-deps
-	$(BIN)/python -m benchmarks
+PEERS := .venv-peers
+
+$(PEERS)/.installed: benchmarks/peers-requirements.lock
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/peers-requirements.lock
+	touch $@
+
+bench: $(STAMP) system-deps $(PEERS)/.installed
+	CHECKDMARC_PYTHON=$(abspath $(PEERS))/bin/python $(BIN)/python -m benchmarks $(BENCH)
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | { \

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "collectors.cli.ingest",
     "collectors.cli.crawl",
     "collectors.cli.export",
+    "collectors.cli.lab",
     "collectors.cli.report",
 )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from collectors.cli.common import CliError, add_db_option, open_db
 
-_MEMORY_LIMIT = os.environ.get("MTASTS_INGEST_MEMORY_LIMIT", "512MB")
+_MEMORY_LIMIT = os.environ.get("MTASTS_INGEST_MEMORY_LIMIT", "192MB")
 _FORMATS = ("postfix", "http", "recorder", "published_lab", "ledger", "notifications", "tlsrpt")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+\.?$")
 
@@ -77,8 +77,9 @@ def _ingest(args: argparse.Namespace) -> int:
     options = IngestOptions(year=args.year, format=args.format, lab_domains=tuple(args.lab_domain),
                             pseudonymise=args.pseudonymise)
     with open_db(args.db) as store:
-        # Bound DuckDB's own memory (indexes and buffers spill to disk) so that the ingest
-        # stays flat however large the logs are; this process ends with the command.
+        # Bound DuckDB's own memory (its buffer pool keeps table blocks until the limit, then
+        # evicts or spills them) so that the ingest stays flat however large the logs are;
+        # the log tables have no index to hold in memory. This process ends with the command.
         store.con.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
         try:
             summary = ingest(store, paths, options)

@@ -161,3 +161,24 @@ def parse_path(path: Path) -> Iterator[LedgerEntry | Quarantined]:
     """Every entry of a ledger CSV file (plain or gzip)."""
     with open_maybe_gzip(path) as stream:
         yield from parse_ledger_csv(stream)  # type: ignore[arg-type]
+
+
+def append_ledger_csv(path: Path, entries: list[LedgerEntry]) -> None:
+    """Append entries to a ledger CSV (writing the header first when the file is new).
+
+    The file is the raw evidence: rows are only ever appended, so ``mtasts ingest`` of the
+    grown file adds just the new rows. The account is written as ``from``."""
+    new = not path.exists() or path.stat().st_size == 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        if new:
+            writer.writerow(LEDGER_COLUMNS)
+        for e in entries:
+            writer.writerow([
+                e.provider,
+                e.sent_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+                e.from_addr or e.account or "",
+                e.to_addr,
+                f"<{e.message_id}>" if e.message_id else "",
+            ])

@@ -38,6 +38,8 @@ from collectors.lab_ingest.records import Quarantined
 MAX_OPEN_SESSIONS = 50_000
 MAX_OPEN_MESSAGES = 200_000
 MAX_SMTP_PROCESSES = 50_000
+# bounce(8) notices whose own queue file has not shown up yet (it normally follows at once).
+MAX_NOTICE_PARENTS = 50_000
 # A grown log resumes at the first line of the oldest state still open, but never more
 # than this many bytes before where the previous run stopped.
 MAX_RESUME_REWIND = 32 << 20
@@ -532,7 +534,7 @@ class PostfixLogReader:
             m.notice_for, m.origin = parent, "bounce"
             return
         self._notice_parents[key] = parent
-        if len(self._notice_parents) > MAX_OPEN_MESSAGES:
+        if len(self._notice_parents) > MAX_NOTICE_PARENTS:
             del self._notice_parents[next(iter(self._notice_parents))]
 
     def _smtp_process(self, env: LogLine) -> _SmtpProcess:

@@ -63,8 +63,12 @@ WHERE d.daemon IN ('smtp', 'relay') OR d.program LIKE '%/smtp';
 -- Per test address: provider, server label, sent at, delivered or not, received at, TLS, client.
 CREATE OR REPLACE VIEW lab_deliveries AS
 WITH led AS (
-    SELECT lower(to_addr) AS address, arg_min(provider, sent_at) AS provider, min(sent_at) AS sent_at,
-           arg_min(from_addr, sent_at) AS from_addr, arg_min(message_id, sent_at) AS message_id
+    -- An address may have several ledger rows: 'mtasts lab addresses' records it when it is
+    -- made, 'mtasts lab sent' when the message went out. The send is the latest row; the
+    -- Message-ID the latest one known.
+    SELECT lower(to_addr) AS address, arg_max(provider, sent_at) AS provider, max(sent_at) AS sent_at,
+           arg_max(from_addr, sent_at) AS from_addr,
+           arg_max(message_id, sent_at) FILTER (WHERE message_id IS NOT NULL) AS message_id
     FROM ledger GROUP BY 1
 ), rec AS (
     SELECT address, min(received_at) AS received_at,
@@ -130,15 +134,23 @@ WITH per AS (
     SELECT provider, min(coalesce(sent_at, received_at)) AS provider_first_sent_at, max(coalesce(received_at, sent_at)) AS provider_last_at,
            list(DISTINCT client_address) FILTER (WHERE client_address IS NOT NULL) AS client_addresses
     FROM lab_deliveries WHERE provider IS NOT NULL GROUP BY 1
-), fetches AS (
-    -- A fetch counts for a provider when it came from an address that delivered its messages,
-    -- or, failing that, fell within an hour of that provider's sends (one provider at a time).
-    SELECT p.provider, f.fetched_at, f.server_label AS fetched_label, f.client_addr,
+), fetch_candidates AS (
+    -- A fetch counts for a provider when it came from an address that delivered its messages.
+    -- Only a fetch that no provider claims by address falls back to the time window (within an
+    -- hour of the provider's sends), and only when exactly one provider's window holds it:
+    -- an ambiguous fetch is attributed to nobody rather than to everybody.
+    SELECT p.provider, f.fetch_key, f.fetched_at, f.server_label AS fetched_label, f.client_addr,
            list_contains(p.client_addresses, f.client_addr) AS by_address
     FROM prov p JOIN policy_fetches_http f
       ON f.is_policy_fetch
      AND (list_contains(p.client_addresses, f.client_addr)
           OR f.fetched_at BETWEEN p.provider_first_sent_at - INTERVAL 1 HOUR AND p.provider_last_at + INTERVAL 1 HOUR)
+), fetches AS (
+    SELECT c.* EXCLUDE (fetch_key)
+    FROM fetch_candidates c
+    QUALIFY c.by_address
+         OR (NOT bool_or(c.by_address) OVER (PARTITION BY c.fetch_key)
+             AND count(*) OVER (PARTITION BY c.fetch_key) = 1)
 ), fetch_sum AS (
     SELECT provider, count(*) AS policy_fetches, min(fetched_at) AS first_policy_fetch_at,
            list(DISTINCT fetched_label) FILTER (WHERE fetched_label IS NOT NULL) AS fetched_labels,

@@ -1,0 +1,106 @@
+"""``mtasts lab addresses`` and ``mtasts lab sent``: the send ledger, for sends made by hand.
+
+``addresses`` makes one fresh ``<uuid4>@<label>.<lab domain>`` test address per lab server
+(as the published lab did) and appends them, with the provider, the sending account and
+the time, to the ledger CSV; ``sent`` appends one send made by hand. With ``--db`` the grown
+ledger is ingested at once (``mtasts ingest`` adds only the new rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+
+from collectors.cli.common import CliError, add_db_option, open_db
+
+DEFAULT_LEDGER = "data/lab/ledger.csv"
+
+
+def _ledger_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ledger", default=os.environ.get("MTASTS_LEDGER", DEFAULT_LEDGER), metavar="FILE",
+                   help="the ledger CSV to append to (default: $MTASTS_LEDGER or %(default)s)")
+    add_db_option(p)
+    p.add_argument("--no-ingest", action="store_true", help="only append to the ledger file")
+
+
+def _time(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value}") from exc
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a UTC offset (e.g. {value}Z): {value}")
+    return moment.astimezone(dt.timezone.utc)
+
+
+def _add_addresses(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("addresses", help="make fresh test addresses, one per lab server, and record them",
+                       description="Make one fresh test address per lab server label and append them "
+                                   "to the send ledger with the provider, account and time.")
+    p.add_argument("--provider", required=True, help="the provider under test, e.g. gmail")
+    p.add_argument("--account", help="the sending account (an address at the provider)")
+    p.add_argument("--lab-domain", required=True, metavar="DOMAIN",
+                   help="the lab's domain: addresses are <uuid>@<label>.DOMAIN")
+    p.add_argument("--labels", default="abcdef", help="server labels (default: %(default)s)")
+    _ledger_options(p)
+    p.set_defaults(func=_addresses)
+
+
+def _add_sent(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sent", help="record a send made by hand in the ledger",
+                       description="Append one send made by hand to the send ledger.")
+    p.add_argument("--provider", required=True)
+    p.add_argument("--to", required=True, metavar="ADDRESS", help="the test address the message went to")
+    p.add_argument("--from", dest="from_addr", metavar="ADDRESS", help="the sending account")
+    p.add_argument("--message-id", help="the message's Message-ID, if known")
+    p.add_argument("--at", type=_time, metavar="TIME", help="ISO 8601 time with offset (default: now)")
+    _ledger_options(p)
+    p.set_defaults(func=_sent)
+
+
+def _record(args: argparse.Namespace, entries: list) -> None:
+    from collectors.lab_ingest.ingest import IngestOptions, ingest
+    from collectors.lab_ingest.ledger import append_ledger_csv
+
+    ledger = Path(args.ledger)
+    append_ledger_csv(ledger, entries)
+    if not args.no_ingest:
+        with open_db(args.db) as store:
+            summary = ingest(store, [ledger], IngestOptions(format="ledger"))
+        if summary.quarantined:
+            raise CliError(f"{summary.quarantined} ledger row(s) quarantined; see 'mtasts db info'")
+
+
+def _addresses(args: argparse.Namespace) -> int:
+    from collectors.lab_ingest.ledger import make_addresses
+
+    labels = [c for c in args.labels.lower() if c.isalnum()]
+    if not labels:
+        raise CliError("--labels names no server label")
+    entries = make_addresses(args.provider, args.account, args.lab_domain, labels)
+    _record(args, entries)
+    for e in entries:
+        print(f"{e.server_label}\t{e.to_addr}")
+    return 0
+
+
+def _sent(args: argparse.Namespace) -> int:
+    from collectors.lab_ingest.ledger import LedgerEntry
+    from collectors.lab_ingest.normalize import (
+        address_uuid, lab_label, normalize_address, normalize_message_id,
+    )
+
+    to_addr = normalize_address(args.to)
+    if not to_addr or "@" not in to_addr:
+        raise CliError(f"not an address: {args.to}")
+    entry = LedgerEntry(
+        provider=args.provider, account=args.from_addr,
+        sent_at=args.at or dt.datetime.now(dt.timezone.utc),
+        from_addr=normalize_address(args.from_addr) if args.from_addr else None,
+        to_addr=to_addr, message_id=normalize_message_id(args.message_id) if args.message_id else None,
+        server_label=lab_label(to_addr), address_uuid=address_uuid(to_addr), source="manual")
+    _record(args, [entry])
+    print(f"recorded: {entry.provider} -> {entry.to_addr} at {entry.sent_at.isoformat()}")
+    return 0

@@ -1,0 +1,20 @@
+"""The MTA-STS audit lab on one machine: real Postfix receivers A-F, a policy server,
+a TLS-RPT endpoint and sender profiles to audit, in one network namespace, with the
+testbed's DNS and CA (see docs/lab-deploy.md for the same lab on real hosts).
+
+    from collectors.lab import Lab
+    lab = Lab(workdir)
+    lab.up()
+    lab.send("postfix-mta-sts", rounds=1)
+    lab.wait_until_settled(timeout=300)
+    lab.down()
+"""
+
+from collectors.lab.design import BUILTIN_PROFILES, SERVERS, LabNames, QueueTimers, SenderProfile, ServerSpec
+from collectors.lab.lab import DEFAULT_NETNS, DEFAULT_WORKDIR, EvidencePaths, Lab, LabState
+from collectors.lab.processes import LabError
+
+__all__ = [
+    "BUILTIN_PROFILES", "DEFAULT_NETNS", "DEFAULT_WORKDIR", "EvidencePaths", "Lab", "LabError",
+    "LabNames", "LabState", "QueueTimers", "SERVERS", "SenderProfile", "ServerSpec",
+]

@@ -1,0 +1,162 @@
+"""Every configuration file of one lab, rendered from the templates in ``lab/``.
+
+Pure: takes the design, names, addresses and paths, returns file texts. The same
+templates are what docs/lab-deploy.md tells an operator to fill in on real hosts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from collectors.lab.design import (
+    SERVERS, LabNames, LocalAddresses, QueueTimers, SenderProfile, ServerSpec,
+)
+from collectors.lab.templates import render
+
+POLICY_MAX_AGE = 86400  # seconds; RFC 8461 section 3.2 allows up to 31557600
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    cert_file: Path
+    key_file: Path
+
+
+def receiver_files(server: ServerSpec, names: LabNames, addresses: LocalAddresses,
+                   paths: dict[str, str], recorder_command: str, recorder_user: str,
+                   tls: TlsFiles | None) -> dict[str, str]:
+    """main.cf, master.cf and aliases.regexp of receiving server ``server``."""
+    values = {
+        "label": server.label,
+        "label_upper": server.label.upper(),
+        "description": server.description,
+        "mx_host": names.mx_host(server.label),
+        "domain": names.domain(server.label),
+        "listen_address": _postfix_address(addresses.receiver(server.label)),
+        "inet_protocols": "ipv6" if server.ipv6_only else "ipv4",
+        "mynetworks": _mynetworks(addresses.receiver(server.label)),
+        "syslog_name": syslog_name(server.label),
+        "recorder_command": recorder_command,
+        "recorder_user": recorder_user,
+        **paths,
+    }
+    tls_values = {"cert_file": str(tls.cert_file), "key_file": str(tls.key_file)} if tls else {}
+    main = render("postfix/receivers/main.cf", values) + "\n" + render(
+        f"postfix/receivers/{server.label}.cf", {**values, **tls_values})
+    return {
+        "main.cf": main,
+        "master.cf": render("postfix/master.cf", {}),
+        "aliases.regexp": render("postfix/receivers/aliases.regexp", values),
+    }
+
+
+def sender_files(profile: SenderProfile, names: LabNames, addresses: LocalAddresses,
+                 paths: dict[str, str], mailbox_base: Path, mailbox_uid: int, mailbox_gid: int,
+                 ca_file: Path, timers: QueueTimers) -> dict[str, str]:
+    """main.cf, master.cf and the mailbox map of a built-in sender profile."""
+    values = {
+        "profile": profile.name,
+        "mta_host": profile.mta_host(names),
+        "sender_domain": profile.sender_domain(names),
+        "account": profile.account,
+        "listen_address": profile.address,
+        "mynetworks": f"{profile.address}/32",
+        "bind_address": profile.address,
+        "bind_address6": profile.address6,
+        "syslog_name": syslog_name(profile.name),
+        "mailbox_base": str(mailbox_base),
+        "mailbox_uid": mailbox_uid,
+        "mailbox_gid": mailbox_gid,
+        "ca_file": str(ca_file),
+        "resolver_address": addresses.resolver_daemon,
+        "resolver_port": addresses.resolver_port,
+        "delay_warning_time": timers.delay_warning_time,
+        "maximal_queue_lifetime": timers.maximal_queue_lifetime,
+        "queue_run_delay": timers.queue_run_delay,
+        "minimal_backoff_time": timers.minimal_backoff_time,
+        "maximal_backoff_time": timers.maximal_backoff_time,
+        **paths,
+    }
+    main = render("postfix/senders/main.cf", values) + "\n" + render(
+        f"postfix/senders/{profile.name}.cf", values)
+    return {
+        "main.cf": main,
+        "master.cf": render("postfix/master.cf", {}),
+        "mailboxes": render("postfix/senders/mailboxes", values),
+    }
+
+
+def mta_sts_daemon_config(addresses: LocalAddresses) -> str:
+    return render("mta-sts-resolver/mta-sts-daemon.yml", {
+        "resolver_address": addresses.resolver_daemon,
+        "resolver_port": addresses.resolver_port,
+    })
+
+
+def policy_text(names: LabNames, label: str, mode: str = "enforce",
+                max_age: int = POLICY_MAX_AGE) -> bytes:
+    """The policy of one lab domain, CRLF line endings (RFC 8461 section 3.2)."""
+    text = render("policy/mta-sts.txt", {"mode": mode, "mx_host": names.mx_host(label), "max_age": max_age})
+    return "\r\n".join(text.splitlines()).encode("ascii") + b"\r\n"
+
+
+def policy_servers() -> tuple[ServerSpec, ...]:
+    """The servers whose domain publishes a policy (all but F)."""
+    return tuple(s for s in SERVERS if s.sts_policy)
+
+
+def nginx_config(names: LabNames, listen: str, run_directory: Path, log_directory: Path,
+                 access_log: Path, policy_files: dict[str, Path],
+                 tls: dict[str, TlsFiles]) -> str:
+    """nginx.conf of the policy server: one server block per lab domain with a policy."""
+    blocks = []
+    for server in policy_servers():
+        blocks.append(render("policy/server.conf", {
+            "domain": names.domain(server.label),
+            "label_upper": server.label.upper(),
+            "listen": listen,
+            "policy_host": names.policy_host(server.label),
+            "cert_file": tls[server.label].cert_file,
+            "key_file": tls[server.label].key_file,
+            "policy_file": policy_files[server.label],
+        }))
+    return render("policy/nginx.conf", {
+        "run_directory": run_directory,
+        "log_directory": log_directory,
+        "access_log": access_log,
+        "listen": listen,
+        "servers": "\n".join(blocks),
+    })
+
+
+def zone_text(names: LabNames, addresses: LocalAddresses, policy_id: str, serial: int,
+              nameserver_v4: str) -> str:
+    """The lab's zone file (BIND syntax, ``$ORIGIN audit.<base>.``)."""
+    values: dict[str, object] = {
+        "base": names.base,
+        "serial": serial,
+        "nameserver_v4": nameserver_v4,
+        "policy_v4": addresses.policy_server,
+        "tlsrpt_v4": addresses.tlsrpt_server,
+        "tlsrpt_uri": names.tlsrpt_uri,
+        "policy_id": policy_id,
+    }
+    for server in SERVERS:
+        key = f"{server.label}_v6" if server.ipv6_only else f"{server.label}_v4"
+        values[key] = addresses.receiver(server.label)
+    return render("dns/audit.zone", values, strict_unused=True)
+
+
+def syslog_name(instance: str) -> str:
+    """The instance's syslog_name: ``postfix-<instance>``, Postfix's multi-instance
+    convention, which log readers (and `mtasts ingest`) recognise as Postfix."""
+    return instance if instance.startswith("postfix") else f"postfix-{instance}"
+
+
+def _postfix_address(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _mynetworks(address: str) -> str:
+    return f"[{address}]/128" if ":" in address else f"{address}/32"

@@ -1,0 +1,294 @@
+"""End to end: the local lab comes up with real Postfix, both built-in sender profiles
+send to every server, the evidence says what RFC 8461 makes each sender do, the
+ingested views agree, and `down` leaves nothing behind.
+
+One lab for the module (about four minutes: the senders' short queue timers decide).
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.utils
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from support import REPO_ROOT, require_binaries
+
+pytestmark = [pytest.mark.root, pytest.mark.servers, pytest.mark.slow]
+
+TIMERS = dict(delay_warning_time="30s", maximal_queue_lifetime="2m", queue_run_delay="10s",
+              minimal_backoff_time="10s", maximal_backoff_time="15s")
+# A notice comes at the first queue run after its deadline: at most one backoff, one
+# queue-manager scan and the delivery itself later.
+SLACK = timedelta(seconds=15 + 10 + 15)
+ENFORCING = "postfix-mta-sts"
+OPPORTUNISTIC = "postfix-opportunistic"
+
+
+@pytest.fixture(scope="module")
+def lab_run():
+    require_binaries("postfix", "mta-sts-daemon", "nginx", "knotd", "unbound", "ip")
+    from collectors.lab import Lab, QueueTimers
+
+    # The recorder runs as an unprivileged user: the work directory must be reachable
+    # by it (pytest's own tmp_path is not).
+    workdir = Path(tempfile.mkdtemp(prefix="mtasts-lab-test-"))
+    workdir.chmod(0o755)
+    lab = Lab(workdir / "lab", netns_name=f"mtasts-lab-t{os.getpid() % 100000}",
+              timers=QueueTimers(**TIMERS))
+    try:
+        lab.up()
+        sent = {
+            ENFORCING: lab.send(ENFORCING, rounds=2, prime_cache=False),
+            OPPORTUNISTIC: lab.send(OPPORTUNISTIC, rounds=1),
+        }
+        settled = lab.wait_until_settled(timeout=120 + 120, poll=3)
+        yield lab, sent, settled
+    finally:
+        lab.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _received(lab) -> list[dict]:
+    return [json.loads(line) for line in lab.evidence.received.read_text().splitlines() if line.strip()]
+
+
+def _ledger(lab) -> list[dict]:
+    with open(lab.evidence.ledger, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _label(address: str) -> str:
+    return address.split("@", 1)[1].split(".", 1)[0]
+
+
+def _notices(lab, profile: str) -> list[email.message.Message]:
+    folder = lab.evidence.maildir(profile, "tester")
+    files = sorted(folder.glob("new/*")) + sorted(folder.glob("cur/*"))
+    return [email.message_from_bytes(p.read_bytes()) for p in files]
+
+
+def _delivery_status(message) -> list[tuple[str, str]]:
+    """(Final-Recipient address, Action) of each recipient in an RFC 3464 report."""
+    found = []
+    for part in message.walk():
+        if part.get_content_type() == "message/delivery-status":
+            for block in part.get_payload():
+                recipient = block.get("Final-Recipient")
+                if recipient:
+                    found.append((recipient.split(";", 1)[1].strip().lower(), block.get("Action", "").lower()))
+    return found
+
+
+def test_every_message_was_accepted_for_sending(lab_run):
+    lab, sent, settled = lab_run
+    assert settled, f"queues not empty: {lab.queued()}"
+    for profile, results in sent.items():
+        assert results and all(r.accepted for r in results), [r.response for r in results if not r.accepted]
+    rows = _ledger(lab)
+    assert len(rows) == 6 * 2 + 6
+    assert {r["provider"] for r in rows} == {ENFORCING, OPPORTUNISTIC}
+    assert all(r["message_id"].startswith("<") and r["sent_at"].endswith("Z") for r in rows)
+
+
+def test_enforcing_sender_delivers_only_where_rfc8461_allows(lab_run):
+    lab, _, _ = lab_run
+    got = {(r["sender"].split("@")[1].split(".")[0], _label(r["original_recipient"])) for r in _received(lab)}
+    enforcing = {label for profile, label in got if profile == ENFORCING}
+    # A, C and E have valid certificates (C over IPv6 only, E demands TLS); F has no
+    # policy at all. B (no STARTTLS) and D (untrusted, wrong name) must be refused.
+    assert enforcing == {"a", "c", "e", "f"}
+    per_label = {}
+    for r in _received(lab):
+        if r["sender"].startswith("tester@" + ENFORCING):
+            per_label.setdefault(_label(r["original_recipient"]), []).append(r)
+    assert all(len(v) == 2 for v in per_label.values())  # both rounds
+    for label in "ace":
+        assert all(r["tls_protocol"] and r["tls_protocol"].startswith("TLSv1.") for r in per_label[label])
+    assert all(r["client_address"].endswith("fd00:6c61:6200::2:1") for r in per_label["c"])
+    log = (lab.evidence.postfix_logs / f"{ENFORCING}.log").read_text()
+    assert "TLS is required, but was not offered by host mx.b.audit.lab.test" in log
+    assert "Server certificate not verified" in log
+    assert "Verified TLS connection established to mx.a.audit.lab.test" in log
+
+
+def test_opportunistic_sender_delivers_everywhere(lab_run):
+    lab, _, _ = lab_run
+    labels = sorted(_label(r["original_recipient"]) for r in _received(lab)
+                    if r["sender"].startswith("tester@" + OPPORTUNISTIC))
+    assert labels == ["a", "b", "c", "d", "e", "f"]
+    assert _notices(lab, OPPORTUNISTIC) == []
+
+
+def test_policies_fetched_once_each_by_the_enforcing_sender_only(lab_run):
+    lab, _, _ = lab_run
+    lines = [line for line in lab.evidence.policy_access_log.read_text().splitlines() if line.strip()]
+    hosts = sorted(line.split()[0] for line in lines)
+    assert hosts == [f"mta-sts.{label}.audit.lab.test" for label in "abcde"]
+    assert all('"GET /.well-known/mta-sts.txt HTTP/1.1" 200 ' in line for line in lines)
+    assert all(line.endswith('"postfix-mta-sts-resolver"') for line in lines)
+
+
+def test_resolver_answers_from_its_cache(lab_run):
+    lab, _, _ = lab_run
+    answers = lab.prime_cache()
+    for label in "abcde":
+        assert answers[f"{label}.audit.lab.test"] == f"OK secure match=mx.{label}.audit.lab.test servername=hostname"
+    assert answers["f.audit.lab.test"].startswith("NOTFOUND")
+    lines = [line for line in lab.evidence.policy_access_log.read_text().splitlines() if line.strip()]
+    assert len(lines) == 5  # still one fetch per policy
+
+
+def test_delay_and_failure_notices_arrive_within_the_timers(lab_run):
+    lab, _, _ = lab_run
+    sent_at = {r["to"]: datetime.fromisoformat(r["sent_at"].replace("Z", "+00:00")) for r in _ledger(lab)
+               if r["provider"] == ENFORCING}
+    refused = {to for to in sent_at if _label(to) in ("b", "d")}
+    assert len(refused) == 4
+    seen: dict[str, dict[str, datetime]] = {to: {} for to in refused}
+    for notice in _notices(lab, ENFORCING):
+        arrived = email.utils.parsedate_to_datetime(notice["Date"])
+        for recipient, action in _delivery_status(notice):
+            seen[recipient][action] = arrived
+    # Date headers have whole seconds; the queue file is a moment older than the ledger's
+    # sent_at (taken when the submission server answered DATA).
+    delay, lifetime = timedelta(seconds=30 - 1), timedelta(minutes=2, seconds=-1)
+    for to, actions in seen.items():
+        assert set(actions) == {"delayed", "failed"}, (to, actions)
+        assert delay <= actions["delayed"] - sent_at[to] <= delay + SLACK, (to, actions)
+        assert lifetime <= actions["failed"] - sent_at[to] <= lifetime + SLACK, (to, actions)
+
+
+def _ingest_available() -> bool:
+    from collectors.cli import _COMMAND_MODULES
+
+    return "collectors.cli.ingest" in _COMMAND_MODULES
+
+
+@pytest.fixture(scope="module")
+def ingested(lab_run, tmp_path_factory):
+    """The lab's evidence ingested with `mtasts ingest` (the colleague's CLI), once."""
+    lab, _, _ = lab_run
+    if not _ingest_available():
+        pytest.skip("`mtasts ingest` is not registered yet (issue 5); the raw evidence is checked above")
+    db = tmp_path_factory.mktemp("ingest") / "lab.duckdb"
+    inputs = [str(p) for p in lab.evidence.ingest_inputs()]
+    done = subprocess.run([sys.executable, "-m", "collectors.cli", "ingest", "--db", str(db),
+                           "--year", str(datetime.now().year), *inputs],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    from collectors.store import open_store
+
+    store = open_store(db)
+    yield store
+    store.close()
+
+
+def _behaviour(store) -> dict:
+    return {(r[0], r[1]): r for r in store.con.execute(
+        "SELECT provider, server_label, delivered, verdict, policy_fetched, policy_fetches, "
+        "fetch_attribution, tls_protocols FROM provider_behaviour").fetchall()}
+
+
+def test_ingested_behaviour_says_who_delivered_where(ingested):
+    behaviour = _behaviour(ingested)
+    for label in "abcdef":
+        assert behaviour[(ENFORCING, label)][2] is (label in "acef"), label
+        assert behaviour[(OPPORTUNISTIC, label)][2] is True, label
+    assert behaviour[(ENFORCING, "b")][3] == behaviour[(ENFORCING, "d")][3] == "enforces MTA-STS"
+    assert behaviour[(OPPORTUNISTIC, "b")][3] == behaviour[(OPPORTUNISTIC, "d")][3] == "does not enforce MTA-STS"
+    assert all(p.startswith("TLSv1.") for p in behaviour[(ENFORCING, "a")][7])
+
+
+def test_ingested_behaviour_says_the_enforcing_sender_fetched_each_policy_once(ingested):
+    behaviour = _behaviour(ingested)
+    # Five policies (A-E), each fetched once, from the enforcing sender's own address.
+    assert behaviour[(ENFORCING, "a")][4:7] == (True, 5, "client address")
+
+
+def test_behaviour_matches_the_published_labs_providers(ingested):
+    """Our enforcing sender behaves as the providers the published lab found with full
+    outbound MTA-STS support (Gmail, Outlook.com, Proton), the opportunistic one as those
+    with none (Fastmail, Mailgun, ...): delivered to A, and to B (no TLS) or not."""
+    reference = REPO_ROOT / "data" / "reference" / "provider_behaviour_alexander_2024.csv"
+    with open(reference, newline="") as fh:
+        published = list(csv.DictReader(fh))
+    patterns = {row["outbound_mta_sts_support"]: (row["delivered_a"] == "true", row["delivered_b"] == "true")
+                for row in published if row["outbound_mta_sts_support"] in ("full", "none")}
+    behaviour = _behaviour(ingested)
+    ours = {profile: (behaviour[(profile, "a")][2], behaviour[(profile, "b")][2])
+            for profile in (ENFORCING, OPPORTUNISTIC)}
+    assert ours == {ENFORCING: patterns["full"], OPPORTUNISTIC: patterns["none"]}
+
+
+def test_ingested_behaviour_says_the_opportunistic_sender_fetched_nothing(ingested):
+    behaviour = _behaviour(ingested)
+    assert not any(behaviour[(OPPORTUNISTIC, label)][4] for label in "abcdef")
+
+
+def test_ingested_sender_logs_show_tls_and_refusals(ingested):
+    rows = ingested.con.execute(
+        "SELECT server_label, delivered, sender_tls_trust, sender_last_status, sender_last_reason "
+        "FROM lab_deliveries WHERE provider = ?", [ENFORCING]).fetchall()
+    by_label: dict[str, list] = {}
+    for label, delivered, trust, status, reason in rows:
+        by_label.setdefault(label, []).append((delivered, trust, status, reason))
+    for label in "ace":
+        assert all(d and (t or "").lower() == "verified" for d, t, _, _ in by_label[label]), by_label[label]
+    for label, words in (("b", "tls is required"), ("d", "certificate not verified")):
+        for delivered, _, status, reason in by_label[label]:
+            # The last logged attempt; the expiry itself is a qmgr line without a recipient.
+            assert not delivered and status in ("deferred", "bounced", "expired"), (label, status)
+            assert words in (reason or "").lower(), (label, reason)
+
+
+def test_ingested_notification_timing(ingested):
+    timing = ingested.con.execute(
+        "SELECT server_label, delay_notices, failure_notices, time_to_first_notice_s, "
+        "time_to_final_notice_s, tls_mentioned, notice_sources FROM notification_timing "
+        "WHERE provider = ?", [ENFORCING]).fetchall()
+    assert sorted(r[0] for r in timing) == ["b", "b", "d", "d"]
+    slack = SLACK.total_seconds()
+    for label, delays, failures, first, final, tls, sources in timing:
+        assert delays >= 1 and failures >= 1, label
+        assert 29 <= first <= 30 + slack, (label, first)
+        assert 119 <= final <= 120 + slack, (label, final)
+        assert tls and "mailbox" in sources, label
+    assert ingested.con.execute("SELECT count(*) FROM notification_timing WHERE provider = ?",
+                                [OPPORTUNISTIC]).fetchone()[0] == 0
+
+
+def test_ingest_quarantined_nothing(ingested):
+    assert ingested.con.execute("SELECT source, position, reason FROM quarantine LIMIT 5").fetchall() == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_down_leaves_no_process_and_no_namespace(lab_run):
+    lab, _, _ = lab_run
+    state = lab.state
+    assert state is not None
+    pids = [int(p) for p in subprocess.run(["ip", "netns", "pids", state.netns], capture_output=True,
+                                           text=True).stdout.split()]
+    assert pids  # the lab runs before
+    assert lab.down() == []
+    assert not Path("/run/netns", state.netns).exists()
+    assert not Path("/etc/netns", state.netns).exists()
+    # A zombie is a dead process waiting for its parent (here PID 1) to reap it.
+    assert not [p for p in pids if _running(p)]
+    assert lab.state is None
