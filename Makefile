@@ -8,11 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: report test bench lock system-deps venv clean-venv help lab sample
+.PHONY: report test bench lock system-deps venv clean-venv help lab sample monthly
 
 help:
 	@echo "make report   render the report on the embedded sample data (data/sample)"
 	@echo "make test     run the whole test suite (installs servers' Debian packages as root)"
+	@echo "make monthly  crawl this month's list, ingest new lab evidence, render the month's report"
 	@echo "make sample   rebuild data/sample/ by running the local lab and a testbed crawl (root)"
 	@echo "make lab      open the notebooks in JupyterLab"
 	@echo "make bench    run the benchmarks (benchmarks/)"
@@ -32,6 +33,9 @@ system-deps:
 
 report: $(STAMP)
 	$(BIN)/mtasts report $(if $(MONTH),--month $(MONTH)) $(if $(DB),--db $(DB))
+
+monthly: $(STAMP)
+	$(BIN)/mtasts monthly --list $(or $(LIST),tranco:latest) $(if $(TOP),--top $(TOP)) $(foreach e,$(EVIDENCE),--evidence $(e)) $(if $(CRAWL_ARGS),--crawl-args "$(CRAWL_ARGS)")
 
 sample: $(STAMP) system-deps
 	$(BIN)/mtasts lab sample

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "collectors.cli.export",
     "collectors.cli.lab",
     "collectors.cli.report",
+    "collectors.cli.monthly",
 )
 
 

@@ -74,6 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-smtp", action="store_true", default=None,
                    help="also probe each distinct MX host once: EHLO, STARTTLS, certificate, QUIT")
     p.add_argument("--tranco-cache", metavar="DIR", help="cache folder of the tranco package")
+    dist = p.add_argument_group("distributed crawl (Dask; docs/cluster.md)")
+    where = dist.add_mutually_exclusive_group()
+    where.add_argument("--cluster", metavar="ADDRESS",
+                       help="shard the crawl over an existing Dask scheduler (tcp://host:8786)")
+    where.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="shard the crawl over a local Dask cluster of N worker processes")
+    dist.add_argument("--shard-store", metavar="PATH_OR_URL",
+                      help="where workers write Parquet partitions: a path or fsspec URL every "
+                           "worker reaches (default: runs/<run_id>/ beside the database)")
+    dist.add_argument("--shard-size", type=_positive_int, metavar="N",
+                      help="domains per shard (default: about 4 shards per worker thread, 100-50000)")
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="show the progress bar even when stderr is not a terminal")
@@ -102,7 +113,8 @@ def _resolver(args: argparse.Namespace) -> tuple[str, int] | None:
 
 
 def _crawl(args: argparse.Namespace) -> int:
-    from collectors.crawl.inputs import InputError, is_tranco_spec, read_entries, resolve_tranco
+    from collectors.crawl.inputs import InputError, is_tranco_spec, resolve_tranco
+    from collectors.crawl.zonefile import read_list_or_zone
     from collectors.crawl.runner import (
         CrawlSettings, format_summary, input_loaded, load_input, run_crawl,
     )
@@ -153,14 +165,42 @@ def _crawl(args: argparse.Namespace) -> int:
             if path is None or not path.is_file():
                 raise CliError(f"the list of run {run.run_id} is gone ({source}); cannot load it")
             try:
-                counts = load_input(store, run, read_entries(path, top=top), str(source))
+                counts = load_input(store, run, read_list_or_zone(path, top=top), str(source))
             except InputError as exc:
                 raise CliError(str(exc)) from exc
             print(f"input: {counts.entries:,} entries, {counts.accepted:,} domains, "
                   f"{counts.quarantined:,} quarantined"
                   + (f" ({', '.join(f'{k}={v:,}' for k, v in sorted(counts.reasons.items()))})"
                      if counts.reasons else ""), file=sys.stderr)
-        stats, summary = run_crawl(store, run, settings, progress=args.progress)
+        if args.cluster or args.workers:
+            stats, summary = _crawl_on_cluster(args, store, run, settings)
+        else:
+            stats, summary = run_crawl(store, run, settings, progress=args.progress)
     print(format_summary(run.run_id, summary, stats))
     return 0
+
+
+def _crawl_on_cluster(args: argparse.Namespace, store, run, settings):  # type: ignore[no-untyped-def]
+    """The pending domains as shards on Dask (collectors.crawl.distributed)."""
+    from collectors.crawl.distributed import (
+        ClusterError, ShardStore, dashboard_link, open_client, run_distributed,
+    )
+
+    default_store = Path(args.db).resolve().parent / "runs"
+    shard_store = ShardStore.at(args.shard_store or default_store)
+    try:
+        with open_client(args.cluster, args.workers) as client:
+            link = dashboard_link(client)
+            print(f"dask dashboard: {link or 'not served (install bokeh)'}", file=sys.stderr)
+            print(f"shards: {shard_store.url}/{run.run_id}/", file=sys.stderr)
+            outcome, summary = run_distributed(
+                store, run, settings, client, shard_store, shard_size=args.shard_size,
+                progress=args.progress, worker_resolver=bool(args.cluster and not args.resolver))
+    except ClusterError as exc:
+        raise CliError(f"{exc}; run {run.run_id} stays pending (mtasts crawl --resume {run.run_id})") from exc
+    if outcome.failed:
+        shards = ", ".join(str(s) for s, _ in outcome.failed[:5])
+        raise CliError(f"{len(outcome.failed)} shard(s) failed ({shards}: {outcome.failed[0][1]}); "
+                       f"finish with: mtasts crawl --resume {run.run_id} --workers N", exit_code=1)
+    return outcome.stats, summary
 

@@ -133,7 +133,7 @@ def _is_candidate(record: str) -> bool:
     """Section 3 keeps records that "begin with v=TLSRPTv1;".
 
     The ABNF's field-delim allows white space before the ";" (the same conflict
-    RFC 8461 erratum 6285 reports for MTA-STS), and a bare version with no field
+    between prose and ABNF as in RFC 8461 section 3.1), and a bare version with no field
     is clearly a TLS-RPT record missing its rua. So a record is kept when its first
     token is exactly ``v=TLSRPTv1``: followed by the end, WSP or ";". White space
     before the ";" is then a warning (``version_separator_whitespace``).

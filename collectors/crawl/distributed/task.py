@@ -1,0 +1,115 @@
+"""The shard task that runs on a Dask worker: the crawler itself (``runner.crawl_pending``:
+same Observer, resolver client, BatchWriter and tables) on a private in-memory store
+holding just the shard's domains, then the rows as Parquet in a fresh attempt folder of
+the shard store, committed last.
+
+Nothing of the driver's database reaches the worker: the job carries the run's
+provenance, the settings and the shard's (position, rank, domain) rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+
+from collectors.crawl.distributed.shardstore import ShardStore
+from collectors.crawl.runner import CrawlSettings, crawl_pending
+from collectors.crawl.writer import TABLES
+from collectors.store import Run, open_store
+
+
+@dataclass(frozen=True, slots=True)
+class ShardJob:
+    """One shard of a run: its domains and how to crawl them."""
+
+    run: Run
+    shard: int
+    positions: tuple[int, ...]
+    ranks: tuple[int | None, ...]
+    domains: tuple[str, ...]
+    settings: CrawlSettings
+    store_url: str
+    worker_resolver: bool = False   # ask each worker's own resolv.conf nameserver
+
+    @property
+    def size(self) -> int:
+        return len(self.domains)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardResult:
+    """What a committed attempt holds, and who made it."""
+
+    shard: int
+    attempt: str                    # the attempt folder URL
+    rows: dict[str, int]            # per raw table
+    files: dict[str, str]           # per raw table, the Parquet file
+    domains: int
+    seconds: float
+    cpu_seconds: float              # the worker process's CPU during the task
+    dns_queries: int
+    tcp_queries: int
+    policy_fetches: int
+    smtp_probes: int
+    worker: str | None
+    host: str
+    pid: int
+
+
+def _worker_address() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):  # not inside a Dask worker (a direct call)
+        return None
+
+
+def crawl_shard(job: ShardJob) -> ShardResult:
+    """Crawl one shard and commit its Parquet partitions; raises on failure (Dask retries)."""
+    started = time.monotonic()
+    cpu_started = time.process_time()
+    settings = job.settings
+    if job.worker_resolver:
+        from collectors.crawl.resolver import system_resolver
+
+        settings = replace(settings, resolver=system_resolver())
+    store = open_store(":memory:")
+    try:
+        run = job.run
+        con = store.con
+        con.register("_shard_domains", pa.table({
+            "position": pa.array(job.positions, pa.int64()),
+            "rank": pa.array(job.ranks, pa.int64()),
+            "domain": pa.array(job.domains, pa.string())}))
+        con.execute("INSERT INTO crawl_domains SELECT ?, now(), ?, ?, position, rank, domain FROM _shard_domains",
+                    [run.run_id, run.input_list, run.tool_version])
+        con.unregister("_shard_domains")
+        stats = asyncio.run(crawl_pending(store, run, settings, progress=False))
+        if stats.domains != job.size:
+            raise RuntimeError(f"shard {job.shard}: {stats.domains} of {job.size} domains observed")
+
+        shard_store = ShardStore(job.store_url)
+        attempt = shard_store.new_attempt(run.run_id, job.shard)
+        rows: dict[str, int] = {}
+        files: dict[str, str] = {}
+        for table in TABLES:
+            data = con.sql(f"SELECT * FROM {table} WHERE run_id = ?", params=[run.run_id]).to_arrow_table()
+            files[table] = shard_store.write_table(attempt, table, data)
+            rows[table] = data.num_rows
+        seconds = time.monotonic() - started
+        shard_store.commit(attempt, {"run_id": run.run_id, "shard": job.shard, "rows": rows,
+                                     "domains": job.size, "seconds": round(seconds, 3)})
+    finally:
+        store.close()
+    return ShardResult(
+        shard=job.shard, attempt=attempt, rows=rows, files=files, domains=job.size, seconds=seconds,
+        cpu_seconds=time.process_time() - cpu_started,
+        dns_queries=stats.dns_queries, tcp_queries=stats.tcp_queries,
+        policy_fetches=stats.policy_fetches, smtp_probes=stats.smtp_probes,
+        worker=_worker_address(), host=socket.gethostname(), pid=os.getpid())
