@@ -87,7 +87,10 @@ if ctx.has_crawl:
 # By list (crawl run), rank and misconfiguration class.
 
 # %%
-CLASSES = ["(any)", "invalid_txt", "policy_retrieval", "mx_cert_invalid", "mx_not_covered"]
+# the classes the crawler's views found in the chosen runs (their one definition: posture)
+CLASSES = ["(any)", *ctx.sql("SELECT DISTINCT class FROM report_misconfig_classes"
+                             " WHERE run_id IN (SELECT unnest($runs)) ORDER BY class",
+                             runs=ctx.run_ids)["class"]] if ctx.has_crawl else ["(any)"]
 
 
 def filtered(run_id: str, max_rank: int, misconfig_class: str):

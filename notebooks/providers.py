@@ -35,6 +35,7 @@ data_note = ""
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 
 from collectors.report import ReportContext, reference
 
@@ -69,8 +70,8 @@ if behaviour is not None:
     ax.imshow(matrix.to_numpy(), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(matrix.shape[1]), [str(c).upper() for c in matrix.columns])
     ax.set_yticks(range(matrix.shape[0]), list(matrix.index))
-    for (i, j), v in __import__("numpy").ndenumerate(matrix.to_numpy()):
-        ax.text(j, i, "" if v != v else ("delivered" if v else "refused"), ha="center", va="center", fontsize=7)
+    for (i, j), v in np.ndenumerate(matrix.to_numpy()):
+        ax.text(j, i, "" if np.isnan(v) else ("delivered" if v else "refused"), ha="center", va="center", fontsize=7)
     ax.set_title("Delivered (green) or refused (red), per lab server")
     ctx.figure(fig, "delivery_matrix")
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from collectors.cli.common import CliError, add_db_option, open_db
 from collectors.store import file_fingerprint
 
-def _positive_int(value: str) -> int:
+
+def _number(value: str, convert: type[int] | type[float], what: str) -> float:
+    """``value`` as an int or a finite float, or the argparse error that says what was expected."""
     try:
-        n = int(value)
+        n = convert(value)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {value}") from exc
+        raise argparse.ArgumentTypeError(f"not {what}: {value}") from exc
+    if isinstance(n, float) and not math.isfinite(n):  # "nan"/"inf" parse but bound nothing
+        raise argparse.ArgumentTypeError(f"not {what}: {value}")
+    return n
+
+
+def _positive_int(value: str) -> int:
+    n = int(_number(value, int, "an integer"))
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {value}")
     return n
@@ -27,20 +37,14 @@ def _port(value: str) -> int:
 
 
 def _seconds(value: str) -> float:
-    try:
-        n = float(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value}") from exc
+    n = _number(value, float, "a number of seconds")
     if not 0 < n <= 3600:
         raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds: {value}")
     return n
 
 
 def _rate(value: str) -> float:
-    try:
-        n = float(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a rate: {value}") from exc
+    n = _number(value, float, "a rate")
     if n < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0 (0 = unlimited): {value}")
     return n

@@ -9,12 +9,6 @@ from pathlib import Path
 
 from collectors.cli.common import CliError, add_db_option, open_db
 
-POSTURE_COLUMNS = (
-    "domain", "rank", "mx_status", "mx_hosts", "sts_record", "sts_id", "policy_fetch",
-    "policy_mode", "policy_max_age", "policy_mx", "mx_policy_match", "tlsrpt_record", "dnssec",
-    "tlsa", "mx_starttls", "misconfigured", "delivery_risk", "findings", "misconfig_classes",
-    "mismatch_subclass", "policy_tls_subclass", "policy_host_cname", "sts_cname",
-)
 FORMATS = ("csv", "parquet", "jsonl")
 
 
@@ -38,7 +32,8 @@ def _posture(args: argparse.Namespace) -> int:
         run = store.get_run(args.run, kind="crawl")
         if run is None:
             raise CliError(f"no crawl run {args.run!r} in {args.db}")
-        query = (f"SELECT {', '.join(POSTURE_COLUMNS)} FROM posture WHERE run_id = $run"
+        # The posture view (views/010_crawl.sql) is the one list of the documented columns.
+        query = ("SELECT * EXCLUDE (run_id) FROM posture WHERE run_id = $run"
                  " ORDER BY rank NULLS LAST, domain")
         con = store.con.cursor()  # get_run leaves a result open on store.con
         rel = con.sql(query, params={"run": run.run_id})

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 from collectors.cli.common import CliError, add_db_option, open_db
+from collectors.lab_ingest.detect import FORMATS
 
 _MEMORY_LIMIT = os.environ.get("MTASTS_INGEST_MEMORY_LIMIT", "192MB")
-_FORMATS = ("postfix", "http", "recorder", "published_lab", "ledger", "notifications", "tlsrpt")
+_FORMATS = FORMATS
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+\.?$")
 
 

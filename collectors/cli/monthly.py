@@ -11,15 +11,7 @@ import argparse
 import datetime as dt
 import shlex
 
-from collectors.cli.common import CliError, add_db_option, open_db
-
-
-def _month(value: str) -> str:
-    try:
-        dt.datetime.strptime(value, "%Y-%m")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"month must be YYYY-MM, not {value!r}") from exc
-    return value
+from collectors.cli.common import CliError, add_db_option, month_arg, open_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", required=True, metavar="LIST",
                    help="the list to crawl: a file or tranco:latest / tranco:DATE")
     p.add_argument("--top", type=int, metavar="N", help="only the first N entries")
-    p.add_argument("--month", type=_month, metavar="YYYY-MM",
+    p.add_argument("--month", type=month_arg, metavar="YYYY-MM",
                    help="the month (default: the current month, UTC)")
     p.add_argument("--evidence", action="append", default=[], metavar="PATH",
                    help="lab evidence to ingest (repeat; files or folders)")
@@ -57,10 +49,12 @@ def _crawl_run_of_month(db: str, month: str, input_list: str) -> tuple[str, str]
 def _monthly(args: argparse.Namespace) -> int:
     from collectors.cli import main
 
-    month = args.month or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
-    if month != dt.datetime.now(dt.timezone.utc).strftime("%Y-%m") and args.month:
-        print(f"monthly: note: crawling now for month {month} (the crawl is dated today)")
-    extra = shlex.split(args.crawl_args)
+    this_month = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    month = args.month or this_month
+    try:
+        extra = shlex.split(args.crawl_args)
+    except ValueError as exc:  # unbalanced quotes
+        raise CliError(f"--crawl-args is not a valid flag list: {exc}") from exc
     input_list = args.list + (f" (top {args.top})" if args.top else "")
     found = _crawl_run_of_month(args.db, month, input_list)
     if found and found[1] == "finished":
@@ -69,6 +63,10 @@ def _monthly(args: argparse.Namespace) -> int:
         if found:
             print(f"monthly: {month}: resuming crawl {found[0]} of {input_list}")
             cmd = ["crawl", "--resume", found[0], "--db", args.db, *extra]
+        elif month != this_month:
+            # A crawl is dated when it runs: crawling now cannot fill another month.
+            raise CliError(f"no crawl of {input_list} in {month}, and a crawl run now would be dated "
+                           f"{this_month}; use --month {this_month} (or omit --month)")
         else:
             cmd = ["crawl", args.list, "--db", args.db, *extra]
             if args.top:

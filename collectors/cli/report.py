@@ -7,20 +7,11 @@ simulation), imported into a temporary database; every page then says so.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 from pathlib import Path
 
-from collectors.cli.common import CliError
-
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-def _month(value: str) -> str:
-    if not _MONTH.match(value):
-        raise argparse.ArgumentTypeError(f"month must be YYYY-MM, not {value!r}")
-    return value
+from collectors.cli.common import CliError, month_arg
 
 
 def _buckets(value: str) -> list[int]:
@@ -42,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "sample in data/sample/ (a local simulation).")
     p.add_argument("--db", metavar="PATH", default=None,
                    help="DuckDB database to report on (default: the embedded sample)")
-    p.add_argument("--month", metavar="YYYY-MM", type=_month, default=None,
+    p.add_argument("--month", metavar="YYYY-MM", type=month_arg, default=None,
                    help="the month to report (default: the month of the newest crawl run)")
     p.add_argument("--out", metavar="DIR", default="reports",
                    help="report folder; the month's report goes to DIR/<month>/ (default: %(default)s)")
@@ -75,7 +66,7 @@ def _report(args: argparse.Namespace) -> int:
             except SampleError as exc:
                 raise CliError(str(exc)) from exc
             note = f"{meta.get('description', '')} Produced by {meta.get('produced_by', '?')} on {meta.get('created_at', '?')}."
-            print(f"rendering the embedded sample (local simulation) from data/sample", file=sys.stderr)
+            print("rendering the embedded sample (local simulation) from data/sample", file=sys.stderr)
             common.update(local_simulation=True, data_note=note.strip())
         else:
             db = Path(args.db)

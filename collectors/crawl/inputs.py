@@ -123,9 +123,7 @@ def _entries(fh: io.TextIOBase, top: int | None) -> Iterator[InputEntry]:
     domain_col: int | None = None
     rank_col: int | None = None
     mode: str | None = None  # "csv" or "plain"
-    count = 0
-    ordinal = 0
-    reader = None
+    count = 0  # entries so far: also the rank of a plain-list entry
     lineno = 0
     for line in fh:
         lineno += 1
@@ -153,19 +151,15 @@ def _entries(fh: io.TextIOBase, top: int | None) -> Iterator[InputEntry]:
                     rank_col, domain_col = None, 0
             else:
                 mode = "plain"
+        if mode == "plain" and text.lstrip().startswith("#"):
+            continue
         count += 1
-        ordinal += 1
+        rank = count
         if mode == "plain":
-            if text.lstrip().startswith("#"):
-                count -= 1
-                ordinal -= 1
-                continue
             value = text.strip()
-            rank = ordinal
         else:
             fields = next(csv.reader([text], delimiter=delimiter)) if text else []
             value = fields[domain_col] if domain_col is not None and domain_col < len(fields) else ""
-            rank = ordinal
             if rank_col is not None and rank_col < len(fields) and _is_int(fields[rank_col]):
                 rank = int(fields[rank_col])
         domain, reason = normalise_domain(value)

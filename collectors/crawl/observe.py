@@ -139,7 +139,7 @@ class Observer:
             # the SERVFAIL was a validation failure (bogus), not a broken zone.
             cd_rcode = (await self.dns.query(domain, wire.MX, cd=True)).status
         mx_chain, mx_records = follow(mx, wire.MX)
-        exchanges = sorted(((r.data[0], r.data[1]) for r in mx_records), key=lambda p: (p[0], p[1]))
+        exchanges = sorted((r.data[0], r.data[1]) for r in mx_records)  # (preference, host)
         hosts = list(dict.fromkeys(h for _, h in exchanges if h))
         # The SMTP probes are slow (seconds); start them now, beside everything else.
         smtp_task = (asyncio.ensure_future(self._smtp_all(hosts))
@@ -257,14 +257,16 @@ class Observer:
     async def _smtp_probe(self, host: str) -> str:
         a = await self.dns.query(host, wire.A)
         _, records = follow(a, wire.A)
+        looked_up = f"A {a.status}"
         if not records:
             aaaa = await self.dns.query(host, wire.AAAA)
             _, records = follow(aaaa, wire.AAAA)
+            looked_up += f", AAAA {aaaa.status}"
         address = records[0].data if records else None
         self.probes += 1
         if address is None:
             probe = SmtpProbe(host, None, self.config.smtp_port, "tcp_error",
-                              detail=f"MX host has no address (A {a.status})")
+                              detail=f"MX host has no address ({looked_up})")
         else:
             async with self._limit(address):
                 probe = await probe_mx(host, address, port=self.config.smtp_port,  # type: ignore[arg-type]
@@ -279,7 +281,7 @@ class Observer:
             "cert_subject": cert.get("subject"), "cert_issuer": cert.get("issuer"),
             "cert_sans": cert.get("sans") or [], "cert_not_before": cert.get("not_before"),
             "cert_not_after": cert.get("not_after"), "detail": probe.detail or None,
-            "t_connect_ms": probe.t_connect * 1000 if probe.t_connect is not None else None,
+            "t_connect_ms": _ms(probe.t_connect),
             "t_total_ms": probe.t_total * 1000,
         })
         return probe.outcome

@@ -24,6 +24,7 @@ POLICY_PATH = "/.well-known/mta-sts.txt"
 MAX_POLICY_BYTES = 65536          # RFC 8461 3.3: "a policy ... larger than 64 KB" MAY be rejected
 MAX_HEADER_BYTES = 16384
 MAX_HEADER_LINES = 100
+_HEXDIGITS = b"0123456789abcdefABCDEF"
 USER_AGENT = "mtasts-observatory (research crawler; RFC 8461 policy fetch)"
 
 
@@ -103,7 +104,7 @@ async def fetch_policy(
 
 def _result(st: _State, outcome: str, address: str, port: int, started: float, detail: str,
             **extra: object) -> FetchResult:
-    ctype = next((v for k, v in st.headers if k == "content-type"), None)
+    ctype = _header(st, "content-type")
     return FetchResult(
         outcome=outcome, address=address, port=port, status=st.status, reason=st.reason,
         headers=tuple(st.headers), body=bytes(st.body), body_truncated=st.truncated,
@@ -149,20 +150,25 @@ async def _fetch(host: str, address: str, port: int, context: ssl.SSLContext, ma
         await _read_head(reader, st, started)
         status = st.status or 0
         if 300 <= status < 400:
-            location = next((v for k, v in st.headers if k == "location"), "")
+            location = _header(st, "location") or ""
             raise _Abort("redirect", f"HTTP {status} to {location[:200]!r} (not followed, RFC 8461 3.3)")
         if status != 200:
             raise _Abort("http_error", f"HTTP {status} {st.reason or ''}".strip())
         st.phase = "body"
         await _read_body(reader, st, max_bytes)
         findings = ()
-        ctype = next((v for k, v in st.headers if k == "content-type"), None)
+        ctype = _header(st, "content-type")
         if ctype is None or ctype.split(";")[0].strip().lower() != "text/plain":
             findings = (("policy_fetch.content_type", "warning",
                          f"Content-Type {ctype!r} is not text/plain (RFC 8461 3.2)"),)
         return _result(st, "ok", address, port, started, "", findings=findings)
     finally:
         writer.transport.abort()
+
+
+def _header(st: _State, name: str) -> str | None:
+    """The first value of header ``name`` (lower case) in the response head, if any."""
+    return next((v for k, v in st.headers if k == name), None)
 
 
 async def _read_head(reader: asyncio.StreamReader, st: _State, started: float) -> None:
@@ -244,10 +250,10 @@ async def _read_chunked(reader: asyncio.StreamReader, st: _State, max_bytes: int
         if not size_line:
             raise _Abort("http_error", "connection closed inside a chunked body")
         size_text = size_line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError as exc:
-            raise _Abort("http_error", f"bad chunk size {size_text[:20]!r}") from exc
+        # chunk-size = 1*HEXDIG: int() alone would also take "-5", "+5", "0x5" and "5_0".
+        if not size_text or size_text.translate(None, _HEXDIGITS):
+            raise _Abort("http_error", f"bad chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
         if size == 0:
             return  # trailers are ignored
         if len(st.body) + size > max_bytes:

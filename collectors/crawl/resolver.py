@@ -200,16 +200,16 @@ class DnsClient:
             question = encode_question(qname, qtype)
         except (ValueError, UnicodeError) as exc:
             return Lookup(qname, qtype, ERROR, None, 0, 0.0, f"bad name: {exc}")
-        detail = ""
+        status, detail = ERROR, ""  # why the last attempt failed
         for attempt in range(1, self.attempts + 1):
             await self._rate.acquire()
             try:
                 wire = await self._udp_exchange(question, cd, loop)
             except asyncio.TimeoutError:
-                detail = f"no answer within {self.timeout:g}s"
+                status, detail = TIMEOUT, f"no answer within {self.timeout:g}s"
                 continue
             except OSError as exc:
-                detail = f"{type(exc).__name__}: {exc}"
+                status, detail = ERROR, f"{type(exc).__name__}: {exc}"
                 if attempt < self.attempts:
                     await asyncio.sleep(min(0.2 * attempt, self.timeout))
                 continue
@@ -226,7 +226,6 @@ class DnsClient:
                               "malformed response")
             return Lookup(qname, qtype, rcode_text(response.rcode), response, attempt,
                           loop.time() - started)
-        status = TIMEOUT if detail.startswith("no answer") else ERROR
         return Lookup(qname, qtype, status, None, self.attempts, loop.time() - started, detail)
 
     async def _udp_exchange(self, question: bytes, cd: bool, loop: asyncio.AbstractEventLoop) -> bytes:

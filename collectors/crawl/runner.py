@@ -145,26 +145,35 @@ def load_input(store: Store, run: Run, entries: Iterable[InputEntry], source: st
 
 
 def pending_count(store: Store, run_id: str) -> int:
+    """Snapshot the run's domains without a completion marker (list order) into the temp
+    table ``_crawl_pending``, read by :func:`pending_pages`; returns how many there are."""
     store.con.execute(
         "CREATE OR REPLACE TEMP TABLE _crawl_pending AS"
-        " SELECT d.position, d.domain FROM crawl_domains d"
+        " SELECT d.position, d.rank, d.domain FROM crawl_domains d"
         " WHERE d.run_id = ? AND NOT EXISTS (SELECT 1 FROM crawl_observations o"
         "   WHERE o.run_id = d.run_id AND o.domain = d.domain)"
         " ORDER BY d.position", [run_id])
     return store.con.execute("SELECT count(*) FROM _crawl_pending").fetchone()[0]
 
 
-def _pending(store: Store, page: int = 10_000) -> Iterator[str]:
-    """The pending domains in list order, a page at a time (``pending_count`` first)."""
+def pending_pages(store: Store, page: int) -> Iterator[list[tuple[int, int | None, str]]]:
+    """The snapshot (``pending_count`` first) as pages of (position, rank, domain), in list
+    order: never the whole list in memory."""
     last = -1
     while True:
         rows = store.con.execute(
-            "SELECT position, domain FROM _crawl_pending WHERE position > ? ORDER BY position LIMIT ?",
+            "SELECT position, rank, domain FROM _crawl_pending WHERE position > ? ORDER BY position LIMIT ?",
             [last, page]).fetchall()
         if not rows:
             return
         last = rows[-1][0]
-        for _, domain in rows:
+        yield rows
+
+
+def _pending(store: Store, page: int = 10_000) -> Iterator[str]:
+    """The pending domains in list order, a page at a time (``pending_count`` first)."""
+    for rows in pending_pages(store, page):
+        for _, _, domain in rows:
             yield domain
 
 
@@ -183,12 +192,13 @@ class CrawlStats:
         return self.domains / self.seconds if self.seconds else 0.0
 
 
-def _progress_bar(total: int, enabled: bool | None) -> Any:
+def progress_bar(total: int, enabled: bool | None, desc: str = "crawl") -> Any:
+    """A domains progress bar on stderr; by default shown only when stderr is a terminal."""
     from tqdm import tqdm
 
     show = sys.stderr.isatty() if enabled is None else enabled
     return tqdm(total=total, disable=not show, file=sys.stderr, unit="dom", unit_scale=True,
-                dynamic_ncols=True, smoothing=0.1, desc="crawl")
+                dynamic_ncols=True, smoothing=0.1, desc=desc)
 
 
 async def crawl_pending(store: Store, run: Run, settings: CrawlSettings,
@@ -199,7 +209,7 @@ async def crawl_pending(store: Store, run: Run, settings: CrawlSettings,
     store.con.execute(f"SET memory_limit = '{settings.db_memory}'")
     total = pending_count(store, run.run_id)
     stats = CrawlStats()
-    bar = _progress_bar(total, progress)
+    bar = progress_bar(total, progress)
     started = time.monotonic()
     writer_con = store.con.cursor()
     writer = BatchWriter(writer_con, run, batch_size=settings.batch_size,
@@ -290,16 +300,21 @@ def format_summary(run_id: str, summary: dict[str, Any], stats: CrawlStats | Non
     return "\n".join(lines)
 
 
+def session_summary(stats: CrawlStats) -> dict[str, Any]:
+    """What one crawl session did, for the run's stored summary."""
+    return {"domains": stats.domains, "seconds": round(stats.seconds, 3), "dns_queries": stats.dns_queries,
+            "policy_fetches": stats.policy_fetches, "smtp_probes": stats.smtp_probes}
+
+
 def run_crawl(store: Store, run: Run, settings: CrawlSettings, progress: bool | None = None) -> tuple[CrawlStats, dict[str, Any]]:
     """Crawl the pending domains of a run whose input is loaded, then finish it."""
     stats = asyncio.run(crawl_pending(store, run, settings, progress))
     summary = summarise(store, run.run_id)
-    summary["session"] = {"domains": stats.domains, "seconds": round(stats.seconds, 3),
-                          "dns_queries": stats.dns_queries, "policy_fetches": stats.policy_fetches,
-                          "smtp_probes": stats.smtp_probes, "pid": os.getpid()}
+    summary["session"] = {**session_summary(stats), "pid": os.getpid()}
     store.finish_run(run.run_id, "finished", summary)
     return stats, summary
 
 
 __all__ = ["CrawlSettings", "CrawlStats", "InputCounts", "crawl_pending", "format_summary",
-           "input_loaded", "load_input", "pending_count", "run_crawl", "summarise"]
+           "input_loaded", "load_input", "pending_count", "pending_pages", "progress_bar", "run_crawl",
+           "session_summary", "summarise"]

@@ -70,29 +70,32 @@ async def _dialogue_to_starttls(address: str, port: int, started: float,
     except OSError as exc:
         raise _Fail("tcp_error", f"connect {address}:{port}: {exc.strerror or exc}") from exc
     facts["t_connect"] = time.monotonic() - started
-    code, lines = await _reply(reader)
-    facts["banner"] = "\n".join(lines)[:1000]
-    if code != 220:
+    try:
+        code, lines = await _reply(reader)
+        facts["banner"] = "\n".join(lines)[:1000]
+        if code != 220:
+            raise _Fail("tcp_error", f"banner {code}")
+        writer.write(f"EHLO {EHLO_NAME}\r\n".encode())
+        await writer.drain()
+        code, lines = await _reply(reader)
+        facts["ehlo"] = tuple(line[:200] for line in lines)
+        if code != 250:
+            raise _Fail("tcp_error", f"EHLO refused with {code}")
+        offered = any(line[4:].strip().upper().split(" ")[0] == "STARTTLS" for line in lines)
+        facts["starttls_offered"] = offered
+        if not offered:
+            await _quit(reader, writer)
+            raise _Fail("no_starttls", "STARTTLS not offered in the EHLO reply")
+        writer.write(b"STARTTLS\r\n")
+        await writer.drain()
+        code, lines = await _reply(reader)
+        if code != 220:
+            await _quit(reader, writer)
+            raise _Fail("no_starttls", f"STARTTLS answered {code}")
+    except BaseException:
+        # Any failure, the caller's timeout included (a tarpit mid-dialogue), closes the socket.
         writer.transport.abort()
-        raise _Fail("tcp_error", f"banner {code}")
-    writer.write(f"EHLO {EHLO_NAME}\r\n".encode())
-    await writer.drain()
-    code, lines = await _reply(reader)
-    facts["ehlo"] = tuple(line[:200] for line in lines)
-    if code != 250:
-        writer.transport.abort()
-        raise _Fail("tcp_error", f"EHLO refused with {code}")
-    offered = any(line[4:].strip().upper().split(" ")[0] == "STARTTLS" for line in lines)
-    facts["starttls_offered"] = offered
-    if not offered:
-        await _quit(reader, writer)
-        raise _Fail("no_starttls", "STARTTLS not offered in the EHLO reply")
-    writer.write(b"STARTTLS\r\n")
-    await writer.drain()
-    code, lines = await _reply(reader)
-    if code != 220:
-        await _quit(reader, writer)
-        raise _Fail("no_starttls", f"STARTTLS answered {code}")
+        raise
     return reader, writer
 
 
@@ -126,6 +129,9 @@ async def probe_mx(mx_host: str, address: str | None, *, port: int = 25,
                 return SmtpProbe(mx_host, address, port, "cert_invalid", verify_code=code,
                                  verify_error=message, tls_subclass=subclass, cert=cert,
                                  t_total=time.monotonic() - started, **facts)
+            except BaseException:  # the timeout during the handshake: close the socket too
+                writer.transport.abort()
+                raise
             sslobj = writer.get_extra_info("ssl_object")
             facts["tls_version"] = sslobj.version() if sslobj else None
             cert = certificate_facts(sslobj.getpeercert() if sslobj else None)
@@ -148,7 +154,11 @@ async def _unverified_cert(mx_host: str, address: str, port: int, started: float
     try:
         async with asyncio.timeout(10):
             reader, writer = await _dialogue_to_starttls(address, port, started, {})
-            await writer.start_tls(insecure_context(), server_hostname=mx_host)
+            try:
+                await writer.start_tls(insecure_context(), server_hostname=mx_host)
+            except BaseException:
+                writer.transport.abort()
+                raise
             sslobj = writer.get_extra_info("ssl_object")
             der = sslobj.getpeercert(binary_form=True) if sslobj else None
             await _quit(reader, writer)

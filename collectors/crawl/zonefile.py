@@ -25,6 +25,7 @@ import io
 import os
 import re
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -516,7 +517,9 @@ def _spill(fh: io.TextIOWrapper, path: Path, origin: str | None, stats: ZoneStat
                 stats.skip(skip_reason or "skipped")
             continue
         stats.delegations += 1
-        buffers[hash(domain) % n].append(f"{domain}\t{item.lineno}\n")
+        # crc32, not hash(): str hashes differ per process, and so would the bucket order
+        # and with it which domains ``top`` keeps (the same command must give the same list).
+        buffers[zlib.crc32(domain.encode("ascii")) % n].append(f"{domain}\t{item.lineno}\n")
         buffered += 1
         if buffered >= spill_batch:
             _flush(buffers, spill_paths)

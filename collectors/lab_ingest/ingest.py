@@ -473,33 +473,43 @@ class LineSource:
             self.unterminated = None
 
 
-def decoded_prefix_hash(path: Path, length: int) -> tuple[str | None, Any]:
-    """SHA-256 of the first ``length`` decoded bytes (None when the file is shorter), and the hasher."""
-    src = LineSource(path)
-    h = hashlib.sha256()
-    got = 0
-    for chunk in src.chunks():
-        need = length - got
-        if need <= 0:
-            break
-        piece = chunk[:need]
-        h.update(piece)
-        got += len(piece)
-    if got < length:
-        return None, None
-    return h.hexdigest(), h
+class _Rereading:
+    """Lines passed through, remembering the offset of the latest one: whether it lies before
+    ``read_before`` (read by an earlier run already)."""
+
+    def __init__(self, lines: Iterator[tuple[int, int, str]], read_before: int) -> None:
+        self.lines, self.read_before, self.offset = lines, read_before, -1
+
+    def __iter__(self) -> Iterator[tuple[int, int, str]]:
+        for line in self.lines:
+            self.offset = line[0]
+            yield line
+
+    def already_read(self) -> bool:
+        return self.offset < self.read_before
 
 
-def decoded_prefix_hasher(path: Path, length: int) -> Any:
+def decoded_prefix_hashers(path: Path, lengths: Sequence[int]) -> list[Any]:
+    """SHA-256 hashers of the first ``length`` decoded bytes, one per length, all from one
+    read of the file (None for a length beyond its end)."""
+    pending = sorted(set(lengths))
+    found: dict[int, Any] = {}
     h = hashlib.sha256()
     got = 0
+    while pending and pending[0] <= 0:
+        found[pending.pop(0)] = h.copy()
     for chunk in LineSource(path).chunks():
-        need = length - got
-        if need <= 0:
+        if not pending:
             break
-        h.update(chunk[:need])
-        got += min(len(chunk), need)
-    return h
+        used = 0
+        while pending and got + len(chunk) - used >= pending[0]:
+            cut = used + pending[0] - got
+            h.update(chunk[used:cut])
+            got, used = pending[0], cut
+            found[pending.pop(0)] = h.copy()
+        h.update(chunk[used:])
+        got += len(chunk) - used
+    return [found.get(length) for length in lengths]
 
 
 def first_year(path: Path, explicit: int | None) -> int:
@@ -608,13 +618,20 @@ class Ingester:
 
     def _lines(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: str,
                fingerprint: tuple[str, int]) -> FileOutcome:
-        start, year, hasher, note = self._resume_point(path, fmt)
+        start, read_before, year, hasher, note = self._resume_point(path, fmt)
         src = LineSource(path, start, hasher)
         lines = 0
         if fmt == "postfix":
             reader = PostfixLogReader(year if year is not None else first_year(path, self.options.year),
                                       str(path))
-            rows: Iterable = reader.feed(src.lines())
+            if read_before > start:
+                # Re-read lines an earlier run read (for the state still open then): their rows
+                # are de-duplicated by key, their quarantined lines were stored once already.
+                reread = _Rereading(src.lines(), read_before)
+                rows: Iterable = (r for r in reader.feed(reread)
+                                  if not (r.__class__ is Quarantined and reread.already_read()))
+            else:
+                rows = reader.feed(src.lines())
             self._store_postfix(sink, pseudo, rows)
             last = src.take_unterminated()
             if last is not None:
@@ -644,6 +661,8 @@ class Ingester:
                     self._store_http(sink, [got])
             resume, resume_year = src.offset, None
         for pos, lineno, raw in src.overlong:
+            if pos < read_before:
+                continue
             sink.quarantine(f"{fmt}_log", Quarantined(f"line {lineno} (byte {pos})", raw,
                                                       f"line longer than {MAX_LINE_BYTES} bytes"))
         if src.problem:
@@ -656,9 +675,12 @@ class Ingester:
                           lines, sum(sink.counts.values()), note, compressed=src.compressed)
         return FileOutcome(str(path), fmt, status, lines, dict(sink.counts), sink.quarantined, note)
 
-    def _resume_point(self, path: Path, fmt: str) -> tuple[int, int | None, Any, str | None]:
-        """Where to start: after what an earlier run read of this same content (prefix hash)."""
-        head_hash, _ = decoded_prefix_hash(path, HEAD_HASH_BYTES)
+    def _resume_point(self, path: Path, fmt: str) -> tuple[int, int, int | None, Any, str | None]:
+        """Where to start (after what an earlier run read of this same content, by prefix hash,
+        less what its open state needs), where that earlier run had read to, the year there,
+        the prefix hasher at the start, and a note."""
+        [head] = decoded_prefix_hashers(path, [HEAD_HASH_BYTES])
+        head_hash = head.hexdigest() if head is not None else None
         candidates = self.con.execute(
             "SELECT end_offset, prefix_sha256, resume_offset, resume_year, run_id FROM ingested_files"
             " WHERE format = ? AND status IN ('complete', 'resumed', 'truncated')"
@@ -667,11 +689,11 @@ class Ingester:
         for end, prefix, resume, year, run_id in candidates:
             if not prefix or end <= 0:
                 continue
-            got, _ = decoded_prefix_hash(path, end)
-            if got == prefix:
-                hasher = decoded_prefix_hasher(path, resume)
-                return resume, year, hasher, f"resumed at byte {resume} after run {run_id}"
-        return 0, None, None, None
+            # One read gives both: the check of what was read, and the hash to resume from.
+            at_end, at_resume = decoded_prefix_hashers(path, [end, resume])
+            if at_end is not None and at_end.hexdigest() == prefix:
+                return resume, end, year, at_resume, f"resumed at byte {resume} after run {run_id}"
+        return 0, 0, None, None, None
 
     def _record_file(self, sink: Sink, path: Path, fmt: str, fingerprint: tuple[str, int] | None,
                      head: str | None, prefix: str | None, start: int, end: int, resume: int,

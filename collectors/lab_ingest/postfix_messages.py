@@ -182,6 +182,8 @@ Event = (Connect | Disconnect | SessionProblem | TlsEstablished | TlsProblem | C
 _QID = r"(?:[0-9A-F]{5,}|[0-9BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz]{9,}|NOQUEUE)"
 _QID_PREFIX = re.compile(r"(" + _QID + r"): ")
 _PEER = r"([^\s\[\]]*)\[([^\]]*)\](?::(\d+))?"
+# The ``; from=<..> to=<..> proto=.. helo=<..>`` tail of a reject or a diagnostic.
+_KV_TAIL = r"((?=from=|to=)(?:from=<[^>]*>)? ?(?:to=<[^>]*>)?(?: proto=\S+)?(?: helo=<[^>]*>)?)"
 
 _CONNECT = re.compile(r"connect from " + _PEER + r"(?: |$)")
 _DISCONNECT = re.compile(r"disconnect from " + _PEER + r"(?: (.*))?$")
@@ -196,7 +198,7 @@ _CLIENT = re.compile(r"client=" + _PEER + r"(?:, sasl_method=[^,]*, sasl_usernam
 _REJECT = re.compile(
     r"([\w-]+): (\S+(?: TO| FROM| of DATA|-OF-MESSAGE)?) from " + _PEER + r": "
     r"(?:(\d{3}) )?(?:(\d\.\d{1,3}\.\d{1,3}) )?(?:<([^>]*)>: |Service unavailable; [\w ]+ \[([^\]]*)\] )?(.*?)"
-    r"(?:; ((?=from=|to=)(?:from=<[^>]*>)? ?(?:to=<[^>]*>)?(?: proto=\S+)?(?: helo=<[^>]*>)?))?$", re.S)
+    r"(?:; " + _KV_TAIL + r")?$", re.S)
 _KV_FROM = re.compile(r"from=<([^>]*)>")
 _KV_TO = re.compile(r"to=<([^>]*)>")
 _KV_PROTO = re.compile(r"proto=(\S+)")
@@ -220,7 +222,6 @@ _SSL_CONNECT = re.compile(r"(SSL_connect error) to " + _PEER + r": (.*)$", re.S)
 _TLS_STARTS = ("Anonymous TLS ", "Untrusted TLS ", "Trusted TLS ", "Verified TLS ")
 _LEVELS = ("warning", "error", "fatal", "panic", "info")
 _PEER_PREFIX = re.compile(r"([^\s\[\]]+)\[([0-9A-Fa-f]*[.:][0-9A-Fa-f.:]*|unknown)\]: ")
-_KV_TAIL = r"((?=from=|to=)(?:from=<[^>]*>)? ?(?:to=<[^>]*>)?(?: proto=\S+)?(?: helo=<[^>]*>)?)"
 _TRAILING_KV = re.compile(r"(.*?); " + _KV_TAIL + "$", re.S)
 _SASL_FAILED = re.compile(r"SASL authentication failed; server " + _PEER + r" said: (.*)$", re.S)
 _PIX = re.compile(r"enabling PIX workarounds: (.*) for " + _PEER + r"$")
@@ -268,11 +269,7 @@ def parse_delivery(queue_id: str, body: str) -> Delivery | None:
     if m is None:
         return None
     to, orig, relay, conn_use, delay, delays, tls, dsn, status, reason = m.groups()
-    r = _RELAY.match(relay)
-    if r is not None:
-        host, addr, port = r.group(1), r.group(2), _port(r.group(3))
-    else:
-        host, addr, port = relay, None, None
+    host, addr, port = parse_relay(relay)
     return Delivery(queue_id, to, orig, relay, host, addr, port, _port(conn_use), _float(delay),
                     _delays(delays), tls, dsn, status, reason)
 

@@ -13,7 +13,6 @@ A half-written last line (a writer killed mid-write) or any bad line is quaranti
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any, BinaryIO, Iterator
 
 from collectors.lab_ingest.normalize import address_uuid, normalize_address, normalize_message_id, parse_timestamp
 from collectors.lab_ingest.records import Quarantined
-from collectors.lab_ingest.streams import open_maybe_gzip, read_lines
+from collectors.lab_ingest.streams import open_maybe_gzip, read_json_lines
 
 FORMAT = "mtasts-recorder/1"
 MAX_LINE_BYTES = 256 * 1024
@@ -111,30 +110,14 @@ def _record(position: str, value: Any) -> RecordedMessage | str:
 
 def parse(stream: BinaryIO) -> Iterator[RecordedMessage | Quarantined]:
     """Every record of a recorder file, line by line."""
-    for line in read_lines(stream, MAX_LINE_BYTES):
-        position = f"line {line.number}"
-        if line.broken:
-            yield Quarantined(position, line.data, "stream broke off (truncated gzip?)")
-            return
-        if line.overlong:
-            yield Quarantined(position, line.data, f"line longer than {MAX_LINE_BYTES} bytes")
+    for item in read_json_lines(stream, MAX_LINE_BYTES, half_written_reason=(
+            "half-written last line (no newline, not complete JSON)")):
+        if isinstance(item, Quarantined):
+            yield item
             continue
-        body = line.data.strip()
-        if not body:
-            continue
-        try:
-            value = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            half = not line.data.endswith(b"\n")
-            reason = ("half-written last line (no newline, not complete JSON)" if half
-                      else f"not JSON: {error}")
-            yield Quarantined(position, line.data, reason)
-            continue
+        position, data, value = item
         result = _record(position, value)
-        if isinstance(result, str):
-            yield Quarantined(position, line.data, result)
-        else:
-            yield result
+        yield Quarantined(position, data, result) if isinstance(result, str) else result
 
 
 def parse_path(path: Path) -> Iterator[RecordedMessage | Quarantined]:

@@ -4,10 +4,13 @@ capped whole-object reads. What keeps every parser's memory flat on hostile inpu
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
+
+from collectors.lab_ingest.records import Quarantined
 
 DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
 
@@ -50,6 +53,30 @@ def read_lines(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Ite
             yield Line(number, head, overlong=True, broken=True)
             return
         yield Line(number, head, overlong=True)
+
+
+def read_json_lines(stream: BinaryIO, max_bytes: int, *, half_written_reason: str,
+                    overlong_keep: int | None = None) -> Iterator[tuple[str, bytes, Any] | Quarantined]:
+    """Each non-blank line of a JSON-lines stream as (position, line bytes, decoded value);
+    a line that is not JSON, too long (its first ``overlong_keep`` bytes kept) or where the
+    stream broke off is quarantined instead, and a broken stream ends the lines."""
+    for line in read_lines(stream, max_bytes):
+        position = f"line {line.number}"
+        if line.broken:
+            yield Quarantined(position, line.data, "stream broke off (truncated gzip?)")
+            return
+        if line.overlong:
+            yield Quarantined(position, line.data[:overlong_keep], f"line longer than {max_bytes} bytes")
+            continue
+        if not line.data.strip():
+            continue
+        try:
+            value = json.loads(line.data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            half = not line.data.endswith(b"\n")
+            yield Quarantined(position, line.data, half_written_reason if half else f"not JSON: {error}")
+            continue
+        yield position, line.data, value
 
 
 def read_capped(stream: BinaryIO, max_bytes: int) -> tuple[bytes, bool, str | None]:

@@ -47,7 +47,9 @@ from collectors.lab_ingest.mailsource import (
 )
 from collectors.lab_ingest.normalize import normalize_address, normalize_message_id, parse_timestamp, utc_iso
 from collectors.lab_ingest.records import Quarantined
-from collectors.lab_ingest.streams import gunzip_capped, gunzip_head, open_maybe_gzip, read_capped, read_lines
+from collectors.lab_ingest.streams import (
+    gunzip_capped, gunzip_head, open_maybe_gzip, read_capped, read_json_lines,
+)
 
 POST_FORMAT = "mtasts-tlsrpt-post/1"
 SIDECAR_SUFFIX = ".meta.json"
@@ -261,23 +263,13 @@ def _post_evidence(position: str, meta: Any, body: bytes | None,
 
 def parse_post_log(stream: BinaryIO) -> Iterator[TlsRptEvidence | Quarantined]:
     """Reports in a JSON-lines POST capture log, line by line."""
-    for line in read_lines(stream, MAX_POST_LINE_BYTES):
-        position = f"line {line.number}"
-        if line.broken:
-            yield Quarantined(position, line.data, "stream broke off (truncated gzip?)")
-            return
-        if line.overlong:
-            yield Quarantined(position, line.data[:65536], f"line longer than {MAX_POST_LINE_BYTES} bytes")
+    for item in read_json_lines(stream, MAX_POST_LINE_BYTES, half_written_reason="half-written last line",
+                                overlong_keep=65536):
+        if isinstance(item, Quarantined):
+            yield item
             continue
-        if not line.data.strip():
-            continue
-        try:
-            meta = json.loads(line.data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            half = not line.data.endswith(b"\n")
-            yield Quarantined(position, line.data, "half-written last line" if half else f"not JSON: {error}")
-            continue
-        yield _post_evidence(position, meta, None, line.data)
+        position, data, meta = item
+        yield _post_evidence(position, meta, None, data)
 
 
 def parse_post_spool(folder: Path) -> Iterator[TlsRptEvidence | Quarantined]:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from collectors import __version__
 from collectors.report.escape import esc, html_table, quote
+from collectors.report.page import provenance_lists, write_json
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _NAME = re.compile(r"^[a-z0-9_]+$")
@@ -237,20 +238,11 @@ class ReportContext:
             sim = ('<p class="simulation"><strong>Local simulation.</strong> '
                    f"These figures come from a simulated internet on one machine, not from real "
                    f"domains or providers. {esc(self.data_note)}</p>")
-        crawl = "".join(
-            f"<li><code>{esc(r['run_id'])}</code>: list {esc(r['list'])}"
-            f"{' dated ' + esc(r['list_date']) if r['list_date'] else ''}, started {esc(r['started_at'])},"
-            f" tool {esc(r['tool_version'])}</li>" for r in p["crawl_runs"]) or "<li>none</li>"
-        lab = "".join(
-            f"<li><code>{esc(r['run_id'])}</code> ({esc(r['kind'])}): {esc(r['input'])},"
-            f" {esc(r['started_at'])}</li>" for r in p["lab_runs"]) or "<li>none</li>"
-        params = ", ".join(f"{esc(k)}={esc(v)}" for k, v in p["parameters"].items())
         _display(_html(
             f'<div class="provenance">{sim}'
             f"<p><strong>Report month</strong> {esc(self.month)}; current crawl run "
             f"<code>{esc(self.current_run or 'none')}</code>; report tool version {esc(__version__)}.</p>"
-            f"<details open><summary>Provenance</summary><p>Crawl runs:</p><ul>{crawl}</ul>"
-            f"<p>Lab evidence runs:</p><ul>{lab}</ul><p>Parameters: {params}</p></details></div>"))
+            f"<details open><summary>Provenance</summary>{provenance_lists(p)}</details></div>"))
         self._write_json("provenance", p)
 
     # -- output -----------------------------------------------------------
@@ -266,7 +258,7 @@ class ReportContext:
     def _write_json(self, name: str, payload: Any) -> None:
         path = self._path("json", name, ".json")
         if path is not None:
-            path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+            write_json(path, payload)
 
     def table(self, df: pd.DataFrame, name: str, *, caption: str = "", citation: str = "",
               max_rows: int = 200) -> None:

@@ -24,32 +24,40 @@ img{max-width:100%}.figs{display:flex;flex-wrap:wrap;gap:1em}.figs figure{margin
 """
 
 
-def shell(title: str, body: str, *, subtitle: str = "") -> str:
+def shell(title: str, body: str, *, subtitle: str = "", back_link: bool = True) -> str:
     """A complete, self-contained HTML page (title escaped; ``body`` is already HTML)."""
     sub = f"<p class=\"note\">{esc(subtitle)}</p>" if subtitle else ""
+    back = '<p><a href="index.html">&larr; report index</a></p>' if back_link else ""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
-        f"<style>{CSS}</style></head><body><p><a href=\"index.html\">&larr; report index</a></p>"
+        f"<style>{CSS}</style></head><body>{back}"
         f"{sub}{body}</body></html>\n"
     )
 
 
-def index_page(month: str, pages: list[dict[str, Any]], provenance: dict[str, Any], out: Path) -> str:
+def provenance_lists(provenance: dict[str, Any]) -> str:
+    """The crawl runs, lab evidence runs and parameters of a provenance dict, as escaped HTML
+    (the same lists on every page and on the index)."""
+    crawl = "".join(
+        f"<li><code>{esc(r['run_id'])}</code>: list {esc(r['list'])}"
+        f"{' dated ' + esc(r['list_date']) if r.get('list_date') else ''}, started {esc(r['started_at'])},"
+        f" tool {esc(r['tool_version'])}</li>" for r in provenance.get("crawl_runs", [])) or "<li>none</li>"
+    lab = "".join(
+        f"<li><code>{esc(r['run_id'])}</code> ({esc(r['kind'])}): {esc(r['input'])},"
+        f" {esc(r['started_at'])}</li>" for r in provenance.get("lab_runs", [])) or "<li>none</li>"
+    params = ", ".join(f"{esc(k)}={esc(v)}" for k, v in provenance.get("parameters", {}).items())
+    return (f"<p>Crawl runs:</p><ul>{crawl}</ul><p>Lab evidence runs:</p><ul>{lab}</ul>"
+            f"<p>Parameters: {params}</p>")
+
+
+def index_page(month: str, pages: list[dict[str, Any]], provenance: dict[str, Any]) -> str:
     """The report's front page: provenance, key figures, and links to every artefact."""
     sim = ""
     if provenance.get("local_simulation"):
         sim = ('<p class="simulation"><strong>Local simulation.</strong> This report was rendered '
                "from the embedded sample: a simulated internet and a lab on one machine, not real "
                f"domains or providers. {esc(provenance.get('data_note', ''))}</p>")
-    runs = "".join(
-        f"<li><code>{esc(r['run_id'])}</code>: list {esc(r['list'])}"
-        f"{' dated ' + esc(r['list_date']) if r.get('list_date') else ''}, started {esc(r['started_at'])},"
-        f" tool {esc(r['tool_version'])}</li>" for r in provenance.get("crawl_runs", [])) or "<li>none</li>"
-    labs = "".join(
-        f"<li><code>{esc(r['run_id'])}</code> ({esc(r['kind'])}): {esc(r['input'])}</li>"
-        for r in provenance.get("lab_runs", [])) or "<li>none</li>"
-    params = ", ".join(f"{esc(k)}={esc(v)}" for k, v in provenance.get("parameters", {}).items())
     sections = []
     for page in pages:
         figs = "".join(
@@ -74,13 +82,11 @@ def index_page(month: str, pages: list[dict[str, Any]], provenance: dict[str, An
         f"<h1>MTA-STS Observatory report, {esc(month)}</h1>{sim}"
         f'<div class="provenance"><p>Report tool version {esc(provenance.get("report_tool_version"))};'
         f" current crawl run <code>{esc(provenance.get('current_run') or 'none')}</code>.</p>"
-        f"<p>Crawl runs:</p><ul>{runs}</ul><p>Lab evidence runs:</p><ul>{labs}</ul>"
-        f"<p>Parameters: {params}</p>"
+        f"{provenance_lists(provenance)}"
         '<p><a href="key_figures.json">key figures (JSON)</a> &middot; '
         '<a href="provenance.json">provenance (JSON)</a></p></div>'
         + "".join(sections))
-    return shell(f"MTA-STS Observatory report {month}", body).replace(
-        '<p><a href="index.html">&larr; report index</a></p>', "", 1)
+    return shell(f"MTA-STS Observatory report {month}", body, back_link=False)
 
 
 def write_json(path: Path, payload: Any) -> None:

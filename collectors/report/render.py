@@ -76,17 +76,21 @@ def _html_export(executed: Path, title: str) -> str:
     return shell(title, body)
 
 
-def _execute(name: str, source: Path, executed: Path, parameters: dict[str, Any],
-             kernel_name: str, cwd: Path) -> str:
+def _execute(source: Path, executed: Path, parameters: dict[str, Any], kernel_name: str, cwd: Path) -> str:
     """Run one notebook; returns '' or the error's first line (the notebook is saved either way)."""
     import jupytext
     import papermill
+    from traitlets.config import Config
 
     notebook = jupytext.read(source)
+    # CurveZMQ keys for the kernel's local TCP sockets when its kernelspec supports them
+    # (ipykernel's does): encrypted, and no "running over TCP without encryption" warning.
+    kernel_config = Config({"KernelManager": {"transport_encryption": "auto"}})
     try:
         papermill.execute_notebook(
             notebook, str(executed), parameters=parameters, kernel_name=kernel_name,
-            cwd=str(cwd), progress_bar=False, log_output=False, report_mode=False)
+            cwd=str(cwd), progress_bar=False, log_output=False, report_mode=False,
+            config=kernel_config)
     except papermill.PapermillExecutionError as exc:
         return f"{exc.ename}: {exc.evalue}".splitlines()[0]
     return ""
@@ -126,7 +130,7 @@ def render_report(
     for name in notebooks:
         t0 = time.perf_counter()
         executed = out / f"{name}.ipynb"
-        error = _execute(name, notebooks_dir / f"{name}.py", executed, params, kernel_name, out)
+        error = _execute(notebooks_dir / f"{name}.py", executed, params, kernel_name, out)
         title = TITLES.get(name, name)
         if executed.exists():
             (out / f"{name}.html").write_text(_html_export(executed, title), encoding="utf-8")
@@ -145,6 +149,6 @@ def render_report(
     index = index_page(month, [
         {"title": TITLES.get(p.name, p.name), "html": f"{p.name}.html", "ipynb": f"{p.name}.ipynb",
          "ok": p.ok, "error": p.error, "seconds": p.seconds, "figures": list(p.figures),
-         "tables": list(p.tables), "key_figures": p.key_figures} for p in pages], provenance, out)
+         "tables": list(p.tables), "key_figures": p.key_figures} for p in pages], provenance)
     (out / "index.html").write_text(index, encoding="utf-8")
     return ReportResult(out, month, tuple(pages), time.perf_counter() - started)

@@ -37,10 +37,10 @@ Decisions where the RFC leaves room (each documented in docs/rfc-core.md):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from collectors.rfc._txt import bounded, join_txt_records
 from collectors.rfc.findings import Finding, has_errors
 
 RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
@@ -61,8 +61,6 @@ _ID_FIELD = re.compile(r"[ \t]*id[ \t]*=", re.IGNORECASE)
 # "v=STSv1id=..." or "v=STSv1 id=...": the separator after the version is missing.
 _MISSING_SEP = re.compile(r"v=STSv1[ \t]*[A-Za-z0-9][A-Za-z0-9_.\-]*[ \t]*=")
 _SHOWN = 80  # characters of a record quoted in a message
-#: Findings of one code kept per record; beyond it one summary finding says how many more.
-MAX_FINDINGS_PER_CODE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +85,7 @@ def parse_sts_record(txt: object) -> StsRecord:
     objects with a ``strings`` attribute (dnspython TXT rdata) are accepted too.
     """
     findings: list[Finding] = []
-    records = _join_records(txt, findings)
+    records = join_txt_records(txt, findings, "sts_record")
     kept = [r for r in records if _KEPT.match(r)]
     lookalikes = [r for r in records if not _KEPT.match(r) and _looks_like_sts(r)]
     unrelated = [r for r in records if not _KEPT.match(r) and not _looks_like_sts(r)]
@@ -106,13 +104,13 @@ def parse_sts_record(txt: object) -> StsRecord:
             "sts_record.multiple",
             f"{len(kept)} records begin with 'v=STSv1;'; RFC 8461 section 3.1 requires exactly one",
         ))
-        return StsRecord(False, "multiple", records=records, findings=_bounded(findings))
+        return StsRecord(False, "multiple", records=records, findings=bounded(findings))
 
     if not kept:
         if not lookalikes:
             findings.append(Finding.error(
                 "sts_record.absent", "no TXT record beginning with 'v=STSv1;' (RFC 8461 section 3.1)"))
-            return StsRecord(False, "absent", records=records, findings=_bounded(findings))
+            return StsRecord(False, "absent", records=records, findings=bounded(findings))
         raw = lookalikes[0]
         for other in lookalikes[1:]:
             findings.append(Finding.warning(
@@ -123,7 +121,7 @@ def parse_sts_record(txt: object) -> StsRecord:
         if not has_errors(findings):  # cannot happen: a discarded record always has a reason
             findings.append(Finding.error(
                 "sts_record.syntax", f"record {_quote(raw)} does not begin with 'v=STSv1;'"))
-        return StsRecord(False, "invalid", record_id, extensions, raw, records, _bounded(findings))
+        return StsRecord(False, "invalid", record_id, extensions, raw, records, bounded(findings))
 
     raw = kept[0]
     for other in lookalikes:
@@ -135,7 +133,7 @@ def parse_sts_record(txt: object) -> StsRecord:
     record_id, extensions = _analyse(raw, findings)
     ok = not has_errors(findings)
     return StsRecord(ok, "valid" if ok else "invalid", record_id, extensions, raw, records,
-                     _bounded(findings))
+                     bounded(findings))
 
 
 def _looks_like_sts(record: str) -> bool:
@@ -309,59 +307,6 @@ def _check_id(value: str, findings: list[Finding]) -> bool:
         ))
         good = False
     return good
-
-
-def _join_records(txt: object, findings: list[Finding]) -> tuple[str, ...]:
-    """One string per TXT record, its character-strings concatenated without spaces (section 3.1)."""
-    if txt is None:
-        return ()
-    if isinstance(txt, (str, bytes, bytearray, memoryview)):
-        txt = [txt]
-    if not isinstance(txt, Iterable):
-        return (_text(txt, findings),)
-    joined: list[str] = []
-    try:
-        for record in txt:
-            strings = getattr(record, "strings", record)  # dnspython TXT rdata
-            if isinstance(strings, (str, bytes, bytearray, memoryview)):
-                joined.append(_text(strings, findings))
-            elif isinstance(strings, Iterable):
-                joined.append("".join(_text(part, findings) for part in strings))
-            else:
-                joined.append(_text(strings, findings))
-    except Exception as exc:  # a hostile iterable; keep what was read
-        findings.append(Finding.warning("sts_record.bad_input", f"could not read the TXT answer: {exc!r}"))
-    return tuple(joined)
-
-
-def _text(value: object, findings: list[Finding]) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            findings.append(Finding.warning(
-                "sts_record.not_utf8", "a TXT string is not UTF-8; undecodable bytes kept as \\x escapes"))
-            return data.decode("utf-8", "backslashreplace")
-    return str(value)
-
-
-def _bounded(findings: list[Finding]) -> tuple[Finding, ...]:
-    """At most MAX_FINDINGS_PER_CODE findings of each code, then one that counts the rest."""
-    counts: dict[str, int] = {}
-    kept: list[Finding] = []
-    last: dict[str, Finding] = {}
-    for finding in findings:
-        counts[finding.code] = counts.get(finding.code, 0) + 1
-        last[finding.code] = finding
-        if counts[finding.code] <= MAX_FINDINGS_PER_CODE:
-            kept.append(finding)
-    for code, count in counts.items():
-        if count > MAX_FINDINGS_PER_CODE:
-            kept.append(Finding(code, last[code].severity, f"... and {count - MAX_FINDINGS_PER_CODE} more like this"))
-    return tuple(kept)
 
 
 def _quote(text: str) -> str:

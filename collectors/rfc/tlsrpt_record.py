@@ -19,12 +19,12 @@ therefore a (well-formed, ignored) extension, not the reporting address.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from collectors.rfc.findings import Finding
+from collectors.rfc._txt import bounded, join_txt_records
+from collectors.rfc.findings import Finding, has_errors
 
 RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
 
@@ -62,10 +62,11 @@ def parse_tlsrpt_record(txt: object) -> TlsRptRecord:
 
     ``txt`` is a list with one entry per TXT record: either that record's
     character-strings (``list[str]``, joined without spaces, RFC 8460 section 3)
-    or the already joined string. ``bytes`` strings are decoded as UTF-8.
+    or the already joined string. ``bytes`` strings are decoded as UTF-8 (undecodable
+    bytes kept as backslash escapes and flagged); dnspython TXT rdata is accepted too.
     """
-    records = _join_records(txt)
     findings: list[Finding] = []
+    records = join_txt_records(txt, findings, "tlsrpt_record")
     candidates = [r for r in records if _is_candidate(r)]
     lookalikes = [r for r in records if not _is_candidate(r) and _LOOKS_LIKE_TLSRPT.match(r)]
 
@@ -76,18 +77,18 @@ def parse_tlsrpt_record(txt: object) -> TlsRptRecord:
             "tlsrpt_record.multiple",
             f"{len(candidates)} records start with {VERSION}; RFC 8460 section 3 requires exactly one",
         ))
-        return TlsRptRecord(False, "multiple", records=records, findings=tuple(findings))
+        return TlsRptRecord(False, "multiple", records=records, findings=bounded(findings))
 
     if not candidates:
         if not lookalikes:
-            return TlsRptRecord(False, "absent", records=records)
+            return TlsRptRecord(False, "absent", records=records, findings=bounded(findings))
         findings.append(Finding.error(
             "tlsrpt_record.bad_version",
             f"record {lookalikes[0][:80]!r} does not begin with {VERSION!r} "
             "(case-sensitive, no white space; RFC 8460 section 3), so it is discarded",
         ))
         return TlsRptRecord(False, "invalid", raw=lookalikes[0], records=records,
-                            findings=tuple(findings))
+                            findings=bounded(findings))
 
     raw = candidates[0]
     for other in lookalikes:
@@ -97,36 +98,9 @@ def parse_tlsrpt_record(txt: object) -> TlsRptRecord:
             f"{VERSION!r}; it is discarded (RFC 8460 section 3)",
         ))
     rua, extensions = _parse_fields(raw, findings)
-    ok = not any(f.severity == "error" for f in findings)
+    ok = not has_errors(findings)
     return TlsRptRecord(ok, "valid" if ok else "invalid", tuple(rua), raw, records,
-                        extensions, tuple(findings))
-
-
-def _join_records(txt: object) -> tuple[str, ...]:
-    """One string per TXT record, its character-strings concatenated without spaces."""
-    if txt is None:
-        return ()
-    if isinstance(txt, (str, bytes, bytearray)):
-        txt = [txt]
-    if not isinstance(txt, Iterable):
-        return ()
-    joined: list[str] = []
-    for record in txt:
-        if isinstance(record, (str, bytes, bytearray)):
-            joined.append(_text(record))
-        elif isinstance(record, Iterable):
-            joined.append("".join(_text(part) for part in record))
-        else:
-            joined.append(_text(record))
-    return tuple(joined)
-
-
-def _text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
+                        extensions, bounded(findings))
 
 
 def _is_candidate(record: str) -> bool:

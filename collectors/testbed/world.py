@@ -352,13 +352,16 @@ def _query(server: tuple[str, int], name: str, rdtype: str, timeout: float = 1.0
     return dns.query.udp(q, server[0], port=server[1], timeout=timeout)
 
 
-def _knot_load_errors(log: Path) -> list[str]:
-    """Zone files Knot refused (a scenario's raw record with a syntax error, say)."""
+def _check_zones_loaded(log: Path) -> None:
+    """Raise if Knot's log shows a zone file it refused (a scenario's raw record with a
+    syntax error, say)."""
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
-        return []
-    return [l for l in lines if " error: " in l and ("zone loader" in l or "failed" in l)]
+        return
+    errors = [l for l in lines if " error: " in l and ("zone loader" in l or "failed" in l)]
+    if errors:
+        raise TestbedError("knot could not load the zones: " + " | ".join(errors[:3]))
 
 
 def _wait_for_knot(server: tuple[str, int], signed: list[str], daemon: processes.Daemon, log: Path):
@@ -366,9 +369,7 @@ def _wait_for_knot(server: tuple[str, int], signed: list[str], daemon: processes
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         _check_alive(daemon, log)
-        errors = _knot_load_errors(log)
-        if errors:
-            raise TestbedError("knot could not load the zones: " + " | ".join(errors[:3]))
+        _check_zones_loaded(log)
         try:
             r = _query(server, "test.", "SOA")
             if r.rcode() == dns.rcode.NOERROR and r.answer:
@@ -382,9 +383,7 @@ def _wait_for_knot(server: tuple[str, int], signed: list[str], daemon: processes
     pending = list(signed)
     while pending:
         _check_alive(daemon, log)
-        errors = _knot_load_errors(log)
-        if errors:
-            raise TestbedError("knot could not load the zones: " + " | ".join(errors[:3]))
+        _check_zones_loaded(log)
         still = []
         for zone in pending:
             try:

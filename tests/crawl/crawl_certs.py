@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +74,10 @@ class MiniCA:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
         cert = builder.sign(key if self_signed else self.key, hashes.SHA256())
         return _write(self.folder, f"{name}-{x509.random_serial_number() % 10**6}", cert, key)
+
+    def server_context(self, name: str, **issue: object) -> ssl.SSLContext:
+        """A TLS server context presenting a leaf for ``name`` (``issue``: as for :meth:`issue`)."""
+        issued = self.issue(name, **issue)  # type: ignore[arg-type]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(issued.cert, issued.key)
+        return ctx

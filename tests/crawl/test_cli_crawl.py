@@ -29,7 +29,8 @@ def test_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: l
 
 
 def test_bad_option_values_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for bad in (["--https-port", "70000"], ["--concurrency", "0"], ["--timeout", "-1"], ["--rate", "x"]):
+    for bad in (["--https-port", "70000"], ["--concurrency", "0"], ["--timeout", "-1"], ["--rate", "x"],
+                ["--rate", "nan"], ["--rate", "inf"], ["--timeout", "nan"]):
         with pytest.raises(SystemExit) as exc:
             main(["crawl", "l.txt", *bad])
         assert exc.value.code == 2

@@ -26,10 +26,7 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> MiniCA:
 
 
 def _server_ctx(ca: MiniCA, **kw: object) -> ssl.SSLContext:
-    issued = ca.issue(kw.pop("name", HOST), **kw)  # type: ignore[arg-type]
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(issued.cert, issued.key)
-    return ctx
+    return ca.server_context(kw.pop("name", HOST), **kw)  # type: ignore[arg-type]
 
 
 async def _read_request(reader: asyncio.StreamReader) -> list[bytes]:
@@ -134,6 +131,15 @@ def test_small_chunked_is_decoded(ca: MiniCA) -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
     r = _fetch(respond(head, body), _server_ctx(ca), ca)
     assert r.outcome == "ok" and r.body == POLICY
+
+
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5", b"5_0", b""])
+def test_chunk_size_must_be_hex_digits(ca: MiniCA, size: bytes) -> None:
+    # RFC 9112 7.1: chunk-size = 1*HEXDIG; int(text, 16) alone would take each of these
+    body = size + b"\r\nversion\r\n0\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    r = _fetch(respond(head, body), _server_ctx(ca), ca)
+    assert r.outcome == "http_error" and "bad chunk size" in r.detail
 
 
 def test_refused_is_tcp_error(ca: MiniCA) -> None:

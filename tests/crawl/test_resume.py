@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,12 +42,21 @@ def test_kill_and_resume(catalogue_world, tmp_path: Path) -> None:
     base = [*catalogue_world.exec_prefix(), MTASTS]
     args = ["--db", str(db), *catalogue_world.crawler_args(), "--timeout", "2"]
 
-    proc = subprocess.Popen([*base, "crawl", str(listing), *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(4.0)
-    assert proc.poll() is None, "the crawl finished before it could be killed; make the list longer"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # Kill once the progress bar says a good part, but not all, of the list is done: a fixed
+    # sleep is either before the first commit or after the last on a loaded machine.
+    log = tmp_path / "first.stderr"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([*base, "crawl", str(listing), *args, "--progress"],
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            counts = re.findall(rb"([0-9.]+)(k?)/[0-9.]+k? ", log.read_bytes()[-4096:])
+            if counts and float(counts[-1][0]) * (1000 if counts[-1][1] else 1) >= len(domains) // 4:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the crawl finished before it could be killed; make the list longer"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     con = duckdb.connect(str(db))
     run_id, status = con.execute("SELECT run_id, status FROM runs").fetchone()

@@ -22,10 +22,7 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> MiniCA:
 
 
 def _ctx(ca: MiniCA, **kw: object) -> ssl.SSLContext:
-    issued = ca.issue(kw.pop("name", MX), **kw)  # type: ignore[arg-type]
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(issued.cert, issued.key)
-    return ctx
+    return ca.server_context(kw.pop("name", MX), **kw)  # type: ignore[arg-type]
 
 
 def _smtp_server(tls: ssl.SSLContext | None, commands: list[str]):

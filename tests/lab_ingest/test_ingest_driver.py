@@ -148,6 +148,17 @@ def test_same_file_twice_adds_nothing_and_a_grown_log_resumes(store, tmp_path: P
     assert s1.files[0].rows["postfix_deliveries"] == n1
 
 
+def test_a_grown_log_quarantines_a_re_read_bad_line_once(store, tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("Mar  3 10:00:10 lab-a postfix-a/smtpd[2101]: connect from snd.example[127.0.0.2]\n"
+                   "not a log line\n")
+    ingest(store, [log], IngestOptions(year=2024, format="postfix"))
+    with log.open("a") as fh:   # the open session makes the next run re-read from its first line
+        fh.write("Mar  3 10:00:11 lab-a postfix-a/smtpd[2101]: disconnect from snd.example[127.0.0.2] commands=1\n")
+    ingest(store, [log], IngestOptions(year=2024, format="postfix"))
+    assert count(store, "quarantine") == 1 and count(store, "postfix_smtpd_sessions") == 1
+
+
 def test_half_written_last_line_is_read_again_when_the_file_grows(store, tmp_path: Path) -> None:
     log = tmp_path / "mail.log"
     text = sender_log()
@@ -256,6 +267,24 @@ def test_views_say_who_delivered_where_with_which_tls_and_when_notices_came(stor
         " time_to_final_notice_s, tls_mentioned FROM notification_timing").fetchall()}
     assert set(timing) == {"b", "d"}
     assert timing["b"] == (2, 1, 1, 71, 311, True)
+
+
+def test_a_notice_counts_once_however_many_attempts_preceded_it(store, tmp_path: Path) -> None:
+    rcpt, qid = f"{UUID['b']}@b.lab.example", "3A1B2C3D1E"
+    relay = "mx-b.lab.example[127.0.0.12]:25"
+    smtp = f"snd postfix/smtp[401]: {qid}: to=<{rcpt}>, relay={relay}, delay=1, delays=0/0/1/0"
+    log = tmp_path / "sender.log"
+    log.write_text("\n".join([
+        f"Mar  3 10:00:00 snd postfix/qmgr[312]: {qid}: from=<bob@sender.example>, size=612, nrcpt=1 (queue active)",
+        f"Mar  3 10:00:10 {smtp}, dsn=4.4.2, status=deferred (lost connection with mx-b.lab.example)",
+        f"Mar  3 10:02:10 {smtp}, dsn=5.7.4, status=bounced (TLS is required, but was not offered)",
+        f"Mar  3 10:02:10 snd postfix/bounce[411]: {qid}: sender non-delivery notification: 8D1E8D1E8",
+    ]) + "\n")
+    s = ingest(store, [log], IngestOptions(year=2024, lab_domains=("lab.example",)))
+    assert s.quarantined == 0, s.as_dict()
+    row = store.con.cursor().execute(
+        "SELECT notices, failure_notices, time_to_final_notice_s, tls_mentioned FROM notification_timing").fetchall()
+    assert row == [(1, 1, 130, True)]
 
 
 def test_lazy_policy_caching_is_a_partial_verdict(store, tmp_path: Path) -> None:

@@ -54,3 +54,15 @@ def test_monthly_twice_crawls_once_and_ingests_once(catalogue_world, tmp_path: P
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*), min(status) FROM runs WHERE kind = 'crawl'").fetchone() == (1, "finished")
     assert con.execute("SELECT count(*) FROM posture").fetchone()[0] == 20
+
+
+def test_a_past_month_without_its_crawl_is_refused_not_crawled_today(tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("example.test\n")
+    db = tmp_path / "m.duckdb"
+    r = subprocess.run([MTASTS, "monthly", "--list", str(listing), "--db", str(db), "--month", "2001-01",
+                        "--skip-report"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "would be dated" in r.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0

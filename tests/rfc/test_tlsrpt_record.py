@@ -149,6 +149,26 @@ def test_scheme_is_case_insensitive() -> None:
     assert record.ok, record.findings
 
 
+def test_dnspython_rdata_is_joined_like_its_strings() -> None:
+    import dns.rdata
+
+    rdata = dns.rdata.from_text("IN", "TXT", '"v=TLSRPTv1;" "rua=mailto:r@example.com"')
+    record = parse_tlsrpt_record([rdata])
+    assert record.ok and record.raw == "v=TLSRPTv1;rua=mailto:r@example.com"
+
+
+def test_undecodable_bytes_are_kept_and_flagged() -> None:
+    record = parse_tlsrpt_record([b"v=TLSRPTv1;rua=mailto:r@ex\xffample.com"])
+    assert "\\xff" in record.raw
+    assert "tlsrpt_record.not_utf8" in {f.code for f in record.findings}
+
+
+def test_findings_of_one_code_are_bounded() -> None:
+    record = parse_tlsrpt_record(["v=TLSRPTv1;rua=mailto:r@example.com" + ";;" * 5000])
+    assert not record.ok and len(record.findings) <= 11
+    assert record.findings[-1].message.endswith("more like this")
+
+
 @pytest.mark.parametrize("garbage", [
     ["\x00" * 100], ["v=TLSRPTv1;" + "\x00;" * 50], [b"\xff\xfe\x00"], [["v=TLSRPTv1;", None]],
     [12345], 7, ["v=TLSRPTv1;" + "rua=mailto:a@b.example," * 10_000],

@@ -18,7 +18,6 @@ slots)``).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
@@ -27,7 +26,9 @@ import pyarrow as pa
 
 from collectors.crawl.distributed.shardstore import ShardStore, ShardStoreError
 from collectors.crawl.distributed.task import ShardJob, ShardResult, crawl_shard
-from collectors.crawl.runner import CrawlSettings, CrawlStats, summarise
+from collectors.crawl.runner import (
+    CrawlSettings, CrawlStats, pending_count, pending_pages, progress_bar, session_summary, summarise,
+)
 from collectors.crawl.writer import DOMAIN_TABLES, HOST_TABLES, TABLES
 from collectors.store import Run, Store
 from collectors.store.db import utcnow
@@ -67,31 +68,12 @@ def auto_shard_size(pending: int, slots: int) -> int:
     return max(MIN_SHARD, min(MAX_SHARD, math.ceil(pending / max(1, slots * SHARDS_PER_SLOT))))
 
 
-def snapshot_pending(store: Store, run_id: str) -> int:
-    """The run's domains without a completion marker, in list order, into a temp table."""
-    store.con.execute(
-        "CREATE OR REPLACE TEMP TABLE _shard_pending AS"
-        " SELECT d.position, d.rank, d.domain FROM crawl_domains d"
-        " WHERE d.run_id = ? AND NOT EXISTS (SELECT 1 FROM crawl_observations o"
-        "   WHERE o.run_id = d.run_id AND o.domain = d.domain)"
-        " ORDER BY d.position", [run_id])
-    return store.con.execute("SELECT count(*) FROM _shard_pending").fetchone()[0]
-
-
 def _jobs(store: Store, run: Run, settings: CrawlSettings, store_url: str, shard_size: int,
           worker_resolver: bool) -> Iterator[ShardJob]:
-    """Shard jobs over ``_shard_pending``, one page at a time (never the whole list)."""
-    first_shard = store.con.execute(
+    """Shard jobs over the pending snapshot (``pending_count`` first), one page at a time."""
+    shard = store.con.execute(
         "SELECT coalesce(max(shard), 0) + 1 FROM crawl_shards WHERE run_id = ?", [run.run_id]).fetchone()[0]
-    last = -1
-    shard = first_shard
-    while True:
-        rows = store.con.execute(
-            "SELECT position, rank, domain FROM _shard_pending WHERE position > ? ORDER BY position LIMIT ?",
-            [last, shard_size]).fetchall()
-        if not rows:
-            return
-        last = rows[-1][0]
+    for rows in pending_pages(store, shard_size):
         positions, ranks, domains = zip(*rows)
         yield ShardJob(run, shard, tuple(positions), tuple(ranks), tuple(domains), settings, store_url,
                        worker_resolver)
@@ -149,14 +131,6 @@ def register_shard(store: Store, run: Run, job: ShardJob, result: ShardResult, s
     return True
 
 
-def _progress_bar(total: int, slots: int, enabled: bool | None) -> Any:
-    from tqdm import tqdm
-
-    show = sys.stderr.isatty() if enabled is None else enabled
-    return tqdm(total=total, disable=not show, file=sys.stderr, unit="dom", unit_scale=True,
-                dynamic_ncols=True, smoothing=0.1, desc=f"crawl ({slots} slots)")
-
-
 def crawl_distributed(
     store: Store,
     run: Run,
@@ -176,11 +150,11 @@ def crawl_distributed(
     out = ClusterOutcome(dashboard=getattr(client, "dashboard_link", None))
     out.slots = max(1, sum(client.nthreads().values()))
     started = time.monotonic()
-    total = snapshot_pending(store, run.run_id)
+    total = pending_count(store, run.run_id)
     out.shard_size = shard_size or auto_shard_size(total, out.slots)
     jobs = _jobs(store, run, polite_settings(settings, out.slots), shard_store.url, out.shard_size,
                  worker_resolver)
-    bar = _progress_bar(total, out.slots, progress)
+    bar = progress_bar(total, progress, desc=f"crawl ({out.slots} slots)")
     inflight: dict[Any, tuple[ShardJob, int]] = {}
     registered: list[tuple[int, str]] = []
     pool = as_completed()
@@ -253,9 +227,7 @@ def run_distributed(store: Store, run: Run, settings: CrawlSettings, client: Any
     outcome = crawl_distributed(store, run, settings, client, shard_store, **options)
     summary = summarise(store, run.run_id)
     summary["session"] = {
-        "domains": outcome.stats.domains, "seconds": round(outcome.stats.seconds, 3),
-        "dns_queries": outcome.stats.dns_queries, "policy_fetches": outcome.stats.policy_fetches,
-        "smtp_probes": outcome.stats.smtp_probes, "distributed": {
+        **session_summary(outcome.stats), "distributed": {
             "slots": outcome.slots, "shard_size": outcome.shard_size, "shards": outcome.shards,
             "submissions": outcome.submissions, "duplicates": outcome.duplicates,
             "failed_shards": [s for s, _ in outcome.failed], "shard_store": shard_store.url}}

@@ -3,16 +3,17 @@
 -- docs/posture-export.md); tests, notebooks and `mtasts export posture` all read these.
 
 -- Per (run, domain): its MX hosts joined to the per-host observations (TLSA, SMTP probe).
+-- The root exchange of a null MX (RFC 7505, mx_host '') is no host: the WHERE drops it.
 CREATE OR REPLACE VIEW crawl_domain_mx AS
 SELECT
     m.run_id,
     m.domain,
-    string_agg(m.mx_host, ';' ORDER BY m.preference, m.mx_host) FILTER (WHERE m.mx_host <> '') AS mx_hosts,
-    count(*) FILTER (WHERE m.mx_host <> '')                        AS n_mx,
-    count(*) FILTER (WHERE m.mx_host <> '' AND m.covered)          AS n_covered,
-    count(*) FILTER (WHERE m.mx_host <> '' AND NOT m.covered)      AS n_uncovered,
+    string_agg(m.mx_host, ';' ORDER BY m.preference, m.mx_host)  AS mx_hosts,
+    count(*)                                                       AS n_mx,
+    count(*) FILTER (WHERE m.covered)                              AS n_covered,
+    count(*) FILTER (WHERE NOT m.covered)                          AS n_uncovered,
     string_agg(DISTINCT m.mismatch_subclass, ';' ORDER BY m.mismatch_subclass)
-        FILTER (WHERE m.mx_host <> '' AND NOT m.covered)          AS mismatch_subclass,
+        FILTER (WHERE NOT m.covered)                               AS mismatch_subclass,
     bool_or(coalesce(len(t.records), 0) > 0)                      AS any_tlsa,
     count(s.mx_host)                                               AS n_probed,
     -- worst first: tcp_error > cert_invalid > no_starttls > ok (the contract's order)

@@ -230,11 +230,13 @@ WITH und AS (
       ON list_contains(n.recipients, u.address)
       OR (u.message_id IS NOT NULL AND list_contains(n.original_message_ids, u.message_id))
 ), postfix_notice AS (
-    SELECT DISTINCT a.address, pn.logged_at AS notice_at,
+    -- One row per notice, however many attempts of its message it joins: it mentions TLS or
+    -- MTA-STS when any of those attempts' reasons did.
+    SELECT a.address, pn.logged_at AS notice_at,
            CASE pn.notice_kind WHEN 'delay' THEN 'delay' WHEN 'non-delivery' THEN 'failure'
                                WHEN 'success' THEN 'success' ELSE 'unknown' END AS kind,
-           regexp_matches(coalesce(a.reason, ''), '(?i)tls|ssl|certificate|starttls') AS mentions_tls,
-           regexp_matches(coalesce(a.reason, ''), '(?i)mta-?sts|sts policy') AS mentions_mta_sts,
+           bool_or(regexp_matches(coalesce(a.reason, ''), '(?i)tls|ssl|certificate|starttls')) AS mentions_tls,
+           bool_or(regexp_matches(coalesce(a.reason, ''), '(?i)mta-?sts|sts policy')) AS mentions_mta_sts,
            'postfix_log' AS notice_source
     FROM und u
     JOIN lab_send_attempts a ON a.address = u.address
@@ -242,6 +244,7 @@ WITH und AS (
       ON (pn.message_key = a.message_key OR (pn.message_key IS NULL AND pn.queue_id = a.queue_id
                                              AND pn.host IS NOT DISTINCT FROM a.sending_host))
      AND pn.notice_recipient = 'sender'
+    GROUP BY a.address, pn.notice_key, pn.logged_at, pn.notice_kind
 ), notices AS (
     SELECT * FROM user_notices UNION ALL SELECT * FROM postfix_notice
 )

@@ -56,21 +56,12 @@ FROM report_domain_stages s
 JOIN (SELECT unnest(top_ns) AS top_n) b ON b.top_n IS NULL OR s.rank <= b.top_n
 GROUP BY s.run_id, b.top_n;
 
--- One line per run for the month-over-month trend (whole list).
+-- One line per run for the month-over-month trend: the funnel's whole-list counts.
 CREATE OR REPLACE VIEW report_run_summary AS
 SELECT r.run_id, r.month, r.started_at, r.run_order,
-       count(*)                   AS domains,
-       count(*) FILTER (WHERE s.has_record)     AS has_record,
-       count(*) FILTER (WHERE s.valid_record)   AS valid_record,
-       count(*) FILTER (WHERE s.valid_policy)   AS valid_policy,
-       count(*) FILTER (WHERE s.mode_enforce)   AS mode_enforce,
-       count(*) FILTER (WHERE s.mode_testing)   AS mode_testing,
-       count(*) FILTER (WHERE s.mode_none)      AS mode_none,
-       count(*) FILTER (WHERE s.tlsrpt_valid)   AS tlsrpt_valid,
-       count(*) FILTER (WHERE s.misconfigured)  AS misconfigured,
-       count(*) FILTER (WHERE s.delivery_risk)  AS delivery_risk
-FROM report_crawl_runs r JOIN report_domain_stages s USING (run_id)
-GROUP BY ALL;
+       f.domains, f.has_record, f.valid_record, f.valid_policy, f.mode_enforce,
+       f.mode_testing, f.mode_none, f.tlsrpt_valid, f.misconfigured, f.delivery_risk
+FROM report_crawl_runs r JOIN report_funnel([NULL::BIGINT]) f USING (run_id);
 
 -- Misconfiguration classes (they overlap: a domain counts once in each of its classes).
 CREATE OR REPLACE VIEW report_misconfig_classes AS
@@ -79,21 +70,23 @@ FROM (SELECT run_id, unnest(string_split(misconfig_classes, ';')) AS class
       FROM posture WHERE coalesce(misconfig_classes, '') <> '')
 GROUP BY ALL;
 
--- Where the policy fetch stopped, for domains whose record is valid (RFC 8461 section 3.3).
+-- Where the policy fetch stopped, for domains whose record is valid (RFC 8461 section 3.3):
+-- the crawler's policy_retrieval class.
 CREATE OR REPLACE VIEW report_failure_stages AS
 SELECT run_id, policy_fetch AS stage,
        CASE WHEN policy_fetch = 'tls_error' THEN coalesce(nullif(policy_tls_subclass, ''), 'other') END AS tls_subclass,
        count(*) AS domains
 FROM posture
-WHERE sts_record = 'valid' AND policy_fetch NOT IN ('ok', 'not_attempted')
+WHERE list_contains(string_split(misconfig_classes, ';'), 'policy_retrieval')
 GROUP BY ALL;
 
--- Why an MX is not covered by the policy's mx patterns (RFC 8461 section 4.1).
+-- Why an MX is not covered by the policy's mx patterns (RFC 8461 section 4.1): the
+-- crawler's mx_not_covered class.
 CREATE OR REPLACE VIEW report_mismatch_subclasses AS
 SELECT run_id, subclass, count(*) AS domains, count(*) FILTER (WHERE policy_mode = 'enforce') AS in_enforce_mode
 FROM (SELECT run_id, policy_mode,
              unnest(string_split(coalesce(nullif(mismatch_subclass, ''), 'other'), ';')) AS subclass
-      FROM posture WHERE mx_policy_match IN ('some', 'none'))
+      FROM posture WHERE list_contains(string_split(misconfig_classes, ';'), 'mx_not_covered'))
 GROUP BY ALL;
 
 -- Domains an RFC-compliant sender would not deliver to (the crawler's delivery_risk).
