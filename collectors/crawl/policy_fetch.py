@@ -166,9 +166,35 @@ async def _fetch(host: str, address: str, port: int, context: ssl.SSLContext, ma
         writer.transport.abort()
 
 
+def _header_values(st: _State, name: str) -> list[str]:
+    """Every field line value of header ``name`` (lower case), in the order received."""
+    return [v for k, v in st.headers if k == name]
+
+
 def _header(st: _State, name: str) -> str | None:
-    """The first value of header ``name`` (lower case) in the response head, if any."""
-    return next((v for k, v in st.headers if k == name), None)
+    """The one lookup rule for a singleton header (Content-Type, Location): its first field
+    line, if any. List headers go through :func:`_header_values` (RFC 9110 5.3)."""
+    values = _header_values(st, name)
+    return values[0] if values else None
+
+
+def _content_length(st: _State) -> int | None:
+    """The body length from Content-Length, or None when there is none.
+
+    RFC 9110 8.6: repeated field lines or a list of *identical* values may be taken as that
+    one value; differing values make the message invalid (RFC 9112 6.3 item 5), an
+    ``http_error``, as is a value that is not 1*DIGIT."""
+    values = [item.strip() for line in _header_values(st, "content-length") for item in line.split(",")]
+    if not values:
+        return None
+    if len(set(values)) > 1:
+        shown = ", ".join(repr(v[:20]) for v in values[:5])
+        raise _Abort("http_error", f"differing Content-Length values {shown} (invalid message, "
+                                   "RFC 9110 8.6, RFC 9112 6.3)")
+    text = values[0]
+    if not text.isascii() or not text.isdigit():
+        raise _Abort("http_error", f"bad Content-Length {text[:40]!r}")
+    return int(text)
 
 
 async def _read_head(reader: asyncio.StreamReader, st: _State, started: float) -> None:
@@ -207,17 +233,15 @@ async def _read_head(reader: asyncio.StreamReader, st: _State, started: float) -
 
 
 async def _read_body(reader: asyncio.StreamReader, st: _State, max_bytes: int) -> None:
-    headers = dict(st.headers)
-    te = headers.get("transfer-encoding", "").lower()
+    # Transfer-Encoding is a list header: every field line counts (RFC 9110 5.3), and it
+    # overrides Content-Length (RFC 9112 6.3 item 3).
+    te = ", ".join(_header_values(st, "transfer-encoding")).lower()
     try:
         if "chunked" in te:
             await _read_chunked(reader, st, max_bytes)
             return
-        length_text = headers.get("content-length")
-        if length_text is not None:
-            if not length_text.isdigit():
-                raise _Abort("http_error", f"bad Content-Length {length_text[:40]!r}")
-            length = int(length_text)
+        length = _content_length(st)
+        if length is not None:
             if length > max_bytes:
                 raise _Abort("too_large", f"Content-Length {length} over the {max_bytes}-byte cap")
             st.body += await reader.readexactly(length)

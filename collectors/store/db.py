@@ -143,11 +143,15 @@ class Store:
                 self.con.execute("ROLLBACK")
                 raise SchemaError(f"migration {mig.version:03d}_{mig.name} failed: {exc}") from exc
             applied.append(mig)
+        # All view scripts in one transaction: a failing script leaves every view as it was.
+        self.con.execute("BEGIN TRANSACTION")
         for name, sql in _view_scripts():
             try:
                 self.con.execute(sql)
             except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
                 raise SchemaError(f"view script {name} failed: {exc}") from exc
+        self.con.execute("COMMIT")
         return applied
 
     # -- runs -------------------------------------------------------------

@@ -88,3 +88,20 @@ def test_read_only_open_does_not_migrate(tmp_path):
     with open_store(path, read_only=True) as s:
         with pytest.raises(duckdb.Error):
             s.con.execute("CREATE TABLE x (a INT)")
+
+
+def test_a_failing_view_script_leaves_every_view_as_it_was(tmp_path, monkeypatch):
+    from collectors.store import db
+
+    path = tmp_path / "v.duckdb"
+    open_store(path).close()
+    real = db._view_scripts()
+    broken = [(real[0][0], "CREATE OR REPLACE VIEW run_overview AS SELECT 42 AS changed;"),
+              ("999_broken.sql", "CREATE OR REPLACE VIEW nope AS SELECT * FROM no_such_table;")]
+    monkeypatch.setattr(db, "_view_scripts", lambda: broken)
+    with pytest.raises(SchemaError, match="999_broken.sql"):
+        open_store(path)
+    monkeypatch.undo()
+    with open_store(path, read_only=True) as s:
+        columns = [r[0] for r in s.con.execute("DESCRIBE run_overview").fetchall()]
+        assert "changed" not in columns and "run_id" in columns
