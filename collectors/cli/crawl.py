@@ -129,6 +129,8 @@ def _crawl(args: argparse.Namespace) -> int:
         raise CliError("give either LIST or --resume RUN, not both")
     if not args.resume and not args.list:
         raise CliError("missing LIST (a list file or tranco:ID), or --resume RUN")
+    if args.resume and args.top:
+        raise CliError("--top applies to a new crawl; --resume RUN keeps the run's own list (drop --top)")
 
     with open_db(args.db) as store:
         if args.resume:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from collectors.cli.common import CliError, add_db_option, open_db
 
@@ -41,52 +43,56 @@ def _posture(args: argparse.Namespace) -> int:
             out = Path(args.output)
             if out.parent and not out.parent.exists():
                 raise CliError(f"no such folder for --output: {out.parent}")
-            _write_file(rel, args.format, out)
-            n = con.execute("SELECT count(*) FROM posture WHERE run_id = ?", [run.run_id]).fetchone()[0]
+            n = _write_file(rel, args.format, out)
             print(f"wrote {n:,} rows of run {run.run_id} to {out}", file=sys.stderr)
         else:
             try:
-                _write_stdout(rel, args.format)
+                _write(rel, args.format, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
             except BrokenPipeError:  # e.g. piped into head
                 sys.stderr.close()
                 return 0
     return 0
 
 
-def _write_file(rel, fmt: str, out: Path) -> None:  # type: ignore[no-untyped-def]
-    if fmt == "csv":
-        rel.write_csv(str(out), header=True)
-    elif fmt == "parquet":
-        rel.write_parquet(str(out))
-    else:
-        with open(out, "w", encoding="utf-8") as fh:
-            _jsonl(rel, fh)
+def _write_file(rel, fmt: str, out: Path) -> int:  # type: ignore[no-untyped-def]
+    """Write through :func:`_write` into a sibling temporary file, then rename: a failed
+    export leaves no half-written file under the requested name."""
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with open(partial, "wb") as sink:
+            n = _write(rel, fmt, sink)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return n
 
 
-def _write_stdout(rel, fmt: str) -> None:  # type: ignore[no-untyped-def]
-    if fmt == "jsonl":
-        _jsonl(rel, sys.stdout)
-        return
+def _write(rel, fmt: str, sink: BinaryIO) -> int:  # type: ignore[no-untyped-def]
+    """The one writer of every destination (stdout or a file, so both get the same bytes):
+    stream ``rel`` as ``fmt`` into ``sink``; the number of rows, counted while writing so
+    the posture view is evaluated once."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     reader = rel.to_arrow_reader(batch_size=50_000)
-    sink = sys.stdout.buffer
+    rows = 0
     if fmt == "csv":
+        # "needed": strings are quoted, so an empty string ("") differs from NULL (empty field).
         options = pacsv.WriteOptions(quoting_style="needed")
         with pacsv.CSVWriter(sink, reader.schema, write_options=options) as w:
             for batch in reader:
                 w.write_batch(batch)
-    else:
+                rows += batch.num_rows
+    elif fmt == "parquet":
         with pq.ParquetWriter(sink, reader.schema) as w:
             for batch in reader:
                 w.write_batch(batch)
-    sink.flush()
-
-
-def _jsonl(rel, fh) -> None:  # type: ignore[no-untyped-def]
-    reader = rel.to_arrow_reader(batch_size=50_000)
-    for batch in reader:
-        for row in batch.to_pylist():
-            fh.write(json.dumps(row, ensure_ascii=False, default=str))
-            fh.write("\n")
+                rows += batch.num_rows
+    else:
+        for batch in reader:
+            for row in batch.to_pylist():
+                sink.write(json.dumps(row, ensure_ascii=False, default=str).encode("utf-8"))
+                sink.write(b"\n")
+            rows += batch.num_rows
+    return rows

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.crawl.tlsinfo import certificate_facts, der_facts, insecure_context, tls_failure
+from collectors.crawl.tlsinfo import der_facts, insecure_context, no_certificate_facts, tls_failure
 
 MAX_REPLY_LINES = 100
 EHLO_NAME = "mtasts-observatory.invalid"
@@ -134,7 +134,7 @@ async def probe_mx(mx_host: str, address: str | None, *, port: int = 25,
                 raise
             sslobj = writer.get_extra_info("ssl_object")
             facts["tls_version"] = sslobj.version() if sslobj else None
-            cert = certificate_facts(sslobj.getpeercert() if sslobj else None)
+            cert = der_facts(sslobj.getpeercert(binary_form=True) if sslobj else None)
             await _quit(reader, writer)
             return SmtpProbe(mx_host, address, port, "ok", cert=cert,
                              t_total=time.monotonic() - started, **facts)
@@ -164,4 +164,4 @@ async def _unverified_cert(mx_host: str, address: str, port: int, started: float
             await _quit(reader, writer)
             return der_facts(der)
     except Exception:
-        return certificate_facts(None)
+        return no_certificate_facts()

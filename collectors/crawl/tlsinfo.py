@@ -56,30 +56,23 @@ def tls_failure(exc: BaseException) -> tuple[str, int | None, str]:
     return "other", None, text[:300] or type(exc).__name__
 
 
-def _name(seq: Any) -> str:
-    try:
-        return ", ".join(f"{k}={v}" for rdn in seq for (k, v) in rdn)
-    except (TypeError, ValueError):
-        return ""
+_NO_CERTIFICATE: dict[str, Any] = {"subject": None, "issuer": None, "sans": [], "not_before": None,
+                                   "not_after": None}
 
 
-def certificate_facts(cert: dict[str, Any] | None) -> dict[str, Any]:
-    """Subject, issuer, DNS SANs and dates from ``SSLSocket.getpeercert()`` form."""
-    if not cert:
-        return {"subject": None, "issuer": None, "sans": [], "not_before": None, "not_after": None}
-    return {
-        "subject": _name(cert.get("subject", ())),
-        "issuer": _name(cert.get("issuer", ())),
-        "sans": [v for (k, v) in cert.get("subjectAltName", ()) if k == "DNS"],
-        "not_before": cert.get("notBefore"),
-        "not_after": cert.get("notAfter"),
-    }
+def no_certificate_facts() -> dict[str, Any]:
+    """The facts when no certificate was read (all empty)."""
+    return dict(_NO_CERTIFICATE, sans=[])
 
 
 def der_facts(der: bytes | None) -> dict[str, Any]:
-    """The same facts from a DER certificate (one read without verification)."""
+    """Subject, issuer, DNS SANs and dates of a DER certificate.
+
+    The one reader for both the verified session and the unverified second read, so the
+    stored strings never depend on whether the certificate verified: names in the RFC 4514
+    string form (``CN=mx.example.test``), dates as OpenSSL prints them (``notAfter``)."""
     if not der:
-        return certificate_facts(None)
+        return no_certificate_facts()
     try:
         from cryptography import x509
 
@@ -93,8 +86,13 @@ def der_facts(der: bytes | None) -> dict[str, Any]:
             "subject": cert.subject.rfc4514_string(),
             "issuer": cert.issuer.rfc4514_string(),
             "sans": list(names),
-            "not_before": cert.not_valid_before_utc.strftime("%b %d %H:%M:%S %Y GMT"),
-            "not_after": cert.not_valid_after_utc.strftime("%b %d %H:%M:%S %Y GMT"),
+            "not_before": _openssl_time(cert.not_valid_before_utc),
+            "not_after": _openssl_time(cert.not_valid_after_utc),
         }
     except Exception:  # a hostile certificate must not crash the crawl
-        return certificate_facts(None)
+        return no_certificate_facts()
+
+
+def _openssl_time(when: Any) -> str:
+    """``Jan  2 03:04:05 2026 GMT``: OpenSSL's ASN1_TIME_print form (day padded with a space)."""
+    return f"{when:%b} {when.day:2d} {when:%H:%M:%S %Y} GMT"

@@ -16,6 +16,7 @@ from collectors.cli import main
     (["crawl", "{tmp}/l.txt", "--resolver", "dns.example"], "resolver must be an IP"),
     (["crawl", "{tmp}/l.txt", "--ca-bundle", "{tmp}/nope.pem"], "no such CA bundle"),
     (["crawl", "--resume", "latest"], "no crawl run"),
+    (["crawl", "--resume", "latest", "--top", "5"], "--top applies to a new crawl"),
     (["export", "posture", "--run", "latest"], "no crawl run"),
 ])
 def test_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:

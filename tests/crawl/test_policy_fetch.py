@@ -142,6 +142,50 @@ def test_chunk_size_must_be_hex_digits(ca: MiniCA, size: bytes) -> None:
     assert r.outcome == "http_error" and "bad chunk size" in r.detail
 
 
+@pytest.mark.parametrize("lengths", [b"Content-Length: 5\r\nContent-Length: %d\r\n",
+                                     b"Content-Length: %d\r\nContent-Length: 5\r\n",
+                                     b"Content-Length: 5, %d\r\n"])
+def test_differing_content_lengths_are_an_error(ca: MiniCA, lengths: bytes) -> None:
+    # RFC 9110 8.6 / RFC 9112 6.3: differing Content-Length values make the message invalid,
+    # whichever comes first (the body reader must not pick one of them).
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + lengths % len(POLICY) + b"\r\n"
+    r = _fetch(respond(head, POLICY), _server_ctx(ca), ca)
+    assert r.outcome == "http_error" and r.phase == "body" and r.body == b""
+    assert "differing Content-Length values" in r.detail and "RFC 9110 8.6" in r.detail
+
+
+@pytest.mark.parametrize("lengths", [b"Content-Length: %d\r\nContent-Length: %d\r\n",
+                                     b"Content-Length: %d, %d\r\n"])
+def test_identical_repeated_content_lengths_are_one_value(ca: MiniCA, lengths: bytes) -> None:
+    # RFC 9110 8.6: a recipient may take repeated identical values as that one value.
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + lengths % (len(POLICY), len(POLICY))
+            + b"\r\n")
+    r = _fetch(respond(head, POLICY), _server_ctx(ca), ca)
+    assert r.outcome == "ok" and r.body == POLICY
+
+
+def test_repeated_singleton_headers_use_the_first_line(ca: MiniCA) -> None:
+    # The same rule for Content-Type (the field and its warning) and Location.
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(POLICY))
+    r = _fetch(respond(head, POLICY), _server_ctx(ca), ca)
+    assert r.outcome == "ok" and r.content_type == "text/plain" and not r.findings
+    head = (b"HTTP/1.1 302 Found\r\nLocation: https://first.test/\r\nLocation: https://second.test/\r\n"
+            b"Content-Length: 0\r\n\r\n")
+    r = _fetch(respond(head), _server_ctx(ca), ca)
+    assert r.outcome == "redirect" and "first.test" in r.detail and "second.test" not in r.detail
+
+
+def test_transfer_encoding_counts_every_field_line(ca: MiniCA) -> None:
+    # RFC 9110 5.3: a list header's field lines combine; an empty later line must not hide
+    # "chunked" (which then wins over Content-Length, RFC 9112 6.3).
+    body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(POLICY), POLICY)
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+            b"Transfer-Encoding: \r\n\r\n")
+    r = _fetch(respond(head, body), _server_ctx(ca), ca)
+    assert r.outcome == "ok" and r.body == POLICY
+
+
 def test_refused_is_tcp_error(ca: MiniCA) -> None:
     r = _fetch(None, None, ca)
     assert r.outcome == "tcp_error"

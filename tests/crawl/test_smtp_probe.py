@@ -101,3 +101,15 @@ def test_invalid_certificate_keeps_facts(ca: MiniCA, kw: dict, subclass: str) ->
 def test_refused_is_tcp_error(ca: MiniCA) -> None:
     probe, _ = _probe(ca, None, listen=False)
     assert probe.outcome == "tcp_error"
+
+
+def test_certificate_facts_do_not_depend_on_verification(ca: MiniCA, tmp_path_factory) -> None:
+    # One certificate, read once by the verified session (the client trusts ``ca``) and once by
+    # the unverified second session (the client trusts another CA): the same strings, RFC 4514.
+    server = _ctx(ca)
+    verified, _ = _probe(ca, server)
+    unverified, _ = _probe(MiniCA(tmp_path_factory.mktemp("other-pki"), name="Other CA"), server)
+    assert verified.outcome == "ok"
+    assert unverified.outcome == "cert_invalid" and unverified.tls_subclass == "unknown_ca"
+    assert verified.cert["subject"] == f"CN={MX}" and verified.cert["issuer"] == "CN=Test CA"
+    assert unverified.cert == verified.cert
