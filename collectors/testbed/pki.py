@@ -107,7 +107,7 @@ class Pki:
         name_mismatch: valid chain and dates, but for ``mismatch_names`` (default: a
         different host) instead of ``name``; self_signed: issuer = subject, own key;
         expired: valid chain, validity ended a month ago; unknown_ca: signed by a CA that
-        is not in the bundle.
+        is not in the bundle; wildcard: valid, but only for ``*.<parent of name>``.
         """
         if kind == "none":
             return None
@@ -124,6 +124,8 @@ class Pki:
             not_before, not_after = now - dt.timedelta(days=400), now - dt.timedelta(days=30)
         elif kind == "unknown_ca":
             issuer_key, issuer_name = self.rogue_key, self.rogue_cert.subject
+        elif kind == "wildcard":
+            names = ("*." + name.split(".", 1)[1],)  # RFC 6125 6.4.3: covers the left-most label
         elif kind != "valid":
             raise ValueError(f"unknown certificate kind {kind!r}")
         builder = (

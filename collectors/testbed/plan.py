@@ -21,7 +21,14 @@ REFUSED = "127.81.0.2"        # nothing listens: connections are refused
 SITE = "127.10.0.1"           # each domain's own A record (no server: only makes the name exist)
 MX_NET = ipaddress.ip_network("127.25.0.0/16")   # MX hosts without an explicit address
 POOL_NET = ipaddress.ip_network("127.26.0.0/24")  # shared MX addresses, one per behaviour
+IPV6_LOOPBACK = "::1"          # IPv6-only policy or MX hosts (AAAA records, no A)
 SPECIAL = {RESOLVER, AUTHORITATIVE, DELAY, WEB, STALL, REFUSED, SITE}
+
+
+def _address_key(address: str) -> tuple[int, int]:
+    """Sort IPv4 before IPv6 (ipaddress objects of both versions do not compare)."""
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
 
 
 def pool_address(smtp: str, certificate: str) -> str:
@@ -69,7 +76,7 @@ def make_plan(scenario: Scenario) -> Plan:
             addr = next(a for a in free if a not in used)
         plan.mx_addresses[host.name] = addr
         by_address.setdefault(addr, []).append(host)
-    for addr, hosts in sorted(by_address.items(), key=lambda kv: ipaddress.ip_address(kv[0])):
+    for addr, hosts in sorted(by_address.items(), key=lambda kv: _address_key(kv[0])):
         kinds = {(h.smtp, h.certificate) for h in hosts}
         if len(kinds) > 1:
             raise ScenarioError(f"MX hosts at {addr} disagree on behaviour: {sorted(kinds)}")
@@ -90,8 +97,9 @@ def make_plan(scenario: Scenario) -> Plan:
             web.add(ph.address)
     if web & stall:
         raise ScenarioError(f"addresses both web and stalling: {sorted(web & stall)}")
-    if (web | stall) & set(plan.mx_addresses.values()):
+    # ::1 is the only IPv6 loopback address: IPv6-only policy and MX hosts share it (443 vs 25).
+    if ((web | stall) & set(plan.mx_addresses.values())) - {IPV6_LOOPBACK}:
         raise ScenarioError("a policy host address is also an MX address")
-    plan.web_addresses = sorted(web, key=ipaddress.ip_address)
-    plan.stall_addresses = sorted(stall, key=ipaddress.ip_address)
+    plan.web_addresses = sorted(web, key=_address_key)   # IPv4 first: WEB is the readiness probe
+    plan.stall_addresses = sorted(stall, key=_address_key)
     return plan

@@ -17,7 +17,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-CERT_KINDS = ("valid", "name_mismatch", "self_signed", "expired", "unknown_ca", "none")
+# "wildcard": a valid certificate for *.<parent> only (RFC 6125 6.4.3), which verifies for <name>.
+CERT_KINDS = ("valid", "name_mismatch", "self_signed", "expired", "unknown_ca", "none", "wildcard")
 HTTP_BEHAVIOURS = (
     "ok",            # 200 with the body, Content-Type text/plain
     "status",        # the given HTTP status (404, 500, ...)
@@ -339,8 +340,8 @@ def _check_address(addr: str | None, where: str) -> None:
         ip = ipaddress.ip_address(addr)
     except ValueError as exc:
         raise ScenarioError(f"{where}: {addr!r} is not an IP address") from exc
-    if not (ip.version == 4 and ip.is_loopback):
-        raise ScenarioError(f"{where}: {addr} is outside 127.0.0.0/8 (the testbed serves only loopback)")
+    if not ip.is_loopback:  # 127.0.0.0/8, or ::1 for an IPv6-only host (an AAAA record)
+        raise ScenarioError(f"{where}: {addr} is outside 127.0.0.0/8 and ::1 (the testbed serves only loopback)")
 
 
 def validate(scenario: Scenario) -> None:

@@ -286,7 +286,7 @@ class Testbed:
         site = site_for(scenario)
         write_site(site, w, pki)
         (w / "nginx" / "nginx.conf").write_text(nginx_conf(
-            site, w, [f"{a}:{https_port}" for a in plan.web_addresses], f"{addr.STALL}:{https_port}"))
+            site, w, [f"[{a}]:{https_port}" if ":" in a else f"{a}:{https_port}" for a in plan.web_addresses], f"{addr.STALL}:{https_port}"))
         daemons.append(processes.start("nginx", prefix + [_which("nginx") or "nginx", "-c", str(w / "nginx" / "nginx.conf"),
                                                           "-e", str(w / "logs" / "nginx-error.log")],
                                        w / "pids", w / "logs"))

@@ -48,6 +48,11 @@ class ZoneSet:
     bogus: tuple[str, ...]      # signed zones whose trust anchor deliberately mismatches
 
 
+def _address_type(address: str) -> str:
+    """A for IPv4, AAAA for IPv6 (``::1``: a host reachable over IPv6 only)."""
+    return "AAAA" if ":" in address else "A"
+
+
 def domain_records(d: Domain, plan: Plan) -> list[str]:
     """The zone-file lines one domain publishes (owners absolute)."""
     o = _fqdn(d.name)
@@ -74,7 +79,7 @@ def domain_records(d: Domain, plan: Plan) -> list[str]:
         else:
             a = plan.policy_address(ph.http, ph.address)
             if a:
-                lines.append(f"mta-sts.{o} A {a}")
+                lines.append(f"mta-sts.{o} {_address_type(a)} {a}")
     lines.extend(d.records)
     return lines
 
@@ -84,7 +89,8 @@ def scenario_records(scenario: Scenario, plan: Plan, pki: Pki | None) -> list[st
     for d in scenario.domains:
         lines.extend(domain_records(d, plan))
     for host in scenario.mx_hosts:
-        lines.append(f"{_fqdn(host.name)} A {plan.mx_addresses[host.name]}")
+        a = plan.mx_addresses[host.name]
+        lines.append(f"{_fqdn(host.name)} {_address_type(a)} {a}")
         for t in host.tlsa:
             if t == "auto":
                 if pki is None:

@@ -215,3 +215,35 @@ def test_unknown_ca(ca: MiniCA, tmp_path: Path) -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
     r = _fetch(respond(head), _server_ctx(other), ca)
     assert r.outcome == "tls_error" and r.tls_subclass == "unknown_ca"
+
+
+def test_http10_body_closed_without_close_notify(ca: MiniCA) -> None:
+    """An HTTP/1.0 answer without Content-Length ends when the server closes the TCP
+    connection (RFC 9112 6.3 item 8); many small servers skip the TLS close_notify.
+    The policy is still read whole (a truncation attack is moot: the parser sees the bytes)."""
+    import threading
+
+    ctx = _server_ctx(ca)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += tls.recv(4096)
+            tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + POLICY)
+        # leaving the with closes the socket without unwrap(): no close_notify, just FIN
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        r = asyncio.run(fetch_policy(HOST, "127.0.0.1", port=port,
+                                     context=client_context(str(ca.bundle)), timeout=3.0))
+    finally:
+        thread.join(5)
+        listener.close()
+    assert r.outcome == "ok" and r.status == 200 and r.body == POLICY

@@ -108,3 +108,13 @@ def test_encode_question_rejects_bad_names() -> None:
         wire.encode_question("a" * 64 + ".com", wire.A)
     with pytest.raises(ValueError):
         wire.encode_question("a..b", wire.A)
+
+
+def test_names_are_lower_cased() -> None:
+    """An MX host written in upper case (DNS names compare case-insensitively, RFC 4343)
+    comes out in lower case, so MX matching and per-host lookups see one name (RFC 8461 4.1).
+    The testbed cannot serve this: Knot canonicalises names in rdata when it loads a zone."""
+    w = _response("Example.TEST", "MX", [("Example.TEST", "MX", ["10 MX1.Example.TEST."])])
+    got = wire.parse_response(w)
+    assert got is not None
+    assert [(r.name, r.data) for r in got.answer] == [("example.test", (10, "mx1.example.test"))]

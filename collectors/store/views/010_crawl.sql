@@ -95,6 +95,8 @@ matched AS (
     SELECT *,
         CASE
             WHEN policy_fetch <> 'ok' OR mx_status <> 'ok' OR n_mx = 0 THEN 'n/a'
+            -- mode none may list no mx at all (RFC 8461 3.2): nothing to match against
+            WHEN len(coalesce(parsed_mx, [])) = 0 THEN 'n/a'
             WHEN n_uncovered = 0 THEN 'all'
             WHEN n_covered = 0 THEN 'none'
             ELSE 'some'
@@ -117,7 +119,10 @@ classed AS (
             -- no STARTTLS means no certificate a sender could validate
             CASE WHEN sts_record = 'valid' AND mx_status = 'ok' AND (any_cert_invalid OR any_no_starttls)
                  THEN 'mx_cert_invalid' END,
-            CASE WHEN mx_policy_match IN ('some', 'none') THEN 'mx_not_covered' END
+            -- RFC 8461 5: only an active policy (enforce or testing) has its MX checked;
+            -- under mode none a sender ignores the patterns, so a mismatch is no fault
+            CASE WHEN mx_policy_match IN ('some', 'none') AND parsed_mode IN ('enforce', 'testing')
+                 THEN 'mx_not_covered' END
         ], lambda c: c IS NOT NULL) AS classes
     FROM matched
 )
