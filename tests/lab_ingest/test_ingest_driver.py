@@ -324,3 +324,37 @@ def test_cli_missing_file_is_one_line_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_notice_in_the_log_and_in_the_mailbox_counts_once(store, tmp_path: Path) -> None:
+    """The sending Postfix logs the bounce it sends and the user's mailbox holds it: one notice."""
+    rcpt, qid = f"{UUID['b']}@b.lab.example", "3A1B2C3D1E"
+    relay = "mx-b.lab.example[127.0.0.12]:25"
+    smtp = f"snd postfix/smtp[401]: {qid}: to=<{rcpt}>, relay={relay}, delay=1, delays=0/0/1/0"
+    log = tmp_path / "sender.log"
+    log.write_text("\n".join([
+        f"Mar  3 10:00:00 snd postfix/qmgr[312]: {qid}: from=<bob@sender.example>, size=612, nrcpt=1 (queue active)",
+        f"Mar  3 10:02:10 {smtp}, dsn=5.7.4, status=bounced (TLS is required, but was not offered)",
+        f"Mar  3 10:02:10 snd postfix/bounce[411]: {qid}: sender non-delivery notification: 8D1E8D1E8",
+    ]) + "\n")
+    mbox = tmp_path / "bob.mbox"
+    mbox.write_text(  # an RFC 3464 report as Postfix's bounce(8) writes it (hand-written fixture)
+        "From MAILER-DAEMON Sun Mar  3 10:02:11 2024\n"
+        "Date: Sun, 3 Mar 2024 10:02:11 +0000\n"
+        "From: MAILER-DAEMON@snd.example (Mail Delivery System)\n"
+        "To: bob@sender.example\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain\n\n"
+        f"<{rcpt}>: TLS is required, but was not offered by host {relay}\n\n"
+        "--B\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; snd.example\n\n"
+        f"Final-Recipient: rfc822; {rcpt}\nAction: failed\nStatus: 5.7.4\n"
+        "Diagnostic-Code: X-Postfix; TLS is required, but was not offered\n\n"
+        "--B--\n")
+    s = ingest(store, [log, mbox], IngestOptions(year=2024, lab_domains=("lab.example",)))
+    assert s.quarantined == 0, s.as_dict()
+    rows = store.con.cursor().execute(
+        "SELECT notices, failure_notices, notice_sources FROM notification_timing").fetchall()
+    assert rows == [(1, 1, ["mailbox"])]

@@ -246,7 +246,13 @@ WITH und AS (
      AND pn.notice_recipient = 'sender'
     GROUP BY a.address, pn.notice_key, pn.logged_at, pn.notice_kind
 ), notices AS (
-    SELECT * FROM user_notices UNION ALL SELECT * FROM postfix_notice
+    -- The sending Postfix logs each notice it sends, and the user's mailbox holds the same
+    -- notice: one event seen twice. What the user got wins; the log's notices of a kind count
+    -- only for a message whose mailbox holds no notice of that kind.
+    SELECT * FROM user_notices
+    UNION ALL
+    SELECT p.* FROM postfix_notice p
+    WHERE NOT EXISTS (SELECT 1 FROM user_notices m WHERE m.address = p.address AND m.kind = p.kind)
 )
 SELECT u.address, u.provider, u.server_label, u.sent_at,
        count(n.notice_at) AS notices,
