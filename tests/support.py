@@ -42,3 +42,13 @@ def require_testbed_servers(latency: bool = False) -> None:
 
     missing = missing_binaries(latency)
     require(not missing, f"needs {', '.join(missing)} (run: sudo scripts/install-system-deps)")
+
+
+def export_text(value: object) -> str:
+    """A value as the posture export's CSV writes it (NULL empty, booleans true/false), so a
+    database row and a catalogue expectation compare as text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -18,18 +18,12 @@ import pytest
 
 from collectors.testbed import load_catalogue
 
+from support import export_text
+
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 MTASTS = str(Path(sys.executable).parent / "mtasts")
 CATALOGUE = load_catalogue()
-
-
-def _norm(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def crawl_and_export(world, workdir: Path, domains: list[str], *extra: str) -> dict[str, dict[str, str]]:
@@ -62,8 +56,8 @@ def unprobed(catalogue_world, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 
 def _diff(expected: dict[str, Any], row: dict[str, str]) -> dict[str, tuple[str, str]]:
-    return {k: (_norm(v), row.get(k, "<missing column>")) for k, v in expected.items()
-            if _norm(v) != row.get(k, "<missing column>")}
+    return {k: (export_text(v), row.get(k, "<missing column>")) for k, v in expected.items()
+            if export_text(v) != row.get(k, "<missing column>")}
 
 
 @pytest.mark.parametrize("domain", sorted(CATALOGUE.expected))

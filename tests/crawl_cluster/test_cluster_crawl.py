@@ -23,17 +23,11 @@ import pytest
 
 from collectors.testbed import generate_population, load_catalogue
 
+from support import export_text
+
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 MTASTS = str(Path(sys.executable).parent / "mtasts")
-
-
-def _norm(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _export(world, db: Path, out: Path) -> str:
@@ -175,6 +169,6 @@ def test_cluster_address_with_a_zone_file_and_a_url_store(make_world, tmp_path: 
     assert con.execute("SELECT min(path) FROM crawl_shard_files").fetchone()[0].startswith(f"file://{tmp_path}/store/")
     con.close()
     assert sorted(got) == sorted(d.name for d in catalogue.domains)
-    wrong = {d: {c: (_norm(got[d][c]), _norm(v)) for c, v in want.items() if _norm(got[d][c]) != _norm(v)}
+    wrong = {d: {c: (export_text(got[d][c]), export_text(v)) for c, v in want.items() if export_text(got[d][c]) != export_text(v)}
              for d, want in catalogue.expected.items()}
     assert not {d: w for d, w in wrong.items() if w}

@@ -269,17 +269,28 @@ def test_views_say_who_delivered_where_with_which_tls_and_when_notices_came(stor
     assert timing["b"] == (2, 1, 1, 71, 311, True)
 
 
-def test_a_notice_counts_once_however_many_attempts_preceded_it(store, tmp_path: Path) -> None:
-    rcpt, qid = f"{UUID['b']}@b.lab.example", "3A1B2C3D1E"
-    relay = "mx-b.lab.example[127.0.0.12]:25"
-    smtp = f"snd postfix/smtp[401]: {qid}: to=<{rcpt}>, relay={relay}, delay=1, delays=0/0/1/0"
+BOUNCED_RCPT, BOUNCED_QID = f"{UUID['b']}@b.lab.example", "3A1B2C3D1E"
+BOUNCED_RELAY = "mx-b.lab.example[127.0.0.12]:25"
+
+
+def bounced_sender_log(tmp_path: Path, *, deferred_first: bool) -> Path:
+    """A sending Postfix whose message to server B is bounced, with its non-delivery notice
+    logged (fixture); ``deferred_first`` adds an earlier attempt with another reason."""
+    qid = BOUNCED_QID
+    smtp = (f"snd postfix/smtp[401]: {qid}: to=<{BOUNCED_RCPT}>, relay={BOUNCED_RELAY},"
+            " delay=1, delays=0/0/1/0")
+    lines = [f"Mar  3 10:00:00 snd postfix/qmgr[312]: {qid}: from=<bob@sender.example>, size=612, nrcpt=1 (queue active)"]
+    if deferred_first:
+        lines.append(f"Mar  3 10:00:10 {smtp}, dsn=4.4.2, status=deferred (lost connection with mx-b.lab.example)")
+    lines += [f"Mar  3 10:02:10 {smtp}, dsn=5.7.4, status=bounced (TLS is required, but was not offered)",
+              f"Mar  3 10:02:10 snd postfix/bounce[411]: {qid}: sender non-delivery notification: 8D1E8D1E8"]
     log = tmp_path / "sender.log"
-    log.write_text("\n".join([
-        f"Mar  3 10:00:00 snd postfix/qmgr[312]: {qid}: from=<bob@sender.example>, size=612, nrcpt=1 (queue active)",
-        f"Mar  3 10:00:10 {smtp}, dsn=4.4.2, status=deferred (lost connection with mx-b.lab.example)",
-        f"Mar  3 10:02:10 {smtp}, dsn=5.7.4, status=bounced (TLS is required, but was not offered)",
-        f"Mar  3 10:02:10 snd postfix/bounce[411]: {qid}: sender non-delivery notification: 8D1E8D1E8",
-    ]) + "\n")
+    log.write_text("\n".join(lines) + "\n")
+    return log
+
+
+def test_a_notice_counts_once_however_many_attempts_preceded_it(store, tmp_path: Path) -> None:
+    log = bounced_sender_log(tmp_path, deferred_first=True)
     s = ingest(store, [log], IngestOptions(year=2024, lab_domains=("lab.example",)))
     assert s.quarantined == 0, s.as_dict()
     row = store.con.cursor().execute(
@@ -328,15 +339,8 @@ def test_cli_missing_file_is_one_line_error(tmp_path: Path) -> None:
 
 def test_a_notice_in_the_log_and_in_the_mailbox_counts_once(store, tmp_path: Path) -> None:
     """The sending Postfix logs the bounce it sends and the user's mailbox holds it: one notice."""
-    rcpt, qid = f"{UUID['b']}@b.lab.example", "3A1B2C3D1E"
-    relay = "mx-b.lab.example[127.0.0.12]:25"
-    smtp = f"snd postfix/smtp[401]: {qid}: to=<{rcpt}>, relay={relay}, delay=1, delays=0/0/1/0"
-    log = tmp_path / "sender.log"
-    log.write_text("\n".join([
-        f"Mar  3 10:00:00 snd postfix/qmgr[312]: {qid}: from=<bob@sender.example>, size=612, nrcpt=1 (queue active)",
-        f"Mar  3 10:02:10 {smtp}, dsn=5.7.4, status=bounced (TLS is required, but was not offered)",
-        f"Mar  3 10:02:10 snd postfix/bounce[411]: {qid}: sender non-delivery notification: 8D1E8D1E8",
-    ]) + "\n")
+    rcpt, relay = BOUNCED_RCPT, BOUNCED_RELAY
+    log = bounced_sender_log(tmp_path, deferred_first=False)
     mbox = tmp_path / "bob.mbox"
     mbox.write_text(  # an RFC 3464 report as Postfix's bounce(8) writes it (hand-written fixture)
         "From MAILER-DAEMON Sun Mar  3 10:02:11 2024\n"
