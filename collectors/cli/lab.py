@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+from collectors import REPO_ROOT
 from collectors.cli.common import CliError
 from collectors.cli.lab_ledger import _add_addresses, _add_sent
 
@@ -305,7 +306,7 @@ def _run_step(argv: list[str], what: str, cwd: Path) -> None:
 
     print(f"{what}: {' '.join(argv[:8])} ...", flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+        [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(argv, cwd=cwd, env=env)
     if done.returncode != 0:
         raise CliError(f"{what} failed (exit status {done.returncode})")

@@ -3,7 +3,9 @@
 Every daemon the lab starts leaves a PID file; stopping reads the PID file and signals
 that PID only, and only when the process still lives in the lab's namespace (a PID
 reused by some other program since is never touched). Nothing is ever found or killed
-by name.
+by name. Liveness, reaping and the TERM-wait-KILL sequence are the testbed's
+(:mod:`collectors.testbed.processes`); the lab's part is how it recognises its own
+processes: by their network namespace (:class:`InNetns`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
+
+from collectors.testbed.processes import running as alive  # the lab's name for it
+from collectors.testbed.processes import terminate
 
 NETNS_RUN_DIR = Path("/run/netns")
 
@@ -121,28 +126,6 @@ def read_pid(pid_file: Path) -> int | None:
         return None
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours is dead for every purpose here.
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
 def netns_inode(netns: str) -> int | None:
     try:
         return os.stat(NETNS_RUN_DIR / netns).st_ino
@@ -161,34 +144,23 @@ def pid_in_netns(pid: int, netns: str) -> bool:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class InNetns:
+    """A PID the lab started, recognised as its own while it lives in ``netns`` (with no
+    namespace given, the PID is taken as ours)."""
+
+    pid: int
+    netns: str | None
+
+    def ours(self) -> bool:
+        return self.netns is None or pid_in_netns(self.pid, self.netns)
+
+
 def stop_pid(pid: int, *, netns: str | None, sig: int = signal.SIGTERM, timeout: float = 10) -> bool:
     """Signal ``pid`` (only if it is in ``netns`` when one is given), wait up to
     ``timeout`` seconds, then SIGKILL it. True when it is gone."""
-    _reap(pid)
-    if not alive(pid):
-        return True
-    if netns is not None and not pid_in_netns(pid, netns):
-        return not alive(pid)  # not ours (any more): never signalled
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not alive(pid):
-            return True
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return True
-    for _ in range(50):
-        _reap(pid)
-        if not alive(pid):
-            return True
-        time.sleep(0.1)
-    return False
+    terminate([InNetns(pid, netns)], sig=sig, timeout=timeout, kill_wait=5.0)
+    return not alive(pid)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:

@@ -11,7 +11,9 @@ import re
 from pathlib import Path
 from typing import Mapping
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "lab"
+from collectors import REPO_ROOT
+
+TEMPLATE_DIR = REPO_ROOT / "lab"
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 

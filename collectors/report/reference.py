@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from collectors import REPO_ROOT
+
 REFERENCE_DIR = REPO_ROOT / "data" / "reference"
 
 

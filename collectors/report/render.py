@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from collectors import REPO_ROOT
 from collectors.report import NOTEBOOKS
 from collectors.report.context import ReportContext
 from collectors.report.page import index_page, shell, write_json
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 TITLES = {
     "adoption": "MTA-STS adoption",

@@ -15,16 +15,16 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from collectors import __version__
+from collectors import REPO_ROOT, __version__
 from collectors.store import open_store
 from collectors.store.db import file_fingerprint
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 METADATA = "metadata.json"
 EXPORT = "export"
@@ -39,6 +39,31 @@ def _sql_string(path: Path) -> str:
 
 
 _COPY = re.compile(r"^COPY (?P<table>\S+) FROM '(?P<path>(?:[^']|'')*)' (?P<options>\(.*\));\s*$")
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """One ``COPY <table> FROM '<file>' (<options>);`` line of an export's load.sql."""
+
+    table: str
+    file: str      # the Parquet file's name, without the folder the export named it in
+    options: str
+
+    def sql(self, folder: Path) -> str:
+        """The statement (no ``;``) with the file named in ``folder``."""
+        return f"COPY {self.table} FROM {_sql_string(folder / self.file)} {self.options}"
+
+
+def _load_lines(sql: str) -> list[_Copy | str]:
+    """load.sql's non-blank lines in order: each COPY parsed, any other line as written."""
+    out: list[_Copy | str] = []
+    for line in sql.splitlines():
+        m = _COPY.match(line)
+        if m:
+            out.append(_Copy(m["table"], Path(m["path"].replace("''", "'")).name, m["options"]))
+        elif line.strip():
+            out.append(line)
+    return out
 
 
 def _statements(sql: str) -> list[str]:
@@ -60,14 +85,8 @@ def _keep_data_only(export: Path) -> None:
             if not re.match(r"CREATE (OR REPLACE )?(TEMP |TEMPORARY )?(VIEW|MACRO|FUNCTION)\b", s)]
     schema.write_text("\n".join(kept) + "\n", encoding="utf-8")
     load = export / "load.sql"
-    lines = []
-    for line in load.read_text(encoding="utf-8").splitlines():
-        m = _COPY.match(line)
-        if m:
-            name = Path(m["path"].replace("''", "'")).name
-            line = f"COPY {m['table']} FROM {_sql_string(Path(name))} {m['options']};"
-        if line.strip():
-            lines.append(line)
+    lines = [item.sql(Path()) + ";" if isinstance(item, _Copy) else item
+             for item in _load_lines(load.read_text(encoding="utf-8"))]
     load.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -171,13 +190,10 @@ def import_sample(
         con.execute("BEGIN TRANSACTION")
         for statement in _statements((export / "schema.sql").read_text(encoding="utf-8")):
             con.execute(statement)
-        for line in (export / "load.sql").read_text(encoding="utf-8").splitlines():
-            m = _COPY.match(line)
-            if m:
-                name = Path(m["path"].replace("''", "'")).name
-                con.execute(f"COPY {m['table']} FROM {_sql_string(export / name)} {m['options']}")
-            elif line.strip():
-                raise SampleError(f"unexpected line in {export / 'load.sql'}: {line[:80]}")
+        for item in _load_lines((export / "load.sql").read_text(encoding="utf-8")):
+            if not isinstance(item, _Copy):
+                raise SampleError(f"unexpected line in {export / 'load.sql'}: {item[:80]}")
+            con.execute(item.sql(export))
         con.execute("COMMIT")
     except duckdb.Error as exc:
         raise SampleError(f"cannot import the sample from {sample_dir}: {str(exc).splitlines()[0]}") from exc

@@ -3,6 +3,11 @@
 A PID file holds the PID, the command line and the process's start time (from
 /proc/PID/stat); ``stop`` signals a PID only while /proc shows that same start time, so a
 recycled PID is never touched. Processes are never looked up by name.
+
+The liveness check, the zombie reaper and the TERM-wait-KILL sequence (:func:`running`,
+:func:`reap`, :func:`terminate`) are shared with the audit lab, which recognises its own
+processes differently (by network namespace): how a caller tells that a PID is still its
+process is the :class:`Owned` object's ``ours()``.
 """
 
 from __future__ import annotations
@@ -14,14 +19,22 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, Sequence, TypeVar
 
 
-@dataclass(frozen=True)
-class Daemon:
-    name: str
-    pid: int
-    argv: tuple[str, ...]
-    start_time: int  # clock ticks after boot (field 22 of /proc/PID/stat)
+class Owned(Protocol):
+    """A process we started, by PID, with the owner's own way of recognising it: a PID
+    can be reused by another program once ours has ended, and that one is never ours."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def ours(self) -> bool:
+        """True while ``pid`` still names the process we started."""
+        ...
+
+
+P = TypeVar("P", bound=Owned)
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
@@ -34,10 +47,78 @@ def _stat(pid: int) -> tuple[str, int] | None:
     return rest[0], int(rest[19])
 
 
+def running(pid: int) -> bool:
+    """True while ``pid`` is a process and not a zombie (a zombie is dead for every purpose here)."""
+    st = _stat(pid)
+    return st is not None and st[0] != "Z"
+
+
+def reap(pid: int) -> None:
+    """Collect ``pid``'s exit status if it is an ended child of ours (else a zombie stays)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(procs: Sequence[P], timeout: float, interval: float = 0.05) -> list[P]:
+    """Wait up to ``timeout`` seconds for ``procs`` to end, reaping them; those still running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for p in procs:
+            reap(p.pid)
+        left = [p for p in procs if running(p.pid)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(interval)
+
+
+def terminate(procs: Sequence[P], *, sig: int = signal.SIGTERM, timeout: float = 10.0,
+              kill_wait: float = 5.0) -> list[P]:
+    """Send ``sig`` to each of ``procs`` that runs and is ours, wait up to ``timeout``
+    seconds for them all to end, then SIGKILL those still running (if still ours) and wait
+    up to ``kill_wait`` more. Returns the ones that were signalled. ``ours()`` is asked
+    before every signal, so a PID that is not ours (any more) is never signalled."""
+    for p in procs:
+        reap(p.pid)
+    mine = [p for p in procs if running(p.pid) and p.ours()]
+    for p in mine:
+        _signal(p.pid, sig)
+    stubborn = _wait_gone(mine, timeout)
+    for p in stubborn:
+        if p.ours():
+            _signal(p.pid, signal.SIGKILL)
+    _wait_gone(stubborn, kill_wait)
+    for p in mine:
+        reap(p.pid)
+    return mine
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A daemon of the world, recognised by its kernel start time."""
+
+    name: str
+    pid: int
+    argv: tuple[str, ...]
+    start_time: int  # clock ticks after boot (field 22 of /proc/PID/stat)
+
+    def ours(self) -> bool:
+        """True while /proc shows the start time recorded when we started it."""
+        st = _stat(self.pid)
+        return st is not None and st[1] == self.start_time
+
+
 def alive(d: Daemon) -> bool:
     """True while the PID is the process we started (same start time) and not a zombie."""
-    st = _stat(d.pid)
-    return st is not None and st[0] != "Z" and st[1] == d.start_time
+    return running(d.pid) and d.ours()
 
 
 def start(name: str, argv: list[str], piddir: Path, logdir: Path, env: dict[str, str] | None = None) -> Daemon:
@@ -66,38 +147,10 @@ def load(piddir: Path) -> list[Daemon]:
     return out
 
 
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
 def stop(piddir: Path, timeout: float = 10.0) -> list[str]:
     """Stop every daemon of ``piddir`` (TERM, then KILL); returns the names that were running."""
     daemons = load(piddir)
-    running = [d for d in daemons if alive(d)]
-    for d in running:
-        try:
-            os.kill(d.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    for d in running:
-        while alive(d) and time.monotonic() < deadline:
-            _reap(d.pid)
-            time.sleep(0.05)
-        if alive(d):
-            try:
-                os.kill(d.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            for _ in range(100):
-                _reap(d.pid)
-                if not alive(d):
-                    break
-                time.sleep(0.02)
-        _reap(d.pid)
+    stopped = terminate(daemons, timeout=timeout, kill_wait=2.0)
     for d in daemons:
         (piddir / f"{d.name}.pid").unlink(missing_ok=True)
-    return [d.name for d in running]
+    return [d.name for d in stopped]

@@ -29,6 +29,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
+from collectors import REPO_ROOT
 from collectors.testbed import netns, processes
 from collectors.testbed import plan as addr
 from collectors.testbed.pki import Pki
@@ -296,7 +297,7 @@ class Testbed:
             "smtp": [asdict(l) for l in plan.smtp_listeners], "stall": plan.stall_addresses,
         }, indent=1))
         env = dict(os.environ)
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         daemons.append(processes.start("helpers", prefix + [self.python, "-m", "collectors.testbed.serve", str(helper_conf)],
                                        w / "pids", w / "logs", env=env))
 

@@ -4,6 +4,7 @@ by import_sample (mtasts report without --db), labelled a local simulation."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import duckdb
 import pytest
@@ -36,6 +37,30 @@ def test_import_refuses_an_existing_database(synthetic, tmp_path):
     (tmp_path / "x.duckdb").write_bytes(b"")
     with pytest.raises(SampleError, match="exists"):
         import_sample(tmp_path / "x.duckdb", synthetic["db"].parent / "sample")
+
+
+def test_a_sample_in_a_folder_with_a_quote_roundtrips(synthetic, tmp_path):
+    """load.sql names files as SQL strings ('' for '): written relative, read back absolute."""
+    sample = tmp_path / "o'brien's sample"
+    meta = write_sample(synthetic["db"], sample, produced_by="quoted", description="quoted folder")
+    assert "brien" not in (sample / "export" / "load.sql").read_text()
+    db = tmp_path / "again.duckdb"
+    import_sample(db, sample)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        for table, n in meta["tables"].items():
+            assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == n, table
+    finally:
+        con.close()
+
+
+def test_import_refuses_a_load_sql_with_other_statements(synthetic, tmp_path):
+    sample = tmp_path / "sample"
+    shutil.copytree(synthetic["db"].parent / "sample", sample)
+    with open(sample / "export" / "load.sql", "a", encoding="utf-8") as fh:
+        fh.write("DROP TABLE runs;\n")
+    with pytest.raises(SampleError, match="unexpected line.*DROP TABLE runs"):
+        import_sample(tmp_path / "x.duckdb", sample)
 
 
 def test_missing_sample_says_how_to_make_one(tmp_path):
