@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -129,23 +130,31 @@ def test_opportunistic_sender_delivers_everywhere(lab_run):
     assert _notices(lab, OPPORTUNISTIC) == []
 
 
-def test_policies_fetched_once_each_by_the_enforcing_sender_only(lab_run):
+def _policy_fetch_lines(lab) -> list[str]:
+    return [line for line in lab.evidence.policy_access_log.read_text().splitlines() if line.strip()]
+
+
+def test_policies_fetched_by_the_enforcing_sender_only(lab_run):
     lab, _, _ = lab_run
-    lines = [line for line in lab.evidence.policy_access_log.read_text().splitlines() if line.strip()]
-    hosts = sorted(line.split()[0] for line in lines)
-    assert hosts == [f"mta-sts.{label}.audit.lab.test" for label in "abcde"]
+    lines = _policy_fetch_lines(lab)
+    fetches = Counter(line.split()[0] for line in lines)
+    assert sorted(fetches) == [f"mta-sts.{label}.audit.lab.test" for label in "abcde"]
+    # The resolver caches a policy once fetched. Two smtp processes that ask for the same
+    # domain while the first fetch is still running each cause a fetch (it does not
+    # coalesce requests), which a loaded machine makes likely; more would be no cache.
+    assert all(n <= 2 for n in fetches.values()), fetches
     assert all('"GET /.well-known/mta-sts.txt HTTP/1.1" 200 ' in line for line in lines)
     assert all(line.endswith('"postfix-mta-sts-resolver"') for line in lines)
 
 
 def test_resolver_answers_from_its_cache(lab_run):
     lab, _, _ = lab_run
+    fetched_before = len(_policy_fetch_lines(lab))
     answers = lab.prime_cache()
     for label in "abcde":
         assert answers[f"{label}.audit.lab.test"] == f"OK secure match=mx.{label}.audit.lab.test servername=hostname"
     assert answers["f.audit.lab.test"].startswith("NOTFOUND")
-    lines = [line for line in lab.evidence.policy_access_log.read_text().splitlines() if line.strip()]
-    assert len(lines) == 5  # still one fetch per policy
+    assert len(_policy_fetch_lines(lab)) == fetched_before  # answered from the cache: no new fetch
 
 
 def test_delay_and_failure_notices_arrive_within_the_timers(lab_run):
@@ -210,10 +219,13 @@ def test_ingested_behaviour_says_who_delivered_where(ingested):
     assert all(p.startswith("TLSv1.") for p in behaviour[(ENFORCING, "a")][7])
 
 
-def test_ingested_behaviour_says_the_enforcing_sender_fetched_each_policy_once(ingested):
+def test_ingested_behaviour_counts_every_policy_fetch_of_the_enforcing_sender(lab_run, ingested):
+    lab, _, _ = lab_run
     behaviour = _behaviour(ingested)
-    # Five policies (A-E), each fetched once, from the enforcing sender's own address.
-    assert behaviour[(ENFORCING, "a")][4:7] == (True, 5, "client address")
+    # Five policies (A-E), each fetched (see above), all from the enforcing sender's own address.
+    fetches = len(_policy_fetch_lines(lab))
+    assert 5 <= fetches <= 10
+    assert behaviour[(ENFORCING, "a")][4:7] == (True, fetches, "client address")
 
 
 def test_behaviour_matches_the_published_labs_providers(ingested):
