@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -61,7 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("list", nargs="?", metavar="LIST", help="list file (or tranco:ID); omit with --resume")
     add_db_option(p)
     p.add_argument("--top", type=_positive_int, metavar="N", help="only the first N entries of the list")
-    p.add_argument("--resume", metavar="RUN", help="finish an interrupted run (an id or 'latest')")
+    p.add_argument("--resume", metavar="RUN",
+                   help="finish an interrupted run (an id or 'latest') with the run's own list and "
+                        "settings. With --resume, --top is refused; --https-port, --smtp-port and "
+                        "--probe-smtp must equal the run's (a run measures one way); --tranco-cache "
+                        "says where to find the run's Tranco list if it must be read again (checked "
+                        "against its SHA-256); every other option applies to the rest of the run and "
+                        "is kept for later resumes")
     p.add_argument("--resolver", metavar="IP[:PORT]",
                    help="recursive (validating) resolver to ask (default: resolv.conf's nameserver)")
     p.add_argument("--ca-bundle", metavar="FILE", help="PEM trust anchors (default: the system store)")
@@ -77,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="parallel connections to one policy/MX address (default 8)")
     p.add_argument("--probe-smtp", action="store_true", default=None,
                    help="also probe each distinct MX host once: EHLO, STARTTLS, certificate, QUIT")
-    p.add_argument("--tranco-cache", metavar="DIR", help="cache folder of the tranco package")
+    p.add_argument("--tranco-cache", metavar="DIR",
+                   help="cache folder of the tranco package (only with a tranco:ID list)")
     dist = p.add_argument_group("distributed crawl (Dask; docs/cluster.md)")
     where = dist.add_mutually_exclusive_group()
     where.add_argument("--cluster", metavar="ADDRESS",
@@ -103,6 +111,50 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, object]:
         "dns_timeout": args.dns_timeout, "concurrency": args.concurrency, "rate": args.rate,
         "per_host": args.per_host, "probe_smtp": args.probe_smtp,
     }
+
+
+# What a run measures: a resumed run that changed them would mix two measurements.
+_MEASUREMENT = (("https_port", "--https-port"), ("smtp_port", "--smtp-port"), ("probe_smtp", "--probe-smtp"))
+
+
+def _refuse_changed_measurement(run_id: str, stored: object, overrides: dict[str, object]) -> None:
+    """One line when --resume asks a run to measure otherwise than it began (same value: fine)."""
+    for name, flag in _MEASUREMENT:
+        given, before = overrides.get(name), getattr(stored, name)
+        if given is not None and given != before:
+            shown = "off" if before is False else before
+            raise CliError(f"{flag} differs from run {run_id}'s ({shown}): a run measures one way; "
+                           f"resume without it, or start a new crawl")
+
+
+def _run_list_name(store, run_id: str, tranco_cache: str | None) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    """The run's recorded list (its name as given, its SHA-256); refuses --tranco-cache for a
+    run whose list is not a Tranco list."""
+    from collectors.crawl.inputs import is_tranco_spec
+
+    row = store.con.execute("SELECT inputs FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    recorded = (json.loads(row[0]) if row and row[0] else None) or [{}]
+    name, sha = str(recorded[0].get("name", "")), recorded[0].get("sha256")
+    if tranco_cache and not is_tranco_spec(name):
+        raise CliError(f"--tranco-cache applies to a tranco:ID list; run {run_id} crawls {name or 'a file'}")
+    return name, sha
+
+
+def _resume_list(store, run_id: str, source: str | None, tranco_cache: str | None) -> str | None:  # type: ignore[no-untyped-def]
+    """Where to read the list of a run killed before its list was loaded: from --tranco-cache
+    for a Tranco run when given, else where the run found it; refused when the file there is
+    not the list the run started with (its SHA-256)."""
+    from collectors.crawl.inputs import InputError, resolve_tranco
+
+    name, sha = _run_list_name(store, run_id, tranco_cache)
+    if tranco_cache:
+        try:
+            source = str(resolve_tranco(name, tranco_cache).resolve())
+        except InputError as exc:
+            raise CliError(str(exc)) from exc
+    if source and Path(source).is_file() and sha and file_fingerprint(Path(source))[0] != sha:
+        raise CliError(f"the list at {source} is not the one run {run_id} started with (SHA-256 differs)")
+    return source
 
 
 def _resolver(args: argparse.Namespace) -> tuple[str, int] | None:
@@ -131,6 +183,12 @@ def _crawl(args: argparse.Namespace) -> int:
         raise CliError("missing LIST (a list file or tranco:ID), or --resume RUN")
     if args.resume and args.top:
         raise CliError("--top applies to a new crawl; --resume RUN keeps the run's own list (drop --top)")
+    if not (args.cluster or args.workers):
+        for given, flag in ((args.shard_store, "--shard-store"), (args.shard_size, "--shard-size")):
+            if given:
+                raise CliError(f"{flag} applies to a distributed crawl: add --workers N or --cluster ADDRESS")
+    if args.list and args.tranco_cache and not is_tranco_spec(args.list):
+        raise CliError(f"--tranco-cache applies to a tranco:ID list, not {args.list}")
 
     with open_db(args.db) as store:
         if args.resume:
@@ -138,13 +196,22 @@ def _crawl(args: argparse.Namespace) -> int:
             if run is None:
                 raise CliError(f"no crawl run {args.resume!r} in {args.db}")
             params = dict(run.parameters)
+            stored = CrawlSettings.from_parameters(params.get("settings", {}))
             overrides = _settings_overrides(args)
+            _refuse_changed_measurement(run.run_id, stored, overrides)
             if args.resolver:
                 overrides["resolver"] = _resolver(args)
             settings = CrawlSettings.from_parameters(params.get("settings", {}), **overrides)
             source = params.get("source")
             top = params.get("top")
-            store.con.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", [run.run_id])
+            if not input_loaded(store, run.run_id):
+                source = _resume_list(store, run.run_id, source, args.tranco_cache)
+            elif args.tranco_cache:
+                _run_list_name(store, run.run_id, args.tranco_cache)  # refused unless a Tranco run
+            # the options given now apply to the rest of the run: a later --resume keeps them
+            params["settings"] = settings.to_parameters()
+            store.con.execute("UPDATE runs SET status = 'running', parameters = ? WHERE run_id = ?",
+                              [json.dumps(params, default=str), run.run_id])
             print(f"resuming {run.run_id}", file=sys.stderr)
         else:
             source = args.list

@@ -35,6 +35,8 @@ class ObserveConfig:
     timeout: float = 10.0           # bound of one policy fetch / SMTP probe
     probe_smtp: bool = False
     per_host: int = 8               # parallel connections to one address
+    host_lookups: bool = True       # TLSA (and SMTP) of MX hosts inline; False: the caller
+                                    # looks them up once per run (observe_host; the Dask crawl)
 
 
 def _now() -> dt.datetime:
@@ -143,7 +145,9 @@ class Observer:
         hosts = list(dict.fromkeys(h for _, h in exchanges if h))
         # The SMTP probes are slow (seconds); start them now, beside everything else.
         smtp_task = (asyncio.ensure_future(self._smtp_all(hosts))
-                     if hosts and self.config.probe_smtp else None)
+                     if hosts and self.config.probe_smtp and self.config.host_lookups else None)
+        if not self.config.host_lookups:
+            hosts = []  # the MX rows below still list every host
 
         sts, rpt = await sts_task, await rpt_task  # asked with the MX query: usually done
         sts_chain, sts_txt = follow(sts, wire.TXT)
@@ -237,6 +241,15 @@ class Observer:
         return row, patterns
 
     # -- per MX host, once per run -----------------------------------------------------
+    async def observe_host(self, host: str) -> None:
+        """The per-host facts of one MX host (TLSA; the SMTP probe with ``probe_smtp``),
+        emitted as rows: for a caller that finds a run's hosts itself (host_lookups off)."""
+        tlsa = self._tlsa.get(host, lambda: self._tlsa_lookup(host))
+        if self.config.probe_smtp:
+            await asyncio.gather(tlsa, self._smtp.get(host, lambda: self._smtp_probe(host)))
+        else:
+            await tlsa
+
     async def _tlsa_all(self, hosts: list[str]) -> list[Any]:
         if len(hosts) == 1:
             host = hosts[0]

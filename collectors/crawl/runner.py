@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable, Iterator
+from typing import Any, Awaitable, Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -170,6 +170,39 @@ def pending_pages(store: Store, page: int) -> Iterator[list[tuple[int, int | Non
         yield rows
 
 
+def pending_host_count(store: Store, run_id: str, probe_smtp: bool) -> int:
+    """Snapshot the run's MX hosts (of observed domains) still without their per-host rows
+    (TLSA; SMTP with ``probe_smtp``) into the temp table ``_crawl_pending_hosts``; returns
+    how many. Empty after a local crawl (it looks hosts up inline); after a Dask crawl
+    killed between a domain shard and its hosts' shard, these are the hosts to finish."""
+    store.con.execute(
+        "CREATE OR REPLACE TEMP TABLE _crawl_pending_hosts AS"
+        " SELECT DISTINCT m.mx_host FROM crawl_mx m WHERE m.run_id = ? AND coalesce(m.mx_host, '') <> ''"
+        " AND (NOT EXISTS (SELECT 1 FROM crawl_tlsa t WHERE t.run_id = m.run_id AND t.mx_host = m.mx_host)"
+        "      OR (? AND NOT EXISTS (SELECT 1 FROM crawl_smtp s WHERE s.run_id = m.run_id"
+        "                                                      AND s.mx_host = m.mx_host)))",
+        [run_id, probe_smtp])
+    return store.con.execute("SELECT count(*) FROM _crawl_pending_hosts").fetchone()[0]
+
+
+def pending_host_pages(store: Store, page: int) -> Iterator[list[str]]:
+    """The host snapshot (``pending_host_count`` first) as pages of names, in name order."""
+    last = ""
+    while True:
+        rows = store.con.execute(
+            "SELECT mx_host FROM _crawl_pending_hosts WHERE mx_host > ? ORDER BY mx_host LIMIT ?",
+            [last, page]).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield [r[0] for r in rows]
+
+
+def _pending_hosts(store: Store, page: int = 10_000) -> Iterator[str]:
+    for hosts in pending_host_pages(store, page):
+        yield from hosts
+
+
 def _pending(store: Store, page: int = 10_000) -> Iterator[str]:
     """The pending domains in list order, a page at a time (``pending_count`` first)."""
     for rows in pending_pages(store, page):
@@ -186,6 +219,14 @@ class CrawlStats:
     policy_fetches: int = 0
     smtp_probes: int = 0
     writer_seconds: float = 0.0
+    hosts: int = 0                  # MX hosts looked up on their own (crawl_hosts)
+
+    def add(self, other: "CrawlStats") -> None:
+        """Count ``other``'s work in this one (the seconds of both, as they ran one after the other)."""
+        for name in ("domains", "dns_queries", "tcp_queries", "policy_fetches", "smtp_probes", "hosts"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.seconds += other.seconds
+        self.writer_seconds += other.writer_seconds
 
     @property
     def rate(self) -> float:
@@ -202,14 +243,44 @@ def progress_bar(total: int, enabled: bool | None, desc: str = "crawl") -> Any:
 
 
 async def crawl_pending(store: Store, run: Run, settings: CrawlSettings,
-                        progress: bool | None = None) -> CrawlStats:
-    """Observe every pending domain of ``run``; returns counters."""
+                        progress: bool | None = None, host_lookups: bool = True) -> CrawlStats:
+    """Observe every pending domain of ``run``; returns counters. ``host_lookups=False``
+    leaves the TLSA lookup and SMTP probe of the MX hosts to :func:`crawl_hosts` (the Dask
+    crawl does them once per run, not once per shard)."""
+    total = pending_count(store, run.run_id)
+
+    async def observe(observer: Observer, writer: BatchWriter, domain: str) -> None:
+        await writer.add_domain(await observer.observe(domain))
+
+    stats, stats.domains = await _crawl_items(store, run, settings, _pending(store), total, progress, "crawl",
+                                              host_lookups, observe)
+    return stats
+
+
+async def crawl_hosts(store: Store, run: Run, settings: CrawlSettings, hosts: Iterable[str], total: int,
+                      progress: bool | None = None) -> CrawlStats:
+    """The per-host facts (TLSA; SMTP probe with ``probe_smtp``) of each of ``hosts``, once:
+    rows of ``crawl_tlsa``/``crawl_smtp``, each host's rows committed together."""
+
+    async def observe(observer: Observer, writer: BatchWriter, host: str) -> None:
+        await observer.observe_host(host)  # its rows are queued (emit_host) when this returns
+        await writer.add_domain({})        # one host done: batches count hosts like domains
+
+    stats, stats.hosts = await _crawl_items(store, run, settings, iter(hosts), total, progress, "MX hosts",
+                                            True, observe)
+    return stats
+
+
+async def _crawl_items(store: Store, run: Run, settings: CrawlSettings, feed: Iterator[str], total: int,
+                       progress: bool | None, desc: str, host_lookups: bool,
+                       observe: Callable[[Observer, BatchWriter, str], Awaitable[None]]) -> tuple[CrawlStats, int]:
+    """``observe`` every item of ``feed`` with bounded concurrency, one writer and a progress
+    bar; the counters and how many items were committed."""
     # Without a limit DuckDB keeps every written block cached (up to 80% of RAM): RSS
     # would grow with the list. With one it spills and the crawl's memory stays flat.
     store.con.execute(f"SET memory_limit = '{settings.db_memory}'")
-    total = pending_count(store, run.run_id)
     stats = CrawlStats()
-    bar = progress_bar(total, progress)
+    bar = progress_bar(total, progress, desc=desc)
     started = time.monotonic()
     writer_con = store.con.cursor()
     writer = BatchWriter(writer_con, run, batch_size=settings.batch_size,
@@ -217,19 +288,17 @@ async def crawl_pending(store: Store, run: Run, settings: CrawlSettings,
     context = client_context(settings.ca_bundle)
     config = ObserveConfig(https_port=settings.https_port, smtp_port=settings.smtp_port,
                            timeout=settings.timeout, probe_smtp=settings.probe_smtp,
-                           per_host=settings.per_host)
+                           per_host=settings.per_host, host_lookups=host_lookups)
     try:
         async with DnsClient(settings.resolver, timeout=settings.dns_timeout,
                              attempts=settings.dns_attempts, sockets=settings.udp_sockets,
                              rate=settings.rate) as dns:
             observer = Observer(dns, config, context, writer.add_host_row)
-            feed = _pending(store)
             writer.start()
 
             async def worker() -> None:
-                for domain in feed:
-                    rows = await observer.observe(domain)
-                    await writer.add_domain(rows)
+                for item in feed:
+                    await observe(observer, writer, item)
 
             workers = max(1, min(settings.concurrency, total or 1))
             await asyncio.gather(*(worker() for _ in range(workers)))
@@ -244,10 +313,9 @@ async def crawl_pending(store: Store, run: Run, settings: CrawlSettings,
             writer_con.close()
         except duckdb.Error:  # interrupted mid-write: the thread still holds it; exit anyway
             pass
-    stats.domains = writer.committed_domains
     stats.seconds = time.monotonic() - started
     stats.writer_seconds = writer.flush_seconds
-    return stats
+    return stats, writer.committed_domains
 
 
 _SUMMARY_COLUMNS = ("mx_status", "sts_record", "policy_fetch", "policy_mode", "mx_policy_match",
@@ -303,18 +371,22 @@ def format_summary(run_id: str, summary: dict[str, Any], stats: CrawlStats | Non
 def session_summary(stats: CrawlStats) -> dict[str, Any]:
     """What one crawl session did, for the run's stored summary."""
     return {"domains": stats.domains, "seconds": round(stats.seconds, 3), "dns_queries": stats.dns_queries,
-            "policy_fetches": stats.policy_fetches, "smtp_probes": stats.smtp_probes}
+            "policy_fetches": stats.policy_fetches, "smtp_probes": stats.smtp_probes, "hosts": stats.hosts}
 
 
 def run_crawl(store: Store, run: Run, settings: CrawlSettings, progress: bool | None = None) -> tuple[CrawlStats, dict[str, Any]]:
     """Crawl the pending domains of a run whose input is loaded, then finish it."""
     stats = asyncio.run(crawl_pending(store, run, settings, progress))
+    # hosts a Dask session left without their rows (killed between shards), if any
+    hosts = pending_host_count(store, run.run_id, settings.probe_smtp)
+    if hosts:
+        stats.add(asyncio.run(crawl_hosts(store, run, settings, _pending_hosts(store), hosts, progress)))
     summary = summarise(store, run.run_id)
     summary["session"] = {**session_summary(stats), "pid": os.getpid()}
     store.finish_run(run.run_id, "finished", summary)
     return stats, summary
 
 
-__all__ = ["CrawlSettings", "CrawlStats", "InputCounts", "crawl_pending", "format_summary",
-           "input_loaded", "load_input", "pending_count", "pending_pages", "progress_bar", "run_crawl",
-           "session_summary", "summarise"]
+__all__ = ["CrawlSettings", "CrawlStats", "InputCounts", "crawl_hosts", "crawl_pending", "format_summary",
+           "input_loaded", "load_input", "pending_count", "pending_host_count", "pending_host_pages",
+           "pending_pages", "progress_bar", "run_crawl", "session_summary", "summarise"]

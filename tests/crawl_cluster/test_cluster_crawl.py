@@ -67,7 +67,13 @@ def test_cluster_export_equals_single_machine(make_world, tmp_path: Path) -> Non
     run_id, status, summary = con.execute("SELECT run_id, status, summary FROM runs").fetchone()
     assert status == "finished" and '"distributed"' in summary
     shards = con.execute("SELECT shard, location, domains FROM crawl_shards ORDER BY shard").fetchall()
-    assert [s for s, _, _ in shards] == list(range(1, 15)) and sum(n for _, _, n in shards) == len(names)
+    assert [s for s, _, _ in shards] == list(range(1, len(shards) + 1))
+    domain_shards = [n for _, _, n in shards if n]
+    assert len(domain_shards) == 14 and sum(domain_shards) == len(names)
+    # the rest are host shards: every MX host of the run probed by exactly one of them
+    hosts = con.execute("SELECT count(DISTINCT mx_host) FROM crawl_mx WHERE mx_host <> ''").fetchone()[0]
+    assert con.execute("SELECT sum(smtp_probes) FROM crawl_shards").fetchone()[0] == hosts
+    assert con.execute("SELECT sum(smtp_probes) FROM crawl_shards WHERE domains > 0").fetchone()[0] == 0
     assert con.execute("SELECT sum(rows) FROM crawl_shard_files WHERE table_name = 'crawl_observations'"
                        ).fetchone()[0] == len(names)
     assert con.execute("SELECT count(*) FROM quarantine WHERE run_id = ?", [run_id]).fetchone()[0] == 2
@@ -127,7 +133,7 @@ def test_killed_worker_still_yields_the_complete_result(make_world, tmp_path: Pa
     # the shards that were on the killed worker were crawled again by another process, once
     assert sorted(s for s, _ in rows) == lost
     assert all(pid != killed["pid"] for _, pid in rows)
-    assert con.execute("SELECT count(*), count(DISTINCT shard) FROM crawl_shards").fetchone() == (20, 20)
+    assert con.execute("SELECT count(*), count(DISTINCT shard) FROM crawl_shards WHERE domains > 0").fetchone() == (20, 20)
     # the verdicts are the scenario's
     expected = scenario.expected_unprobed
     for domain, mx_status, sts_record, policy_fetch in con.execute(
@@ -165,7 +171,7 @@ def test_cluster_address_with_a_zone_file_and_a_url_store(make_world, tmp_path: 
     cur = con.execute("SELECT * FROM posture")
     cols = [c[0] for c in cur.description]
     got = {row[cols.index("domain")]: dict(zip(cols, row)) for row in cur.fetchall()}
-    assert con.execute("SELECT count(*) FROM crawl_shards").fetchone()[0] == -(-len(got) // 10)  # 10 a shard
+    assert con.execute("SELECT count(*) FROM crawl_shards WHERE domains > 0").fetchone()[0] == -(-len(got) // 10)  # 10 a shard
     assert con.execute("SELECT min(path) FROM crawl_shard_files").fetchone()[0].startswith(f"file://{tmp_path}/store/")
     con.close()
     assert sorted(got) == sorted(d.name for d in catalogue.domains)

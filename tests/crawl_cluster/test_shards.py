@@ -130,3 +130,75 @@ def test_auto_shard_size() -> None:
     assert auto_shard_size(50, 2) == 100
     assert auto_shard_size(16_000, 2) == 2000
     assert auto_shard_size(87_000_000, 64) == 50_000
+
+
+def _host_attempt(store, shard_store: ShardStore, run, job: ShardJob, hosts: tuple[str, ...]) -> ShardResult:
+    """A host shard's attempt: one TLSA row per host, nothing else."""
+    now = dt.datetime.now(dt.timezone.utc)
+    prov = {"run_id": run.run_id, "observed_at": now, "input_list": run.input_list,
+            "tool_version": run.tool_version}
+    schemas = _schemas(store)
+    attempt = shard_store.new_attempt(run.run_id, job.shard)
+    files, counts = {}, {}
+    for t in TABLES:
+        rows = [{**prov, "mx_host": h, "rcode": "NXDOMAIN", "records": []} for h in hosts] if t == "crawl_tlsa" else []
+        data = pa.Table.from_pylist(rows, schema=schemas[t])
+        files[t] = shard_store.write_table(attempt, t, data)
+        counts[t] = data.num_rows
+    shard_store.commit(attempt, {"rows": counts, "shard": job.shard})
+    return ShardResult(job.shard, attempt, counts, files, 0, 0.1, 0.05, len(hosts), 0, 0, 0, "tcp://w:1", "h", 1,
+                       hosts=len(hosts))
+
+
+def test_host_feed_gives_each_mx_host_once_and_finishes_a_killed_sessions_hosts(store, tmp_path: Path) -> None:
+    from collectors.crawl.distributed import HostFeed
+    from collectors.crawl.runner import pending_host_count
+
+    shard_store = ShardStore.at(tmp_path / "shards")
+    run = _loaded_run(store, ["a.test", "b.test", "c.test", "d.test"])
+    one = _job(run, 1, ["a.test", "b.test"], shard_store.url)
+    # the shard's domains use a provider MX
+    assert register_shard(store, run, one, _attempt(store, shard_store, run, one, mx_host="mx.provider.test"),
+                          shard_store)
+    feed = HostFeed(store, run.run_id, probe_smtp=False, size=10)
+    assert feed.leftover == 0  # the attempt carried its host's TLSA row (an old-style shard)
+    store.con.execute("DELETE FROM crawl_tlsa")  # as a deferred domain shard leaves it
+    feed = HostFeed(store, run.run_id, probe_smtp=False, size=10)
+    assert feed.leftover == 1 and feed.take(final=False) == ("mx.provider.test",)
+    mx = pa.table({"mx_host": ["mx.provider.test", "mx.provider.test", "mx.own.test", ""]})
+    assert feed.add(mx) == 1            # only the host not seen before in the run
+    assert feed.add(mx) == 0
+    assert feed.take(final=False) is None          # not a full shard yet
+    assert feed.take(final=True) == ("mx.own.test",)  # no domain shard left to add more
+    assert feed.take(final=True) is None
+    assert pending_host_count(store, run.run_id, probe_smtp=False) == 1
+    host_job = ShardJob(run, 3, (), (), (), SETTINGS, shard_store.url, hosts=("mx.provider.test",))
+    assert register_shard(store, run, host_job, _host_attempt(store, shard_store, run, host_job,
+                                                              ("mx.provider.test",)), shard_store)
+    assert pending_host_count(store, run.run_id, probe_smtp=False) == 0
+    assert store.con.execute("SELECT first_position, last_position, domains FROM crawl_shards WHERE shard = 3"
+                             ).fetchone() == (0, 0, 0)
+
+
+def test_a_host_shard_missing_a_host_is_refused(store, tmp_path: Path) -> None:
+    shard_store = ShardStore.at(tmp_path / "shards")
+    run = _loaded_run(store, ["a.test"])
+    job = ShardJob(run, 1, (), (), (), SETTINGS, shard_store.url, hosts=("mx1.test", "mx2.test"))
+    with pytest.raises(ShardStoreError, match="other MX hosts"):
+        register_shard(store, run, job, _host_attempt(store, shard_store, run, job, ("mx1.test",)), shard_store)
+    assert store.con.execute("SELECT count(*) FROM crawl_tlsa").fetchone()[0] == 0
+
+
+def test_a_killed_sessions_unregistered_attempts_are_removed(store, tmp_path: Path) -> None:
+    from collectors.crawl.distributed import remove_orphans
+
+    shard_store = ShardStore.at(tmp_path / "shards")
+    run = _loaded_run(store, ["a.test", "b.test"])
+    five = _job(run, 5, ["a.test"], shard_store.url)
+    six = _job(run, 6, ["b.test"], shard_store.url)
+    _attempt(store, shard_store, run, five)                # committed, never registered (driver killed)
+    _attempt(store, shard_store, run, five, commit=False)  # a worker killed mid-write
+    kept = _attempt(store, shard_store, run, six)
+    assert register_shard(store, run, six, kept, shard_store)
+    assert remove_orphans(store, shard_store, run.run_id) == 2
+    assert shard_store.attempts(run.run_id, 5) == [] and shard_store.attempts(run.run_id, 6) == [kept.attempt]

@@ -9,13 +9,14 @@ scheduler or starts a LocalCluster.
 
 from collectors.crawl.distributed.cluster import ClusterError, dashboard_link, open_client
 from collectors.crawl.distributed.driver import (
-    ClusterOutcome, auto_shard_size, crawl_distributed, polite_settings, register_shard, run_distributed,
+    ClusterOutcome, HostFeed, auto_shard_size, crawl_distributed, polite_settings, register_shard, remove_orphans,
+    run_distributed,
 )
 from collectors.crawl.distributed.shardstore import ShardStore, ShardStoreError
 from collectors.crawl.distributed.task import ShardJob, ShardResult, crawl_shard
 
 __all__ = [
-    "ClusterError", "ClusterOutcome", "ShardJob", "ShardResult", "ShardStore", "ShardStoreError",
+    "ClusterError", "ClusterOutcome", "HostFeed", "ShardJob", "ShardResult", "ShardStore", "ShardStoreError",
     "auto_shard_size", "crawl_distributed", "crawl_shard", "dashboard_link", "open_client",
-    "polite_settings", "register_shard", "run_distributed",
+    "polite_settings", "register_shard", "remove_orphans", "run_distributed",
 ]

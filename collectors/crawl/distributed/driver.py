@@ -4,7 +4,12 @@ Parquet partitions into the store exactly once, with one progress bar for the cl
 
 Exactly once: a shard's rows and its ``crawl_shards`` row commit in one DuckDB
 transaction, whose primary key refuses a second registration; so a shard retried after
-a lost worker, or completed twice, is counted once. A task that fails (or whose worker
+a lost worker, or completed twice, is counted once.
+
+Once per MX host: domain shards leave the per-host facts (TLSA, the SMTP probe) out; as
+each registers, its MX hosts not seen before in the run go to host shards
+(:class:`HostFeed`), so a provider's MX shared by domains in every shard is looked up and
+probed once per run, as in a local crawl. A task that fails (or whose worker
 dies more often than Dask allows) is resubmitted up to ``max_submissions`` times; a shard
 that still fails stays pending, and ``mtasts crawl --resume`` finishes it.
 
@@ -17,6 +22,7 @@ slots)``).
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -27,7 +33,8 @@ import pyarrow as pa
 from collectors.crawl.distributed.shardstore import ShardStore, ShardStoreError
 from collectors.crawl.distributed.task import ShardJob, ShardResult, crawl_shard
 from collectors.crawl.runner import (
-    CrawlSettings, CrawlStats, pending_count, pending_pages, progress_bar, session_summary, summarise,
+    CrawlSettings, CrawlStats, pending_count, pending_host_count, pending_host_pages, pending_pages, progress_bar,
+    session_summary, summarise,
 )
 from collectors.crawl.writer import DOMAIN_TABLES, HOST_TABLES, TABLES
 from collectors.store import Run, Store
@@ -69,15 +76,62 @@ def auto_shard_size(pending: int, slots: int) -> int:
 
 
 def _jobs(store: Store, run: Run, settings: CrawlSettings, store_url: str, shard_size: int,
-          worker_resolver: bool) -> Iterator[ShardJob]:
-    """Shard jobs over the pending snapshot (``pending_count`` first), one page at a time."""
-    shard = store.con.execute(
-        "SELECT coalesce(max(shard), 0) + 1 FROM crawl_shards WHERE run_id = ?", [run.run_id]).fetchone()[0]
+          worker_resolver: bool, numbers: Iterator[int]) -> Iterator[ShardJob]:
+    """Domain shard jobs over the pending snapshot (``pending_count`` first), one page at a
+    time; their MX hosts are left to host shards (``defer_hosts``)."""
     for rows in pending_pages(store, shard_size):
         positions, ranks, domains = zip(*rows)
-        yield ShardJob(run, shard, tuple(positions), tuple(ranks), tuple(domains), settings, store_url,
-                       worker_resolver)
-        shard += 1
+        yield ShardJob(run, next(numbers), tuple(positions), tuple(ranks), tuple(domains), settings, store_url,
+                       worker_resolver, defer_hosts=True)
+
+
+class HostFeed:
+    """The run's MX hosts not yet given to a host shard, so each is looked up (TLSA) and
+    probed (SMTP) once per run, however many domains in however many shards use it.
+
+    The driver already loads every domain shard's rows; it puts the shard's MX hosts into
+    a temp table keyed by host name (``INSERT OR IGNORE ... RETURNING``: an index probe
+    per host, no scan of the run) and batches the new ones into host shards. Hosts of a
+    previous session's domains still without their rows (the driver was killed before
+    their host shard registered) come first (``runner.pending_host_count``)."""
+
+    def __init__(self, store: Store, run_id: str, probe_smtp: bool, size: int) -> None:
+        self._con = store.con
+        self._size = size
+        self._con.execute("CREATE OR REPLACE TEMP TABLE _crawl_hosts_known (mx_host VARCHAR PRIMARY KEY)")
+        self._con.execute("INSERT INTO _crawl_hosts_known SELECT DISTINCT mx_host FROM crawl_mx"
+                          " WHERE run_id = ? AND coalesce(mx_host, '') <> ''", [run_id])
+        self.leftover = pending_host_count(store, run_id, probe_smtp)
+        self._pages = pending_host_pages(store, size) if self.leftover else iter(())
+        self._buffer: list[str] = []
+        self.given = 0
+
+    def add(self, mx_rows: pa.Table) -> int:
+        """Queue the hosts of a registered shard's ``crawl_mx`` rows not seen before; how many."""
+        if not mx_rows.num_rows:
+            return 0
+        self._con.register("_shard_mx", mx_rows.select(["mx_host"]))
+        try:
+            new = self._con.execute(
+                "INSERT OR IGNORE INTO _crawl_hosts_known SELECT DISTINCT mx_host FROM _shard_mx"
+                " WHERE coalesce(mx_host, '') <> '' RETURNING mx_host").fetchall()
+        finally:
+            self._con.unregister("_shard_mx")
+        self._buffer.extend(sorted(h for (h,) in new))
+        return len(new)
+
+    def take(self, final: bool) -> tuple[str, ...] | None:
+        """The next host shard: a full one, or (``final``: no domain shard can add more) the rest."""
+        page = next(self._pages, None)
+        if page:
+            hosts = tuple(page)
+        elif len(self._buffer) >= self._size or (final and self._buffer):
+            hosts = tuple(self._buffer[:self._size])
+            del self._buffer[:self._size]
+        else:
+            return None
+        self.given += len(hosts)
+        return hosts
 
 
 def register_shard(store: Store, run: Run, job: ShardJob, result: ShardResult, shard_store: ShardStore,
@@ -85,19 +139,40 @@ def register_shard(store: Store, run: Run, job: ShardJob, result: ShardResult, s
     """Load a committed attempt's partitions into the raw tables and record the shard, in
     one transaction. False (nothing written) when the shard is registered already.
     Raises :class:`ShardStoreError` when the attempt does not hold exactly the shard."""
+    return _register(store, run, job, result, shard_store, submissions) is not None
+
+
+def _check(job: ShardJob, tables: dict[str, pa.Table]) -> None:
+    """The attempt holds exactly the shard: its domains, or (a host shard) a row of each of
+    its hosts in crawl_tlsa (and crawl_smtp when probing) and no domain rows."""
+    if job.is_hosts:
+        wanted = ("crawl_tlsa", "crawl_smtp") if job.settings.probe_smtp else ("crawl_tlsa",)
+        for table in wanted:
+            names = tables[table].column("mx_host").to_pylist()
+            if len(names) != len(job.hosts) or set(names) != set(job.hosts):
+                raise ShardStoreError(f"shard {job.shard}: {table} holds other MX hosts than the shard")
+        if any(tables[t].num_rows for t in DOMAIN_TABLES):
+            raise ShardStoreError(f"shard {job.shard}: a host shard's attempt holds domain rows")
+        return
+    observed = tables["crawl_observations"].column("domain").to_pylist()
+    if len(observed) != job.size or set(observed) != set(job.domains):
+        raise ShardStoreError(f"shard {job.shard}: the attempt holds other domains than the shard")
+
+
+def _register(store: Store, run: Run, job: ShardJob, result: ShardResult, shard_store: ShardStore,
+              submissions: int) -> dict[str, pa.Table] | None:
+    """:func:`register_shard`, returning the registered rows per table (None: registered before)."""
     con = store.con
     if con.execute("SELECT count(*) FROM crawl_shards WHERE run_id = ? AND shard = ?",
                    [run.run_id, job.shard]).fetchone()[0]:
-        return False
+        return None
     manifest = shard_store.manifest(result.attempt)
     tables = {t: shard_store.read_table(result.attempt, t) for t in TABLES}
     for table, data in tables.items():
         if data.num_rows != manifest["rows"].get(table, -1):
             raise ShardStoreError(f"shard {job.shard}: {table} has {data.num_rows} rows, "
                                   f"the marker says {manifest['rows'].get(table)}")
-    observed = tables["crawl_observations"].column("domain").to_pylist()
-    if len(observed) != job.size or set(observed) != set(job.domains):
-        raise ShardStoreError(f"shard {job.shard}: the attempt holds other domains than the shard")
+    _check(job, tables)
     now = utcnow()
     con.execute("BEGIN TRANSACTION")
     try:
@@ -106,15 +181,17 @@ def register_shard(store: Store, run: Run, job: ShardJob, result: ShardResult, s
             if not data.num_rows:
                 continue
             con.register("_shard_rows", data)
-            # per-host rows: each shard observed its MX hosts itself; the first shard
-            # registered keeps them (RFC facts of one host, one row per run as in a local crawl)
+            # per-host rows come from host shards, one per host and run; INSERT OR IGNORE
+            # keeps a run's first row of a host (one row per run, as in a local crawl)
             verb = "INSERT OR IGNORE" if table in HOST_TABLES else "INSERT"
             con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _shard_rows")
             con.unregister("_shard_rows")
+        # a host shard has no positions: 0..0 and 0 domains (its hosts: crawl_shard_files)
+        first, last = (job.positions[0], job.positions[-1]) if job.positions else (0, 0)
         con.execute(
             "INSERT INTO crawl_shards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run.run_id, now, run.input_list, run.tool_version, job.shard, job.positions[0],
-             job.positions[-1], job.size, result.attempt, result.attempt.rsplit("attempt=", 1)[-1],
+            [run.run_id, now, run.input_list, run.tool_version, job.shard, first, last, job.size,
+             result.attempt, result.attempt.rsplit("attempt=", 1)[-1],
              submissions, result.worker, result.host, result.pid, result.seconds, result.cpu_seconds,
              result.dns_queries,
              result.policy_fetches, result.smtp_probes])
@@ -128,7 +205,7 @@ def register_shard(store: Store, run: Run, job: ShardJob, result: ShardResult, s
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return True
+    return tables
 
 
 def crawl_distributed(
@@ -144,20 +221,27 @@ def crawl_distributed(
     worker_resolver: bool = False,
     on_shard: Callable[[ShardResult, bool], None] | None = None,
 ) -> ClusterOutcome:
-    """Crawl every pending domain of ``run`` on the cluster behind ``client``."""
+    """Crawl every pending domain of ``run`` on the cluster behind ``client``: domain
+    shards, and host shards for the MX hosts they meet (each host once per run)."""
     from distributed import as_completed
 
     out = ClusterOutcome(dashboard=getattr(client, "dashboard_link", None))
     out.slots = max(1, sum(client.nthreads().values()))
     started = time.monotonic()
+    remove_orphans(store, shard_store, run.run_id)
     total = pending_count(store, run.run_id)
     out.shard_size = shard_size or auto_shard_size(total, out.slots)
-    jobs = _jobs(store, run, polite_settings(settings, out.slots), shard_store.url, out.shard_size,
-                 worker_resolver)
+    polite = polite_settings(settings, out.slots)
+    numbers = itertools.count(store.con.execute(
+        "SELECT coalesce(max(shard), 0) + 1 FROM crawl_shards WHERE run_id = ?", [run.run_id]).fetchone()[0])
+    jobs = _jobs(store, run, polite, shard_store.url, out.shard_size, worker_resolver, numbers)
+    hosts = HostFeed(store, run.run_id, settings.probe_smtp, out.shard_size)
     bar = progress_bar(total, progress, desc=f"crawl ({out.slots} slots)")
     inflight: dict[Any, tuple[ShardJob, int]] = {}
     registered: list[tuple[int, str]] = []
     pool = as_completed()
+    window = 2 * out.slots  # a queued shard per slot keeps every worker busy
+    domains_left = True
 
     def submit(job: ShardJob, n: int) -> None:
         future = client.submit(crawl_shard, job, key=f"crawl-shard-{run.run_id}-{job.shard:06d}-{n}",
@@ -166,32 +250,51 @@ def crawl_distributed(
         out.submissions += 1
         pool.add(future)
 
-    def submit_next() -> None:
-        job = next(jobs, None)
-        if job is not None:
+    def next_job() -> ShardJob | None:
+        """A host shard when one is full (or, the domains done, the rest), else a domain shard."""
+        nonlocal domains_left
+        domains_inflight = any(not j.is_hosts for j, _ in inflight.values())
+        batch = hosts.take(final=not domains_left and not domains_inflight)
+        if batch is None and domains_left:
+            job = next(jobs, None)
+            if job is not None:
+                return job
+            domains_left = False
+            batch = hosts.take(final=not domains_inflight)
+        if batch is None:
+            return None
+        return ShardJob(run, next(numbers), (), (), (), polite, shard_store.url, worker_resolver, hosts=batch)
+
+    def fill() -> None:
+        while len(inflight) < window:
+            job = next_job()
+            if job is None:
+                return
             submit(job, 1)
 
     try:
-        for _ in range(2 * out.slots):  # a queued shard per slot keeps every worker busy
-            submit_next()
+        fill()
         for future in pool:
             job, n = inflight.pop(future)
             try:
                 result: ShardResult = future.result()
-                done = register_shard(store, run, job, result, shard_store, n)
+                tables = _register(store, run, job, result, shard_store, n)
             except Exception as exc:  # KilledWorker, a task error after its retry, a bad attempt
                 if n < max_submissions:
                     submit(job, n + 1)
                 else:
                     out.failed.append((job.shard, f"{type(exc).__name__}: {exc}"[:300]))
-                    submit_next()
+                    fill()
                 future.release()
                 continue
             future.release()
+            done = tables is not None
             if done:
                 out.shards += 1
                 registered.append((job.shard, result.attempt))
+                hosts.add(tables["crawl_mx"])
                 out.stats.domains += result.domains
+                out.stats.hosts += result.hosts
                 out.stats.dns_queries += result.dns_queries
                 out.stats.tcp_queries += result.tcp_queries
                 out.stats.policy_fetches += result.policy_fetches
@@ -201,7 +304,7 @@ def crawl_distributed(
                 out.duplicates += 1
             if on_shard is not None:
                 on_shard(result, done)
-            submit_next()
+            fill()
     finally:
         bar.close()
         for future in list(inflight):
@@ -209,6 +312,22 @@ def crawl_distributed(
     _remove_unregistered(shard_store, run.run_id, registered)
     out.stats.seconds = time.monotonic() - started
     return out
+
+
+def remove_orphans(store: Store, shard_store: ShardStore, run_id: str) -> int:
+    """Delete the attempt folders of shards the run never registered (a killed driver's
+    shards in flight: their domains are pending again and get new shards); returns how many.
+    Safe: only one driver holds a run's database, and registration reads only the attempt
+    a task of this session reports."""
+    known = {s for (s,) in store.con.execute("SELECT shard FROM crawl_shards WHERE run_id = ?",
+                                             [run_id]).fetchall()}
+    removed = 0
+    for shard in shard_store.shards(run_id):
+        if shard not in known:
+            for attempt in shard_store.attempts(run_id, shard):
+                shard_store.remove(attempt)
+                removed += 1
+    return removed
 
 
 def _remove_unregistered(shard_store: ShardStore, run_id: str, registered: list[tuple[int, str]]) -> None:

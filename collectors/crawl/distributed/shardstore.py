@@ -112,6 +112,17 @@ class ShardStore:
         return sorted(f"{base}/{e.rstrip('/').rsplit('/', 1)[-1]}" for e in entries
                       if e.rstrip("/").rsplit("/", 1)[-1].startswith("attempt="))
 
+    def shards(self, run_id: str) -> list[int]:
+        """The shard numbers that have a folder under the run."""
+        fs, _ = self._fs()
+        _, run_path = fsspec.core.url_to_fs(f"{self.url}/{run_id}")
+        try:
+            entries = fs.ls(run_path, detail=False)
+        except FileNotFoundError:
+            return []
+        names = (e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+        return sorted(int(n[6:]) for n in names if n.startswith("shard=") and n[6:].isdigit())
+
     def remove(self, attempt: str) -> None:
         """Delete an attempt folder that was not registered (best effort)."""
         fs, path = fsspec.core.url_to_fs(attempt)

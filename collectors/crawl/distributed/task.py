@@ -3,6 +3,11 @@ same Observer, resolver client, BatchWriter and tables) on a private in-memory s
 holding just the shard's domains, then the rows as Parquet in a fresh attempt folder of
 the shard store, committed last.
 
+A shard is either a run of consecutive domains (``domains``; with ``defer_hosts`` their
+MX hosts' TLSA and SMTP facts are left out) or a set of MX hosts (``hosts``) whose
+per-host facts it gathers (``runner.crawl_hosts``): the driver gives each MX host of a
+run to one host shard, so a host shared by many domains is looked up and probed once.
+
 Nothing of the driver's database reaches the worker: the job carries the run's
 provenance, the settings and the shard's (position, rank, domain) rows.
 """
@@ -18,7 +23,7 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 
 from collectors.crawl.distributed.shardstore import ShardStore
-from collectors.crawl.runner import CrawlSettings, crawl_pending
+from collectors.crawl.runner import CrawlSettings, crawl_hosts, crawl_pending
 from collectors.crawl.writer import TABLES
 from collectors.store import Run, open_store
 
@@ -35,10 +40,16 @@ class ShardJob:
     settings: CrawlSettings
     store_url: str
     worker_resolver: bool = False   # ask each worker's own resolv.conf nameserver
+    defer_hosts: bool = False       # domains only: their MX hosts go to host shards
+    hosts: tuple[str, ...] = ()     # a host shard: these MX hosts (and no domains)
 
     @property
     def size(self) -> int:
         return len(self.domains)
+
+    @property
+    def is_hosts(self) -> bool:
+        return bool(self.hosts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +70,7 @@ class ShardResult:
     worker: str | None
     host: str
     pid: int
+    hosts: int = 0                  # MX hosts looked up (a host shard)
 
 
 def _worker_address() -> str | None:
@@ -90,9 +102,15 @@ def crawl_shard(job: ShardJob) -> ShardResult:
         con.execute("INSERT INTO crawl_domains SELECT ?, now(), ?, ?, position, rank, domain FROM _shard_domains",
                     [run.run_id, run.input_list, run.tool_version])
         con.unregister("_shard_domains")
-        stats = asyncio.run(crawl_pending(store, run, settings, progress=False))
-        if stats.domains != job.size:
-            raise RuntimeError(f"shard {job.shard}: {stats.domains} of {job.size} domains observed")
+        if job.is_hosts:
+            stats = asyncio.run(crawl_hosts(store, run, settings, job.hosts, len(job.hosts), progress=False))
+            if stats.hosts != len(job.hosts):
+                raise RuntimeError(f"shard {job.shard}: {stats.hosts} of {len(job.hosts)} MX hosts looked up")
+        else:
+            stats = asyncio.run(crawl_pending(store, run, settings, progress=False,
+                                              host_lookups=not job.defer_hosts))
+            if stats.domains != job.size:
+                raise RuntimeError(f"shard {job.shard}: {stats.domains} of {job.size} domains observed")
 
         shard_store = ShardStore(job.store_url)
         attempt = shard_store.new_attempt(run.run_id, job.shard)
@@ -104,7 +122,8 @@ def crawl_shard(job: ShardJob) -> ShardResult:
             rows[table] = data.num_rows
         seconds = time.monotonic() - started
         shard_store.commit(attempt, {"run_id": run.run_id, "shard": job.shard, "rows": rows,
-                                     "domains": job.size, "seconds": round(seconds, 3)})
+                                     "domains": job.size, "hosts": len(job.hosts),
+                                     "seconds": round(seconds, 3)})
     finally:
         store.close()
     return ShardResult(
@@ -112,4 +131,4 @@ def crawl_shard(job: ShardJob) -> ShardResult:
         cpu_seconds=time.process_time() - cpu_started,
         dns_queries=stats.dns_queries, tcp_queries=stats.tcp_queries,
         policy_fetches=stats.policy_fetches, smtp_probes=stats.smtp_probes,
-        worker=_worker_address(), host=socket.gethostname(), pid=os.getpid())
+        worker=_worker_address(), host=socket.gethostname(), pid=os.getpid(), hosts=stats.hosts)
