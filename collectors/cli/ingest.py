@@ -95,19 +95,26 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary) -> None:
+    """The run's summary: what each file gave, then per source and per table. ``added`` is
+    what a table gained; ``updated``, stored rows a different reading replaced (a session or
+    queue file completed by a re-read); ``duplicates``, rows already stored (or repeated in
+    the input), not added."""
     out = sys.stdout
     print(f"run {summary.run_id}", file=out)
     print("files:", file=out)
     for f in summary.files:
-        rows = sum(f.rows.values())
         note = f"  ({f.note})" if f.note else ""
-        print(f"  {f.source_name}: {f.format or '?'} {f.status}, {f.lines:,} lines, {rows:,} rows, "
-              f"{f.quarantined:,} quarantined{note}", file=out)
+        print(f"  {f.source_name}: {f.format or '?'} {f.status}, {f.lines:,} lines, "
+              f"{sum(f.added.values()):,} rows added, {sum(f.updated.values()):,} updated, "
+              f"{sum(f.duplicates.values()):,} duplicates, {f.quarantined:,} quarantined{note}", file=out)
     print("per source:", file=out)
     for fmt, c in summary.by_format().items():
-        print(f"  {fmt:<14} files {c.get('files', 0):>4}  rows {c.get('rows', 0):>12,}  "
+        print(f"  {fmt:<14} files {c.get('files', 0):>4}  added {c.get('added', 0):>12,}  "
+              f"updated {c.get('updated', 0):>10,}  duplicates {c.get('duplicates', 0):>12,}  "
               f"quarantined {c.get('quarantined', 0):>8,}", file=out)
-    print("per table:", file=out)
-    for table, n in summary.rows_by_table().items():
-        print(f"  {table:<26} {n:>12,}", file=out)
+    print(f"per table: {'':<15} {'added':>12} {'updated':>10} {'duplicates':>12}", file=out)
+    for table, c in summary.by_table().items():
+        print(f"  {table:<26} {c['added']:>12,} {c['updated']:>10,} {c['duplicates']:>12,}", file=out)
     print(f"quarantined: {summary.quarantined:,}", file=out)
+    print("(added: new rows; updated: stored sessions/queue files a later reading completed or changed; "
+          "duplicates: already stored or repeated in the input, not added)", file=out)

@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import re
 import queue
 import secrets
@@ -42,6 +41,7 @@ UTC = dt.timezone.utc
 BATCH_ROWS = 10_000
 CHUNK_BYTES = 1 << 20
 HEAD_HASH_BYTES = 4096
+HEAD_SCAN_BYTES = 64 * 1024     # what is read to hash the head or find the first line's year
 MAX_LINE_BYTES = 1 << 20        # a longer "line" is cut and quarantined
 PROVENANCE = ("run_id", "observed_at", "input_list", "tool_version", "source_name")
 
@@ -59,15 +59,24 @@ class IngestOptions:
 
 @dataclass(frozen=True, slots=True)
 class FileOutcome:
-    """What one input gave: rows per table, quarantined count, and how it was read."""
+    """What one input gave, per table: rows the table gained (``added``), stored rows replaced
+    by a different reading of the same key (``updated``: a session or queue file completed by
+    a re-read), and rows not added because their key was already stored or came earlier in
+    the input (``duplicates``); the quarantined count; how it was read; and the file's
+    SHA-256 and size (of the bytes as stored, gzip included; for a skipped file, those stored
+    when it was read)."""
 
     source_name: str
     format: str | None
     status: str                       # complete | resumed | skipped | truncated | failed
     lines: int
-    rows: dict[str, int]
+    added: dict[str, int]
     quarantined: int
     note: str | None = None
+    updated: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    sha256: str | None = None
+    bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,20 +84,30 @@ class IngestSummary:
     run_id: str
     files: tuple[FileOutcome, ...]
 
-    def rows_by_table(self) -> dict[str, int]:
-        total: Counter[str] = Counter()
+    def by_table(self) -> dict[str, dict[str, int]]:
+        """Per table: ``added``, ``updated`` and ``duplicates`` over all files."""
+        out: dict[str, dict[str, int]] = {}
         for f in self.files:
-            total.update(f.rows)
-        return dict(sorted(total.items()))
+            for what in ("added", "updated", "duplicates"):
+                for table, n in getattr(f, what).items():
+                    c = out.setdefault(table, {"added": 0, "updated": 0, "duplicates": 0})
+                    c[what] += n
+        return dict(sorted(out.items()))
+
+    def rows_by_table(self) -> dict[str, int]:
+        """Rows each table gained (``added``), over all files."""
+        return {t: c["added"] for t, c in self.by_table().items()}
 
     def by_format(self) -> dict[str, dict[str, int]]:
         out: dict[str, Counter[str]] = {}
         for f in self.files:
             c = out.setdefault(f.format or "unknown", Counter())
             c["files"] += 1
-            c["rows"] += sum(f.rows.values())
-            c["quarantined"] += f.quarantined
             c["lines"] += f.lines
+            c["added"] += sum(f.added.values())
+            c["updated"] += sum(f.updated.values())
+            c["duplicates"] += sum(f.duplicates.values())
+            c["quarantined"] += f.quarantined
         return {k: dict(v) for k, v in sorted(out.items())}
 
     @property
@@ -96,7 +115,7 @@ class IngestSummary:
         return sum(f.quarantined for f in self.files)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "by_format": self.by_format(), "rows": self.rows_by_table(),
+        return {"run_id": self.run_id, "by_format": self.by_format(), "tables": self.by_table(),
                 "quarantined": self.quarantined,
                 "files": [dataclasses.asdict(f) for f in self.files]}
 
@@ -175,14 +194,44 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One transaction for the writer: the statements, the arrow batch they read (as
+    ``view``), and how to count what they did. ``offered`` is the rows the parser gave
+    (before the batch's own de-duplication). ``counting``: ``none`` (quarantine, counted by
+    the sink), ``insert`` (the last statement's affected rows are the rows added) or
+    ``replace`` (the first statement's affected rows are stored rows replaced, the last's the
+    rows inserted: the replaced ones and the new ones)."""
+
+    table: str
+    statements: list[tuple[str, list]]
+    view: str
+    batch: pa.Table
+    offered: int
+    counting: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """What one batch did to its table."""
+
+    table: str
+    added: int
+    updated: int
+    duplicates: int
+
+
 class _Writer:
     """Runs the inserts on a second thread (DuckDB releases the GIL), so that parsing and
-    storing overlap; a bounded queue keeps memory flat. Each item is one transaction."""
+    storing overlap; a bounded queue keeps memory flat. Each item is one transaction. What
+    each transaction did (DuckDB returns the affected rows of an INSERT or DELETE) is kept
+    and handed back by :meth:`wait`, so counting costs the parser nothing."""
 
     def __init__(self, con: Any) -> None:
         self.con = con.cursor()
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
+        self.done: list[_Counted] = []      # appended by the writer thread, drained by wait()
         self.thread = threading.Thread(target=self._loop, name="ingest-writer", daemon=True)
         self.thread.start()
 
@@ -193,34 +242,47 @@ class _Writer:
                 if item is None:
                     return
                 if self.error is None:
-                    statements, view, batch = item
-                    self.con.register(view, batch)
-                    try:
-                        self.con.execute("BEGIN")
-                        try:
-                            for sql, params in statements:
-                                self.con.execute(sql, params)
-                            self.con.execute("COMMIT")
-                        except BaseException:
-                            self.con.execute("ROLLBACK")
-                            raise
-                    finally:
-                        self.con.unregister(view)
+                    self._write(item)
             except BaseException as exc:  # surfaced to the caller by wait()
                 self.error = exc
             finally:
                 self.queue.task_done()
 
-    def submit(self, statements: list[tuple[str, list]], view: str, batch: pa.Table) -> None:
+    def _write(self, item: _Batch) -> None:
+        self.con.register(item.view, item.batch)
+        try:
+            self.con.execute("BEGIN")
+            try:
+                affected = []
+                for sql, params in item.statements:
+                    row = self.con.execute(sql, params).fetchone()
+                    affected.append(int(row[0]) if row and row[0] is not None else 0)
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        finally:
+            self.con.unregister(item.view)
+        if item.counting == "none":
+            return
+        inserted = affected[-1]
+        replaced = min(affected[0], inserted) if item.counting == "replace" else 0
+        self.done.append(_Counted(item.table, inserted - replaced, replaced, item.offered - inserted))
+
+    def submit(self, item: _Batch) -> None:
         if self.error is not None:
             raise self.error
-        self.queue.put((statements, view, batch))
+        self.queue.put(item)
 
-    def wait(self) -> None:
+    def wait(self) -> list[_Counted]:
+        """Block until everything submitted is stored; what it did since the last wait."""
         self.queue.join()
         if self.error is not None:
             error, self.error = self.error, None
+            self.done = []
             raise error
+        done, self.done = self.done, []
+        return done
 
     def close(self) -> None:
         self.queue.put(None)
@@ -229,8 +291,11 @@ class _Writer:
 
 class Sink:
     """Buffers rows per table and bulk-inserts them, each key once: the first row of a key
-    is kept (``ignore``) or the last one replaces it (``replace``: sessions and queue files,
-    which a re-read completes)."""
+    is kept (``ignore``), or a later reading that differs replaces it (``replace``: sessions
+    and queue files, which a re-read completes; an identical reading keeps the stored row and
+    its provenance). Counts per table, for the current file, what was really stored:
+    ``added`` (new keys), ``updated`` (replaced by a different reading) and ``duplicates``
+    (key already stored, or repeated in the input: not added)."""
 
     def __init__(self, con: Any, run: Run) -> None:
         self.con = con
@@ -240,7 +305,17 @@ class Sink:
         self.source_name = ""
         self._buffers: dict[str, tuple[tuple[str, ...], str, str, list[tuple]]] = {}
         self._types: dict[str, dict[str, pa.DataType]] = {}
-        self.counts: Counter[str] = Counter()
+        self.added: Counter[str] = Counter()
+        self.updated: Counter[str] = Counter()
+        self.duplicates: Counter[str] = Counter()
+        self.quarantined = 0
+
+    def begin(self, source_name: str) -> None:
+        """Start counting for another input (the previous one was flushed)."""
+        self.source_name = source_name
+        self.added.clear()
+        self.updated.clear()
+        self.duplicates.clear()
         self.quarantined = 0
 
     def add(self, table: str, columns: tuple[str, ...], key: str, mode: str, row: tuple) -> None:
@@ -258,10 +333,14 @@ class Sink:
         self.quarantined += 1
 
     def flush(self) -> None:
-        """Insert everything buffered and wait until it is stored."""
+        """Insert everything buffered, wait until it is stored, and count what it did."""
         for table in list(self._buffers):
             self._flush_table(table)
-        self.writer.wait()
+        for c in self.writer.wait():
+            for counter, n in ((self.added, c.added), (self.updated, c.updated),
+                               (self.duplicates, c.duplicates)):
+                if n:
+                    counter[c.table] += n
 
     def close(self) -> None:
         self.writer.close()
@@ -278,6 +357,7 @@ class Sink:
         columns, key, mode, rows = self._buffers[table]
         if not rows:
             return
+        offered = len(rows)
         if mode != "append":
             rows = _unique(rows, columns.index(key), keep_last=mode == "replace")
         types = self._column_types(table)
@@ -289,25 +369,40 @@ class Sink:
         select = (f"SELECT ?::VARCHAR AS run_id, ?::TIMESTAMPTZ AS observed_at, ?::VARCHAR AS input_list,"
                   f" ?::VARCHAR AS tool_version, ?::VARCHAR AS source_name, b.* FROM {view} b")
         time_col = WINDOWED_DEDUP.get(table)
+        counting = "replace" if mode == "replace" else "insert"
         if mode == "append":
             statements = [(f"INSERT INTO {table} BY NAME {select}", provenance)]
+            counting = "none"
         elif time_col is not None:
             times = cols[columns.index(time_col)]
             window = f"o.{time_col} BETWEEN {_sql_time(min(times))} AND {_sql_time(max(times))}"
+            insert = (f"INSERT INTO {table} BY NAME {select} WHERE NOT EXISTS "
+                      f"(SELECT 1 FROM {table} o WHERE o.{key} = b.{key} AND {window})", provenance)
             if mode == "replace":
-                statements = [
-                    (f"DELETE FROM {table} o WHERE {window} AND o.{key} IN (SELECT {key} FROM {view})", []),
-                    (f"INSERT INTO {table} BY NAME {select}", provenance)]
+                # Delete only the stored rows this batch reads differently (the position in
+                # the file is not a difference), then insert every key not stored (those and
+                # the new ones): an identical re-read is a duplicate, not an update.
+                content = [c for c in columns if c != key and c not in _POSITION_COLUMNS]
+                differs = (f"({', '.join('o.' + c for c in content)}) IS DISTINCT FROM "
+                           f"({', '.join('b.' + c for c in content)})")
+                statements = [(f"DELETE FROM {table} o USING {view} b WHERE o.{key} = b.{key}"
+                               f" AND {window} AND {differs}", []), insert]
             else:
-                statements = [(f"INSERT INTO {table} BY NAME {select} WHERE NOT EXISTS "
-                               f"(SELECT 1 FROM {table} o WHERE o.{key} = b.{key} AND {window})", provenance)]
+                statements = [insert]
         else:   # a table with a PRIMARY KEY (the record tables)
-            verb = "INSERT OR REPLACE" if mode == "replace" else "INSERT OR IGNORE"
-            statements = [(f"{verb} INTO {table} BY NAME {select}", provenance)]
-        self.writer.submit(statements, view, batch)
-        if table != "quarantine":
-            self.counts[table] += len(rows)
+            if mode == "replace":
+                # (no record table replaces today) every stored key counts as updated
+                statements = [(f"SELECT count(*) FROM {table} WHERE {key} IN (SELECT {key} FROM {view})", []),
+                              (f"INSERT OR REPLACE INTO {table} BY NAME {select}", provenance)]
+            else:
+                statements = [(f"INSERT OR IGNORE INTO {table} BY NAME {select}", provenance)]
+        self.writer.submit(_Batch(table, statements, view, batch, offered, counting))
         self._buffers[table][3].clear()
+
+
+# Where a row was read (not what it says): two readings of one key that differ only here are
+# the same observation.
+_POSITION_COLUMNS = frozenset({"source_line", "source_position"})
 
 
 def _unique(rows: list[tuple], key_index: int, keep_last: bool) -> list[tuple]:
@@ -353,9 +448,17 @@ class LineSource:
     """Lines of a plain or gzip file from a decoded byte offset, never raising.
 
     Tracks what a resume needs: the decoded offset after the last complete line, a SHA-256
-    of the decoded bytes up to there, and what went wrong (a truncated gzip stream)."""
+    of the decoded bytes up to there, and what went wrong (a truncated gzip stream). In the
+    same pass it hashes the raw bytes as they are read (gzip included): once the lines are
+    exhausted, :meth:`fingerprint` is the whole file's SHA-256 and size, with no second read.
 
-    def __init__(self, path: Path, start: int = 0, hasher: Any = None) -> None:
+    A resumed plain file is not read before ``start`` when the caller gives what that part
+    contributes: ``raw_hasher`` (SHA-256 of the raw bytes up to ``raw_from``, which for a
+    plain file are the decoded bytes an earlier check read) and ``start_line`` (the number
+    of lines before ``start``). A gzip stream is always decompressed from its beginning."""
+
+    def __init__(self, path: Path, start: int = 0, hasher: Any = None, *, raw_hasher: Any = None,
+                 raw_from: int = 0, start_line: int | None = None, chunk_bytes: int = CHUNK_BYTES) -> None:
         self.path = path
         self.start = start
         self.offset = start               # decoded offset after the last complete line handed out
@@ -367,42 +470,76 @@ class LineSource:
         self.compressed = False
         self.overlong: list[tuple[int, int, bytes]] = []
         self._unterminated_at = (0, 0)
+        self.raw_hasher = raw_hasher if raw_hasher is not None else hashlib.sha256()
+        self.raw_from = raw_from if raw_hasher is not None else 0
+        self.raw_bytes = 0                # raw bytes of the file passed (read, or accounted for)
+        self.start_line = start_line
+        self.chunk_bytes = chunk_bytes
+        self.base = 0                     # decoded offset of the first chunk handed out
+
+    def fingerprint(self) -> tuple[str, int]:
+        """SHA-256 and size of the file's raw bytes, once :meth:`chunks` has run to its end."""
+        return self.raw_hasher.hexdigest(), self.raw_bytes
+
+    def _raw_blocks(self, fh: Any, at: int) -> Iterator[bytes]:
+        """The file's raw blocks from offset ``at``, each hashed (from ``raw_from``) as read."""
+        size = self.chunk_bytes
+        pos = at
+        while block := fh.read(size):
+            if pos >= self.raw_from:
+                self.raw_hasher.update(block)
+            elif pos + len(block) > self.raw_from:
+                self.raw_hasher.update(memoryview(block)[self.raw_from - pos:])
+            pos += len(block)
+            self.raw_bytes = pos
+            yield block
 
     def chunks(self) -> Iterator[bytes]:
-        """Decoded chunks from offset 0 (gzip: every member; a truncated stream ends early)."""
+        """Decoded chunks (gzip: every member; a truncated stream ends early), from offset 0,
+        or from ``start`` for a plain file given ``raw_hasher`` and ``start_line``. The raw
+        bytes are hashed to the end of the file even where decoding stops early."""
         with self.path.open("rb") as fh:
             magic = fh.read(2)
-            fh.seek(0)
+            at = 0
+            if magic != b"\x1f\x8b" and self.start_line is not None and self.raw_from >= self.start > 0:
+                at = self.start
+            fh.seek(at)
+            self.base = at
+            raw = self._raw_blocks(fh, at)
             if magic != b"\x1f\x8b":
-                while block := fh.read(CHUNK_BYTES):
-                    yield block
+                yield from raw
                 return
             self.compressed = True
-            d = zlib.decompressobj(wbits=31)
-            fed = False
-            while block := fh.read(CHUNK_BYTES):
-                while block:
-                    try:
-                        out = d.decompress(block)
-                    except zlib.error as exc:
-                        self.problem = f"gzip data is corrupt after decoded byte {self.offset}: {exc}"
-                        return
-                    fed = True
-                    if out:
-                        yield out
-                    if not d.eof:
-                        break
-                    block = d.unused_data           # another gzip member may follow
-                    d, fed = zlib.decompressobj(wbits=31), False
-                    if block and block[:2] != b"\x1f\x8b":
-                        if block.strip(b"\x00"):
-                            self.problem = "trailing bytes after the gzip stream were ignored"
-                        return
-            tail = d.flush()
-            if tail:
-                yield tail
-            if fed and not d.eof:
-                self.problem = "gzip stream is truncated (what was read is kept)"
+            yield from self._gunzip(raw)
+            for _ in raw:       # decoding stopped early (corrupt, trailing bytes): hash the rest
+                pass
+
+    def _gunzip(self, raw: Iterator[bytes]) -> Iterator[bytes]:
+        d = zlib.decompressobj(wbits=31)
+        fed = False
+        for block in raw:
+            while block:
+                try:
+                    out = d.decompress(block)
+                except zlib.error as exc:
+                    self.problem = f"gzip data is corrupt after decoded byte {self.offset}: {exc}"
+                    return
+                fed = True
+                if out:
+                    yield out
+                if not d.eof:
+                    break
+                block = d.unused_data           # another gzip member may follow
+                d, fed = zlib.decompressobj(wbits=31), False
+                if block and block[:2] != b"\x1f\x8b":
+                    if block.strip(b"\x00"):
+                        self.problem = "trailing bytes after the gzip stream were ignored"
+                    return
+        tail = d.flush()
+        if tail:
+            yield tail
+        if fed and not d.eof:
+            self.problem = "gzip stream is truncated (what was read is kept)"
 
     def _hash_head(self, data: bytes) -> None:
         if self.head_bytes < HEAD_HASH_BYTES:
@@ -412,12 +549,17 @@ class LineSource:
 
     def lines(self) -> Iterator[tuple[int, int, str]]:
         """(decoded offset, line number, text) of complete lines from ``start``."""
-        pos = 0           # decoded offset of the start of ``carry``
+        pos = -1          # decoded offset of the start of ``carry`` (set by the first chunk)
         carry = b""
         lineno = 0
         start = self.start
         for chunk in self.chunks():
-            self._hash_head(chunk)
+            if pos < 0:
+                pos = self.base
+                if pos:                     # a plain file read from ``start`` (seek)
+                    lineno = self.start_line or 0
+            if self.base == 0 and self.head_bytes < HEAD_HASH_BYTES:
+                self._hash_head(chunk)
             if pos + len(carry) + len(chunk) <= start:
                 # Before the resume point: already read (and hashed) by the earlier run.
                 lineno += chunk.count(b"\n")
@@ -452,6 +594,8 @@ class LineSource:
                     off += (len(line) if ascii_only else len(line.encode("utf-8", "replace"))) + 1
             pos += len(complete)
             self.offset = pos
+        if pos < 0:
+            return
         if carry and pos + len(carry) > start:
             if pos < start:
                 carry, pos = carry[start - pos:], start
@@ -492,15 +636,28 @@ class _Rereading:
 def decoded_prefix_hashers(path: Path, lengths: Sequence[int]) -> list[Any]:
     """SHA-256 hashers of the first ``length`` decoded bytes, one per length, all from one
     read of the file (None for a length beyond its end)."""
+    return _scan_prefix(path, lengths)[0]
+
+
+def _scan_prefix(path: Path, lengths: Sequence[int], count_to: int = 0) -> tuple[list[Any], int, bool]:
+    """One read of the file's start, as far as the longest length: the decoded prefix hashers
+    (see :func:`decoded_prefix_hashers`), the number of lines in the decoded bytes before
+    ``count_to``, and whether the file is gzip."""
     pending = sorted(set(lengths))
     found: dict[int, Any] = {}
     h = hashlib.sha256()
     got = 0
+    newlines = 0
     while pending and pending[0] <= 0:
         found[pending.pop(0)] = h.copy()
-    for chunk in LineSource(path).chunks():
+    # a short prefix (the head) needs no 1 MiB read
+    src = LineSource(path, chunk_bytes=CHUNK_BYTES if max(lengths, default=0) > HEAD_SCAN_BYTES
+                     else HEAD_SCAN_BYTES)
+    for chunk in src.chunks():
         if not pending:
             break
+        if got < count_to:
+            newlines += chunk.count(b"\n", 0, count_to - got)
         used = 0
         while pending and got + len(chunk) - used >= pending[0]:
             cut = used + pending[0] - got
@@ -509,7 +666,7 @@ def decoded_prefix_hashers(path: Path, lengths: Sequence[int]) -> list[Any]:
             found[pending.pop(0)] = h.copy()
         h.update(chunk[used:])
         got += len(chunk) - used
-    return [found.get(length) for length in lengths]
+    return [found.get(length) for length in lengths], newlines, src.compressed
 
 
 def first_year(path: Path, explicit: int | None) -> int:
@@ -519,7 +676,7 @@ def first_year(path: Path, explicit: int | None) -> int:
         return explicit
     mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, UTC)
     try:
-        for chunk in LineSource(path).chunks():
+        for chunk in LineSource(path, chunk_bytes=HEAD_SCAN_BYTES).chunks():
             first = chunk.split(b"\n", 1)[0].decode("utf-8", "replace")
             m = _CLASSIC_STAMP.match(first[:15])
             if m and _MONTHS.get(m.group(1), 0) > mtime.month:
@@ -555,15 +712,11 @@ class Ingester:
 
     def run(self, paths: Sequence[Path], on_file: Callable[[FileOutcome], None] | None = None) -> IngestSummary:
         units = self.expand(paths)
-        inputs = []
-        fingerprints: dict[Path, tuple[str, int]] = {}
-        for path, _fmt in units:
-            if path.is_file():
-                fingerprints[path] = file_fingerprint(path)
-                inputs.append({"name": str(path), "sha256": fingerprints[path][0],
-                               "bytes": fingerprints[path][1]})
-            else:
-                inputs.append({"name": str(path), "sha256": None, "bytes": None})
+        # Each file is read once, by its parse, which also hashes it: the run starts with the
+        # inputs' names and sizes, and their SHA-256 is filled in as each file is read.
+        inputs: list[dict[str, Any]] = [
+            {"name": str(path), "sha256": None, "bytes": path.stat().st_size if path.is_file() else None}
+            for path, _fmt in units]
         input_list = ", ".join(str(p) for p in paths)
         if len(input_list) > 500:
             input_list = input_list[:497] + "..."
@@ -578,9 +731,10 @@ class Ingester:
         outcomes = []
         status = "finished"
         try:
-            for path, fmt in units:
-                outcome = self._one(sink, pseudo, path, fmt, fingerprints.get(path))
+            for i, (path, fmt) in enumerate(units):
+                outcome = self._one(sink, pseudo, path, fmt)
                 outcomes.append(outcome)
+                inputs[i] = _input_entry(path, outcome)
                 if on_file is not None:
                     on_file(outcome)
         except BaseException:
@@ -589,37 +743,71 @@ class Ingester:
         finally:
             sink.close()
             summary = IngestSummary(run.run_id, tuple(outcomes))
+            # start_run stored the inputs before they were read: now their hashes are known.
+            self.con.execute("UPDATE runs SET inputs = ? WHERE run_id = ?",
+                             [json.dumps(inputs), run.run_id])
             self.store.finish_run(run.run_id, status, summary.as_dict())
         return summary
 
     # -- one input ----------------------------------------------------------
-    def _one(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: str | None,
-             fingerprint: tuple[str, int] | None) -> FileOutcome:
-        sink.source_name = str(path)
-        sink.counts.clear()
-        sink.quarantined = 0
+    def _one(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: str | None) -> FileOutcome:
+        sink.begin(str(path))
         if fmt is None or fmt not in FORMATS:
             sink.quarantine("unknown", Quarantined(str(path), _head_bytes(path), "format not recognised "
                                                    "(use --format to say what it is)"))
             sink.flush()
-            return FileOutcome(str(path), None, "failed", 0, {}, 1, "format not recognised")
-        sha, size = fingerprint or ("", 0)
-        if fingerprint is not None:
-            done = self.con.execute(
-                "SELECT run_id FROM ingested_files WHERE file_sha256 = ? AND format = ?"
-                " AND status IN ('complete', 'resumed', 'truncated') LIMIT 1", [sha, fmt]).fetchone()
+            sha, size = file_fingerprint(path) if path.is_file() else (None, None)
+            return FileOutcome(str(path), None, "failed", 0, {}, 1, "format not recognised",
+                               sha256=sha, bytes=size)
+        lines = fmt in ("postfix", "http")
+        head = None
+        if lines:
+            [hasher] = decoded_prefix_hashers(path, [HEAD_HASH_BYTES])
+            head = hasher.hexdigest() if hasher is not None else None
+        if path.is_file():
+            done = self._already_ingested(path, fmt, head)
             if done is not None:
-                self._record_file(sink, path, fmt, fingerprint, None, None, 0, 0, 0, None, "skipped", 0, 0,
-                                  f"already ingested by run {done[0]}")
-                return FileOutcome(str(path), fmt, "skipped", 0, {}, 0, f"already ingested by run {done[0]}")
-        if fmt in ("postfix", "http"):
-            return self._lines(sink, pseudo, path, fmt, fingerprint)
-        return self._records(sink, pseudo, path, fmt, fingerprint)
+                run_id, sha, size = done
+                note = f"already ingested by run {run_id}"
+                self._record_file(sink, path, fmt, (sha, size), None, None, 0, 0, 0, None, "skipped", 0, 0,
+                                  note)
+                return FileOutcome(str(path), fmt, "skipped", 0, {}, 0, note, sha256=sha, bytes=size)
+        if lines:
+            return self._lines(sink, pseudo, path, fmt, head)
+        return self._records(sink, pseudo, path, fmt)
 
-    def _lines(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: str,
-               fingerprint: tuple[str, int]) -> FileOutcome:
-        start, read_before, year, hasher, note = self._resume_point(path, fmt)
-        src = LineSource(path, start, hasher)
+    def _already_ingested(self, path: Path, fmt: str, head: str | None) -> tuple[str, str, int] | None:
+        """(run, SHA-256, size) of an earlier complete reading of this very content, or None.
+
+        Without reading the file: the same name, the same size, and not modified since that
+        reading. Under another name (a rotated log: the same first 4 KiB and size), or touched
+        since: its SHA-256 must equal the stored one (one read, no parse). In doubt it is
+        parsed (every row is keyed: a re-read adds nothing twice)."""
+        st = path.stat()
+        mtime = dt.datetime.fromtimestamp(st.st_mtime, UTC)
+        rows = self.con.execute(
+            "SELECT run_id, file_sha256, source_name = ? AND observed_at > ? AS unchanged FROM ingested_files"
+            " WHERE format = ? AND status IN ('complete', 'resumed', 'truncated')"
+            " AND file_bytes = ? AND file_sha256 <> ''"
+            " AND (source_name = ? OR (head_sha256 = ? AND head_sha256 IS NOT NULL))"
+            " ORDER BY unchanged DESC, observed_at DESC LIMIT 20",
+            [str(path), mtime, fmt, st.st_size, str(path), head]).fetchall()
+        if not rows:
+            return None
+        if rows[0][2]:
+            return rows[0][0], rows[0][1], st.st_size
+        sha, size = file_fingerprint(path)
+        return next(((run_id, sha, size) for run_id, stored, _ in rows if stored == sha), None)
+
+    def _lines(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: str, head: str | None) -> FileOutcome:
+        found = self._resume_point(path, fmt, head)
+        start, read_before, year, note = 0, 0, None, None
+        if found is not None:
+            start, read_before, year, note = found.start, found.read_before, found.year, found.note
+            src = LineSource(path, start, found.hasher, raw_hasher=found.raw_hasher, raw_from=read_before,
+                             start_line=found.start_line)
+        else:
+            src = LineSource(path)
         lines = 0
         if fmt == "postfix":
             reader = PostfixLogReader(year if year is not None else first_year(path, self.options.year),
@@ -670,43 +858,57 @@ class Ingester:
         sink.flush()
         status = "truncated" if src.problem else ("resumed" if start else "complete")
         note = "; ".join(n for n in (note, src.problem) if n) or None
-        self._record_file(sink, path, fmt, fingerprint, src.head_hasher.hexdigest(),
-                          src.hasher.hexdigest(), start, src.offset, resume, resume_year, status,
-                          lines, sum(sink.counts.values()), note, compressed=src.compressed)
-        return FileOutcome(str(path), fmt, status, lines, dict(sink.counts), sink.quarantined, note)
+        fingerprint = src.fingerprint()
+        stored_head = src.head_hasher.hexdigest() if src.base == 0 else head
+        self._record_file(sink, path, fmt, fingerprint, stored_head, src.hasher.hexdigest(), start, src.offset,
+                          resume, resume_year, status, lines, sum(sink.added.values()), note,
+                          compressed=src.compressed)
+        return self._outcome(sink, path, fmt, status, lines, note, fingerprint)
 
-    def _resume_point(self, path: Path, fmt: str) -> tuple[int, int, int | None, Any, str | None]:
-        """Where to start (after what an earlier run read of this same content, by prefix hash,
-        less what its open state needs), where that earlier run had read to, the year there,
-        the prefix hasher at the start, and a note."""
-        [head] = decoded_prefix_hashers(path, [HEAD_HASH_BYTES])
-        head_hash = head.hexdigest() if head is not None else None
+    @staticmethod
+    def _outcome(sink: Sink, path: Path, fmt: str, status: str, lines: int, note: str | None,
+                 fingerprint: tuple[str, int] | tuple[None, None]) -> FileOutcome:
+        return FileOutcome(str(path), fmt, status, lines, dict(sorted(sink.added.items())), sink.quarantined,
+                           note, updated=dict(sorted(sink.updated.items())),
+                           duplicates=dict(sorted(sink.duplicates.items())),
+                           sha256=fingerprint[0], bytes=fingerprint[1])
+
+    def _resume_point(self, path: Path, fmt: str, head: str | None) -> _ResumeFrom | None:
+        """Where to resume a log an earlier run read the beginning of (the same name, or the
+        same first 4 KiB, whose first ``end_offset`` decoded bytes still hash the same), or
+        None to read it whole."""
         candidates = self.con.execute(
             "SELECT end_offset, prefix_sha256, resume_offset, resume_year, run_id FROM ingested_files"
             " WHERE format = ? AND status IN ('complete', 'resumed', 'truncated')"
             " AND (source_name = ? OR (head_sha256 = ? AND head_sha256 IS NOT NULL))"
-            " ORDER BY end_offset DESC LIMIT 3", [fmt, str(path), head_hash]).fetchall()
+            " ORDER BY end_offset DESC LIMIT 3", [fmt, str(path), head]).fetchall()
         for end, prefix, resume, year, run_id in candidates:
             if not prefix or end <= 0:
                 continue
-            # One read gives both: the check of what was read, and the hash to resume from.
-            at_end, at_resume = decoded_prefix_hashers(path, [end, resume])
+            # One read of the first ``end`` bytes gives the check of what was read, the hash
+            # to resume from and the line number there; a plain file's raw bytes are those
+            # decoded bytes, so its parse need not read them again (it starts at ``resume``).
+            (at_end, at_resume), lines_before, compressed = _scan_prefix(path, [end, resume], resume)
             if at_end is not None and at_end.hexdigest() == prefix:
-                return resume, end, year, at_resume, f"resumed at byte {resume} after run {run_id}"
-        return 0, 0, None, None, None
+                return _ResumeFrom(resume, end, year, at_resume,
+                                   None if compressed else at_end.copy(),
+                                   None if compressed else lines_before,
+                                   f"resumed at byte {resume} after run {run_id}")
+        return None
 
-    def _record_file(self, sink: Sink, path: Path, fmt: str, fingerprint: tuple[str, int] | None,
+    def _record_file(self, sink: Sink, path: Path, fmt: str, fingerprint: tuple[str | None, int | None] | None,
                      head: str | None, prefix: str | None, start: int, end: int, resume: int,
                      resume_year: int | None, status: str, lines: int, records: int, note: str | None,
                      compressed: bool | None = None) -> None:
+        """One ``ingested_files`` row; ``records`` is the rows the tables gained from it."""
         sha, size = fingerprint or ("", 0)
         if compressed is None:
             compressed = path.is_file() and _head_bytes(path)[:2] == b"\x1f\x8b"
         self.con.execute(
             "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sink.run.run_id, dt.datetime.now(UTC), sink.run.input_list, sink.run.tool_version, str(path),
-             fmt, compressed, sha, size, head, prefix, start, end, resume, resume_year, status, lines,
-             records, sink.quarantined, note])
+             fmt, compressed, sha or "", size or 0, head, prefix, start, end, resume, resume_year, status,
+             lines, records, sink.quarantined, note])
 
     # -- Postfix and HTTP rows --------------------------------------------------
     def _store_postfix(self, sink: Sink, pseudo: Pseudonymiser, rows: Iterable) -> None:
@@ -741,8 +943,7 @@ class Ingester:
                       r.bytes_sent, r.referer, r.user_agent, r.forwarded_for, r.is_policy_fetch))
 
     # -- colleagues' record parsers ---------------------------------------------
-    def _records(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: str,
-                 fingerprint: tuple[str, int] | None) -> FileOutcome:
+    def _records(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: str) -> FileOutcome:
         from collectors.lab_ingest import record_tables
 
         n = 0
@@ -766,14 +967,42 @@ class Ingester:
             sink.quarantine(fmt, Quarantined(str(path), _head_bytes(path), note))
         sink.flush()
         status = "failed" if note else "complete"
+        # The record parsers open the file themselves: it is hashed after them (small files,
+        # still in the page cache). A folder (Maildir, POST spool) has no single hash.
+        fingerprint = file_fingerprint(path) if path.is_file() else (None, None)
         self._record_file(sink, path, fmt, fingerprint, None, None, 0, 0, 0, None, status, 0,
-                          sum(sink.counts.values()), note)
-        return FileOutcome(str(path), fmt, status, n, dict(sink.counts), sink.quarantined, note)
+                          sum(sink.added.values()), note)
+        return self._outcome(sink, path, fmt, status, n, note, fingerprint)
 
 
 _HTTP_COLUMNS = ("fetch_key", "source_position", "source", "log_format", "fetched_at", "client_addr",
                  "host", "policy_domain", "server_label", "method", "path", "protocol", "status",
                  "bytes_sent", "referer", "user_agent", "forwarded_for", "is_policy_fetch")
+
+
+@dataclass(frozen=True, slots=True)
+class _ResumeFrom:
+    """Where a grown log is read from: ``start`` (the oldest state still open then),
+    ``read_before`` (where the earlier run stopped), the year there, the decoded-prefix hasher
+    at ``start``; for a plain file also the raw hasher at ``read_before`` and the number of
+    lines before ``start`` (so that its parse starts there); and a note."""
+
+    start: int
+    read_before: int
+    year: int | None
+    hasher: Any
+    raw_hasher: Any
+    start_line: int | None
+    note: str
+
+
+def _input_entry(path: Path, outcome: FileOutcome) -> dict[str, Any]:
+    """The run's record of one input: name, SHA-256 and size as read (a skipped file: as
+    stored by the run that read it, named)."""
+    entry: dict[str, Any] = {"name": str(path), "sha256": outcome.sha256, "bytes": outcome.bytes}
+    if outcome.status == "skipped" and outcome.note:
+        entry["skipped"] = outcome.note
+    return entry
 
 
 def _head_bytes(path: Path, size: int = 4096) -> bytes:

@@ -89,7 +89,7 @@ def test_maillogger_log_ingests_completely(store) -> None:
     (f,) = s.files
     assert (f.format, f.status, f.lines, f.quarantined) == ("postfix", "complete", 8, 0)
     # 6 deliveries + 1 qmgr line (a queue file row) + 1 connect timeout (kept raw) = every line
-    assert f.rows == {"postfix_deliveries": 6, "postfix_messages": 1, "postfix_other_lines": 1}
+    assert f.added == {"postfix_deliveries": 6, "postfix_messages": 1, "postfix_other_lines": 1}
 
 
 def test_gzip_and_truncated_gzip(store, tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_gzip_and_truncated_gzip(store, tmp_path: Path) -> None:
     cut.write_bytes(gzip.compress(text * 50)[: len(gzip.compress(text * 50)) // 2])
     s = ingest(store, [full, cut], IngestOptions(year=2024))
     a, b = s.files
-    assert a.status == "complete" and a.quarantined == 0 and a.rows["postfix_deliveries"] == 8
+    assert a.status == "complete" and a.quarantined == 0 and a.added["postfix_deliveries"] == 8
     assert b.status == "truncated" and b.lines > 0
     reasons = [r[0] for r in store.con.cursor().execute(
         "SELECT reason FROM quarantine WHERE source_name = ?", [str(cut)]).fetchall()]
@@ -145,7 +145,7 @@ def test_same_file_twice_adds_nothing_and_a_grown_log_resumes(store, tmp_path: P
     assert count(store, "postfix_deliveries") == 8
     assert count(store, "postfix_messages") == len({r for r in store.con.cursor().execute(
         "SELECT queue_id FROM postfix_messages").fetchall()})
-    assert s1.files[0].rows["postfix_deliveries"] == n1
+    assert s1.files[0].added["postfix_deliveries"] == n1
 
 
 def test_a_grown_log_quarantines_a_re_read_bad_line_once(store, tmp_path: Path) -> None:
