@@ -66,6 +66,12 @@ class LogLine(NamedTuple):
     message: str
 
 
+def _pid(text: str | None) -> int | None:
+    """A process id: decimal digits that fit a 64-bit column (18 at most), else None (the
+    raw line keeps the text)."""
+    return int(text) if text and len(text) <= 18 and text.isdecimal() else None
+
+
 def _fraction(frac: str | None) -> int:
     return int((frac + "000000")[:6]) if frac else 0
 
@@ -163,7 +169,7 @@ class EnvelopeParser:
                     if lb < 0:
                         prog, pid = line[sp + 1:colon], None
                     elif line[colon - 1] == "]" and line[lb + 1:colon - 1].isdecimal():
-                        prog, pid = line[sp + 1:lb], int(line[lb + 1:colon - 1])
+                        prog, pid = line[sp + 1:lb], _pid(line[lb + 1:colon - 1])
                     else:
                         prog = None
                     if (prog and (prog in self._progs or self._valid(prog, _PROG_NAME, self._progs))
@@ -175,7 +181,7 @@ class EnvelopeParser:
                 frac, host, prog, pid = m.groups()
                 if frac:
                     ts = ts.replace(microsecond=_fraction(frac))
-                return LogLine(ts, host, prog, int(pid) if pid else None, line[m.end():])
+                return LogLine(ts, host, prog, _pid(pid), line[m.end():])
         return self._classic_slow(line)
 
     @staticmethod
@@ -228,7 +234,7 @@ class EnvelopeParser:
             if len(self._ts_cache) > 4096:
                 self._ts_cache.clear()
             self._ts_cache[key] = ts
-        return LogLine(ts, host, prog, int(pid) if pid else None, msg)
+        return LogLine(ts, host, prog, _pid(pid), msg)
 
     def _iso(self, line: str) -> LogLine | None:
         m = _ISO.match(line)
@@ -240,7 +246,7 @@ class EnvelopeParser:
                              tzinfo=_zone(zone)).astimezone(UTC)
         except ValueError:
             return None
-        return LogLine(ts, host, prog, int(pid) if pid else None, msg)
+        return LogLine(ts, host, prog, _pid(pid), msg)
 
     def _rfc5424(self, line: str) -> LogLine | None:
         m = _RFC5424.match(line)
@@ -250,7 +256,7 @@ class EnvelopeParser:
         ts = parse_iso_timestamp(ts_text) if ts_text != "-" else None
         if ts is None or app == "-":
             return None
-        pid = int(procid) if procid.isdigit() else None
+        pid = _pid(procid)
         return LogLine(ts, None if host == "-" else host, app, pid, msg or "")
 
     def _resolver_own(self, line: str) -> LogLine | None:

@@ -228,8 +228,12 @@ _PIX = re.compile(r"enabling PIX workarounds: (.*) for " + _PEER + r"$")
 _COMMAND_COUNT = re.compile(r"([a-z]+)=(\d+)(?:/(\d+))?")
 
 
-def _port(text: str | None) -> int | None:
-    return int(text) if text else None
+def _number(text: str | None) -> int | None:
+    """Digits as an int when they fit a 64-bit column (18 at most), else None."""
+    return int(text) if text and len(text) <= 18 else None
+
+
+_port = _number
 
 
 def _float(text: str | None) -> float | None:
@@ -395,7 +399,7 @@ def parse_qmgr(text: str) -> Event | None:
     if body.startswith("from="):
         q = _QUEUE_ACTIVE.match(body)
         if q:
-            return QueueActive(qid, q.group(1), int(q.group(2)), int(q.group(3)))
+            return QueueActive(qid, q.group(1), _number(q.group(2)), _number(q.group(3)))
         e = _EXPIRED.match(body)
         if e:
             return Expired(qid, e.group(1), e.group(2))
@@ -440,7 +444,7 @@ def parse_pickup(text: str) -> Event | None:
         return _diagnostic(text)
     p = _PICKUP.match(text[m.end():])
     if p is not None:
-        return Pickup(m.group(1), int(p.group(1)), p.group(2))
+        return Pickup(m.group(1), _number(p.group(1)), p.group(2))
     return _diagnostic(text[m.end():], m.group(1))
 
 
