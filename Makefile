@@ -21,7 +21,7 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml setup.py collectors/lab_ingest/_postfix_fast.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
@@ -37,13 +37,14 @@ report: $(STAMP)
 monthly: $(STAMP)
 	$(BIN)/mtasts monthly --list $(or $(LIST),tranco:latest) $(if $(TOP),--top $(TOP)) $(foreach e,$(EVIDENCE),--evidence $(e)) $(if $(CRAWL_ARGS),--crawl-args "$(CRAWL_ARGS)")
 
-sample: $(STAMP) system-deps
+sample: system-deps $(STAMP)
 	$(BIN)/mtasts lab sample
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: $(STAMP) system-deps
+# system-deps first: the venv's install compiles the Postfix reader with the C compiler it brings.
+test: system-deps $(STAMP)
 	$(BIN)/python -m pytest
 
 PEERS := .venv-peers
@@ -53,7 +54,7 @@ $(PEERS)/.installed: benchmarks/peers-requirements.lock
 	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/peers-requirements.lock
 	touch $@
 
-bench: $(STAMP) system-deps $(PEERS)/.installed
+bench: system-deps $(STAMP) $(PEERS)/.installed
 	CHECKDMARC_PYTHON=$(abspath $(PEERS))/bin/python $(BIN)/python -m benchmarks $(BENCH)
 
 lock:

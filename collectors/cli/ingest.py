@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a lab domain (test addresses are <uuid>@<label>.D); repeatable")
     p.add_argument("--pseudonymise", action="store_true",
                    help="hash sender local parts (HMAC with a per-database salt)")
+    p.add_argument("--reader", choices=("auto", "compiled", "python"), default="auto",
+                   help="how Postfix logs are read: the compiled reader (fast; built by pip install "
+                        "with a C compiler), the Python reader (its reference: the same rows), or auto: "
+                        "compiled when it is built and --pseudonymise is not given (default)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_ingest)
 
@@ -74,9 +78,16 @@ def _check_paths(values: list[str]) -> list[Path]:
 def _ingest(args: argparse.Namespace) -> int:
     from collectors.lab_ingest.ingest import IngestOptions, ingest
 
+    from collectors.lab_ingest import postfix_fast
+
     paths = _check_paths(args.paths)
+    if args.reader == "compiled" and not postfix_fast.AVAILABLE:
+        raise CliError("--reader compiled: the compiled Postfix reader is not built "
+                       "(reinstall with a C compiler: pip install -e .)")
+    if args.reader == "compiled" and args.pseudonymise:
+        raise CliError("--pseudonymise reads Postfix logs with the Python reader: use --reader auto or python")
     options = IngestOptions(year=args.year, format=args.format, lab_domains=tuple(args.lab_domain),
-                            pseudonymise=args.pseudonymise)
+                            pseudonymise=args.pseudonymise, reader=args.reader)
     with open_db(args.db) as store:
         # Bound DuckDB's own memory (its buffer pool keeps table blocks until the limit, then
         # evicts or spills them) so that the ingest stays flat however large the logs are;

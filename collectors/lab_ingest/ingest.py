@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from collectors.lab_ingest import http_log
+from collectors.lab_ingest import http_log, postfix_fast
 from collectors.lab_ingest.detect import FORMATS, detect_path
 from collectors.lab_ingest.postfix_envelope import _CLASSIC_STAMP, _MONTHS
 from collectors.lab_ingest.postfix_log import (
@@ -39,6 +41,9 @@ from collectors.store import Run, Store, file_fingerprint
 
 UTC = dt.timezone.utc
 BATCH_ROWS = 10_000
+# The compiled reader hands over this many rows at a time: a DuckDB row group, so that each
+# insert writes whole row groups (measured: about twice as fast as 10,000-row inserts).
+ARROW_BATCH_ROWS = 122_880
 CHUNK_BYTES = 1 << 20
 HEAD_HASH_BYTES = 4096
 HEAD_SCAN_BYTES = 64 * 1024     # what is read to hash the head or find the first line's year
@@ -49,12 +54,15 @@ PROVENANCE = ("run_id", "observed_at", "input_list", "tool_version", "source_nam
 # --------------------------------------------------------------------------- options and results
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
-    """What the user asked for: ``--year``, ``--format``, ``--lab-domain``, ``--pseudonymise``."""
+    """What the user asked for: ``--year``, ``--format``, ``--lab-domain``, ``--pseudonymise``,
+    ``--reader`` (Postfix logs: ``compiled``, ``python`` (the reference), or ``auto``: the
+    compiled reader where it is built and nothing is pseudonymised)."""
 
     year: int | None = None
     format: str | None = None
     lab_domains: tuple[str, ...] = ()
     pseudonymise: bool = False
+    reader: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,16 +361,30 @@ class Sink:
                 self.con.execute(f"DESCRIBE {table}").fetchall() if kind in _ARROW_TYPES}
         return types
 
+    def add_arrow(self, table: str, key: str, mode: str, batch: pa.Table) -> None:
+        """Store an Arrow batch of rows (columns named as the table's), as :meth:`add` would
+        store them row by row: the compiled reader's way in."""
+        if batch.num_rows:
+            self._submit(table, key, mode, batch)
+
     def _flush_table(self, table: str) -> None:
         columns, key, mode, rows = self._buffers[table]
         if not rows:
             return
-        offered = len(rows)
-        if mode != "append":
-            rows = _unique(rows, columns.index(key), keep_last=mode == "replace")
         types = self._column_types(table)
         cols = list(zip(*rows))
         batch = pa.table({name: _array(values, types.get(name)) for name, values in zip(columns, cols)})
+        self._buffers[table][3].clear()
+        self._submit(table, key, mode, batch)
+
+    def _submit(self, table: str, key: str, mode: str, batch: pa.Table) -> None:
+        offered = batch.num_rows
+        columns = batch.column_names
+        if mode != "append":
+            batch = _unique_rows(batch, key, keep_last=mode == "replace")
+        types = self._column_types(table)
+        if any(batch.schema.field(c).type != types[c] for c in columns if c in types):
+            batch = batch.cast(pa.schema([pa.field(c, types.get(c, batch.schema.field(c).type)) for c in columns]))
         view = f"_ingest_batch_{table}"
         provenance = [self.run.run_id, self.observed_at, self.run.input_list, self.run.tool_version,
                       self.source_name]
@@ -374,8 +396,8 @@ class Sink:
             statements = [(f"INSERT INTO {table} BY NAME {select}", provenance)]
             counting = "none"
         elif time_col is not None:
-            times = cols[columns.index(time_col)]
-            window = f"o.{time_col} BETWEEN {_sql_time(min(times))} AND {_sql_time(max(times))}"
+            low, high = pc.min_max(batch[time_col]).values()
+            window = f"o.{time_col} BETWEEN {_sql_time(low.as_py())} AND {_sql_time(high.as_py())}"
             insert = (f"INSERT INTO {table} BY NAME {select} WHERE NOT EXISTS "
                       f"(SELECT 1 FROM {table} o WHERE o.{key} = b.{key} AND {window})", provenance)
             if mode == "replace":
@@ -397,7 +419,6 @@ class Sink:
             else:
                 statements = [(f"INSERT OR IGNORE INTO {table} BY NAME {select}", provenance)]
         self.writer.submit(_Batch(table, statements, view, batch, offered, counting))
-        self._buffers[table][3].clear()
 
 
 # Where a row was read (not what it says): two readings of one key that differ only here are
@@ -405,16 +426,19 @@ class Sink:
 _POSITION_COLUMNS = frozenset({"source_line", "source_position"})
 
 
-def _unique(rows: list[tuple], key_index: int, keep_last: bool) -> list[tuple]:
+def _unique_rows(batch: pa.Table, key: str, keep_last: bool) -> pa.Table:
     """One row per key, in order: the first of each key, or the last (``keep_last``)."""
-    keys = [r[key_index] for r in rows]
-    if len(set(keys)) == len(keys):
-        return rows
-    chosen: dict[Any, tuple] = {}
-    for k, r in zip(keys, rows):
-        if keep_last or k not in chosen:
-            chosen[k] = r
-    return list(chosen.values())
+    keys = batch[key]
+    if pc.count_distinct(keys).as_py() == batch.num_rows:
+        return batch
+    values = keys.to_numpy()
+    if keep_last:
+        _, last = np.unique(values[::-1], return_index=True)
+        chosen = np.sort(len(values) - 1 - last)
+    else:
+        _, first = np.unique(values, return_index=True)
+        chosen = np.sort(first)
+    return batch.take(pa.array(chosen))
 
 
 def _sql_time(value: dt.datetime) -> str:
@@ -547,8 +571,9 @@ class LineSource:
             self.head_hasher.update(piece)
             self.head_bytes += len(piece)
 
-    def lines(self) -> Iterator[tuple[int, int, str]]:
-        """(decoded offset, line number, text) of complete lines from ``start``."""
+    def blocks(self) -> Iterator[tuple[int, int, bytes]]:
+        """Complete lines from ``start`` in blocks: (decoded offset of the block, number of the
+        line before it, the bytes, each line ending in a newline). What the compiled reader eats."""
         pos = -1          # decoded offset of the start of ``carry`` (set by the first chunk)
         carry = b""
         lineno = 0
@@ -585,13 +610,8 @@ class LineSource:
                 body, base = complete, pos
             if body:
                 self.hasher.update(body)
-                text = body.decode("utf-8", "replace")
-                off = base
-                ascii_only = body.isascii()
-                for line in text.split("\n")[:-1]:
-                    lineno += 1
-                    yield off, lineno, line.rstrip("\r")
-                    off += (len(line) if ascii_only else len(line.encode("utf-8", "replace"))) + 1
+                yield base, lineno, body
+                lineno += body.count(b"\n")
             pos += len(complete)
             self.offset = pos
         if pos < 0:
@@ -601,6 +621,30 @@ class LineSource:
                 carry, pos = carry[start - pos:], start
             self.unterminated = carry
             self._unterminated_at = (pos, lineno + 1)
+
+    def lines(self) -> Iterator[tuple[int, int, str]]:
+        """(decoded byte offset, line number, text) of complete lines from ``start``; a line
+        that is not UTF-8 is decoded with replacement characters (its offset stays the byte's)."""
+        for base, lineno, body in self.blocks():
+            off = base
+            if body.isascii():
+                for line in body.decode("ascii").split("\n")[:-1]:
+                    lineno += 1
+                    yield off, lineno, line.rstrip("\r")
+                    off += len(line) + 1
+            else:
+                for raw in body.split(b"\n")[:-1]:
+                    lineno += 1
+                    yield off, lineno, raw.decode("utf-8", "replace").rstrip("\r")
+                    off += len(raw) + 1
+
+    def unterminated_block(self) -> tuple[int, int, bytes] | None:
+        """The half-written last line as a block for the compiled reader: (offset, number of
+        the line before it, its bytes with a newline added)."""
+        if self.unterminated is None:
+            return None
+        pos, lineno = self._unterminated_at
+        return pos, lineno - 1, self.unterminated + b"\n"
 
     def take_unterminated(self) -> tuple[int, int, str] | None:
         """The half-written last line (no newline), if any, to try as a line."""
@@ -809,7 +853,10 @@ class Ingester:
         else:
             src = LineSource(path)
         lines = 0
-        if fmt == "postfix":
+        if fmt == "postfix" and self._compiled(pseudo):
+            lines, resume, resume_year = self._postfix_compiled(
+                sink, src, year if year is not None else first_year(path, self.options.year), path, read_before)
+        elif fmt == "postfix":
             reader = PostfixLogReader(year if year is not None else first_year(path, self.options.year),
                                       str(path))
             if read_before > start:
@@ -911,6 +958,61 @@ class Ingester:
              lines, records, sink.quarantined, note])
 
     # -- Postfix and HTTP rows --------------------------------------------------
+    def _compiled(self, pseudo: Pseudonymiser) -> bool:
+        """Whether Postfix logs go through the compiled reader (same rows, faster)."""
+        choice = self.options.reader
+        if choice == "python":
+            return False
+        if choice == "compiled":
+            if not postfix_fast.AVAILABLE:
+                raise RuntimeError("the compiled Postfix reader is not built (pip install -e . with a C compiler)")
+            if pseudo.active:
+                raise RuntimeError("--pseudonymise reads Postfix logs with the Python reader (--reader python)")
+            return True
+        return postfix_fast.AVAILABLE and not pseudo.active
+
+    def _postfix_compiled(self, sink: Sink, src: LineSource, year: int, path: Path,
+                          read_before: int) -> tuple[int, int, int]:
+        """A Postfix log through the compiled reader: lines read, and where and in which year
+        a later run resumes. Rows reach the sink as Arrow batches."""
+        reader = postfix_fast.FastPostfixReader(year, str(path))
+        pending: dict[type, list[pa.Table]] = {}
+
+        def store(final: bool = False) -> None:
+            # Per table, whole row groups at a time: DuckDB writes those straight to the
+            # database file instead of through its write-ahead log.
+            for cls, batch in reader.take().items():
+                pending.setdefault(cls, []).append(batch)
+            for cls, batches in pending.items():
+                if batches and (final or sum(b.num_rows for b in batches) >= ARROW_BATCH_ROWS):
+                    table, key, mode = _POSTFIX_TABLES[cls]
+                    sink.add_arrow(table, key, mode, pa.concat_tables(batches))
+                    batches.clear()
+            for offset, item in reader.take_quarantined():
+                if offset >= read_before:     # else stored by the run that read it first
+                    sink.quarantine("postfix_log", item)
+
+        for base, lineno, block in src.blocks():
+            reader.feed_block(block, base, lineno)
+            if reader.pending_rows >= ARROW_BATCH_ROWS // 4:
+                store()
+        store()
+        last = src.unterminated_block()
+        if last is not None:
+            reader.feed_block(last[2], last[0], last[1])
+            refused = [q for _, q in reader.take_quarantined()]
+            if refused:
+                sink.quarantine("postfix_log", Quarantined(
+                    refused[0].position, refused[0].raw,
+                    "incomplete last line (no newline); read again when the file grows"))
+            else:
+                src.accept_unterminated()
+        resume, resume_at = reader.resume_point(src.offset)
+        reader.finish()
+        store(final=True)
+        resume_year = resume_at.year if resume_at is not None else reader.envelopes.years.year
+        return reader.lines, resume, resume_year
+
     def _store_postfix(self, sink: Sink, pseudo: Pseudonymiser, rows: Iterable) -> None:
         tables = _POSTFIX_TABLES
         active = pseudo.active

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections import OrderedDict
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from collectors.lab_ingest import postfix_messages as pm
@@ -294,10 +295,12 @@ class PostfixLogReader:
     def __init__(self, first_year: int, source_name: str = "") -> None:
         self.envelopes = EnvelopeParser(first_year)
         self.source_name = source_name
-        self._sessions: dict[tuple, _Session] = {}
-        self._messages: dict[tuple, _Message] = {}
-        self._smtp: dict[tuple, _SmtpProcess] = {}
-        self._notice_parents: dict[tuple, str] = {}
+        # Insertion-ordered maps whose oldest entry goes first at a cap: OrderedDict pops it in
+        # O(1), where a dict's first entry lies past every slot deleted before it.
+        self._sessions: OrderedDict[tuple, _Session] = OrderedDict()
+        self._messages: OrderedDict[tuple, _Message] = OrderedDict()
+        self._smtp: OrderedDict[tuple, _SmtpProcess] = OrderedDict()
+        self._notice_parents: OrderedDict[tuple, str] = OrderedDict()
         self._pending_evicted: list[_Message] = []
         self.lines = 0
         self.blank = 0
@@ -445,8 +448,7 @@ class PostfixLogReader:
             s.client_name, s.client_addr, s.client_port = ev.client_name, ev.client_addr, ev.client_port
             self._sessions[key] = s
             if len(self._sessions) > MAX_OPEN_SESSIONS:
-                oldest = next(iter(self._sessions))
-                out.append(self._session_row(self._sessions.pop(oldest), None, None, False))
+                out.append(self._session_row(self._sessions.popitem(last=False)[1], None, None, False))
             return out or None
         s = self._sessions.get(key)
         if s is None:
@@ -523,8 +525,7 @@ class PostfixLogReader:
             if parent is not None:
                 m.notice_for, m.origin = parent, "bounce"
             if len(self._messages) > MAX_OPEN_MESSAGES:
-                oldest = next(iter(self._messages))
-                self._pending_evicted.append(self._messages.pop(oldest))
+                self._pending_evicted.append(self._messages.popitem(last=False)[1])
         return m
 
     def _remember_notice(self, host: str | None, instance: str, notice_qid: str, parent: str) -> None:
@@ -535,7 +536,7 @@ class PostfixLogReader:
             return
         self._notice_parents[key] = parent
         if len(self._notice_parents) > MAX_NOTICE_PARENTS:
-            del self._notice_parents[next(iter(self._notice_parents))]
+            self._notice_parents.popitem(last=False)
 
     def _smtp_process(self, env: LogLine) -> _SmtpProcess:
         key = (env.host, env.program, env.pid)
@@ -543,7 +544,7 @@ class PostfixLogReader:
         if proc is None:
             proc = self._smtp[key] = _SmtpProcess()
             if len(self._smtp) > MAX_SMTP_PROCESSES:
-                del self._smtp[next(iter(self._smtp))]
+                self._smtp.popitem(last=False)
         return proc
 
     # -- rows ------------------------------------------------------------------

@@ -1,0 +1,304 @@
+"""The compiled Postfix reader gives exactly the rows of the Python reader (its definition).
+
+Differential tests: the same bytes through ``PostfixLogReader`` (reference) and
+``FastPostfixReader`` (``_postfix_fast.c``), compared row for row per table, on every real
+log we have (the maillogger maillog, each grok-pattern message under every daemon), on the
+benchmark's generated log, and on hypothesis-generated logs built from the shapes the
+compiled parsers accept, mutated where their edge cases are (brackets, ports, commas,
+odd whitespace, long numbers, non-ASCII). The open-state caps are lowered in one test so
+that eviction is compared too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+from collections import defaultdict
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collectors.lab_ingest import postfix_fast
+from collectors.lab_ingest import postfix_log as pl
+from collectors.lab_ingest.records import Quarantined
+from support import EXTERNAL_DIR, require
+
+POSTFIX = EXTERNAL_DIR / "postfix"
+
+
+@pytest.fixture(autouse=True)
+def _built() -> None:
+    require(postfix_fast.AVAILABLE, "the compiled reader is not built (pip install -e . with a C compiler)")
+
+
+def _python_rows(data: bytes, year: int = 2024):
+    reader = pl.PostfixLogReader(year)
+    lines, off = [], 0
+    for n, raw in enumerate(data.split(b"\n")[:-1], 1):
+        lines.append((off, n, raw.decode("utf-8", "replace").rstrip("\r")))
+        off += len(raw) + 1
+    rows: dict[type, list] = defaultdict(list)
+    quarantined = []
+    for row in reader.feed(lines):
+        (quarantined.append(row) if isinstance(row, Quarantined) else rows[type(row)].append(row))
+    resume = reader.resume_point(off)
+    for row in reader.finish():
+        rows[type(row)].append(row)
+    return dict(rows), quarantined, (reader.lines, reader.blank, reader.interpreted), resume
+
+
+def _fast_rows(data: bytes, year: int = 2024, block: int = 1 << 16):
+    reader = postfix_fast.FastPostfixReader(year)
+    lineno = pos = 0
+    while pos < len(data):
+        cut = data.rfind(b"\n", pos, pos + block)
+        if cut < 0:
+            cut = data.find(b"\n", pos + block)
+        lineno = reader.feed_block(data[pos:cut + 1], pos, lineno)
+        pos = cut + 1
+    resume = reader.resume_point(pos)
+    reader.finish()
+    rows: dict[type, list] = defaultdict(list)
+    for cls, table in reader.take().items():
+        rows[cls].extend(cls(**d) for d in table.to_pylist())
+    quarantined = [q for _, q in reader.take_quarantined()]
+    return dict(rows), quarantined, (reader.lines, reader.blank, reader.interpreted), resume, reader.counters()
+
+
+def _assert_same(data: bytes, year: int = 2024, block: int = 1 << 16) -> dict[str, int]:
+    py_rows, py_q, py_counts, py_resume = _python_rows(data, year)
+    fast_rows, fast_q, fast_counts, fast_resume, counters = _fast_rows(data, year, block)
+    assert set(fast_rows) == set(py_rows)
+    for cls, rows in py_rows.items():
+        for a, b in zip(rows, fast_rows[cls]):
+            assert a == b, f"{cls.__name__} differs:\n python {a}\n fast   {b}"
+        assert len(rows) == len(fast_rows[cls]), cls.__name__
+    assert fast_q == py_q
+    assert fast_counts == py_counts
+    assert fast_resume == py_resume
+    return counters
+
+
+def _grok_lines() -> list[str]:
+    daemons = ("smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp", "pipe", "error", "anvil")
+    lines = []
+    for i, path in enumerate(sorted((POSTFIX / "grok-patterns").glob("*.yaml"))):
+        data = yaml.safe_load(path.read_text()).get("data")
+        if isinstance(data, str):
+            for daemon in daemons:
+                lines.append(f"Mar  1 10:00:{i % 60:02d} mail postfix/{daemon}[{100 + i % 5}]: {data}")
+    return lines
+
+
+def test_row_keys_and_times_are_the_references() -> None:
+    for text in (b"", b"abc", b"x" * 127, b"x" * 128, b"x" * 129, "smtpd\x1fé".encode()):
+        ref = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+        assert postfix_fast._postfix_fast.key_of_text(text) == ref
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    for us in (0, 1, 1_700_000_000_123_456, -1, -86_400_000_001, 253_402_300_799_999_999):
+        assert postfix_fast._postfix_fast.format_time(us) == str(epoch + dt.timedelta(microseconds=us))
+
+
+def test_maillogger_log_gives_the_same_rows() -> None:
+    data = (POSTFIX / "maillogger" / "maillog").read_bytes()
+    counters = _assert_same(data[:data.rfind(b"\n") + 1], year=2015)
+    assert counters["fast"] > 0
+
+
+def test_every_grok_message_under_every_daemon_gives_the_same_rows() -> None:
+    _assert_same(("\n".join(_grok_lines()) + "\n").encode())
+
+
+def test_benchmark_log_is_read_by_the_compiled_parsers_alone(tmp_path) -> None:
+    from benchmarks.ingest_bench import generate_log
+
+    log = tmp_path / "maillog"
+    generate_log(log, 2 << 20)
+    data = log.read_bytes()
+    counters = _assert_same(data)
+    assert counters["slow"] == 0 and counters["fast"] == counters["lines"]
+    # the block boundaries do not matter
+    assert _fast_rows(data, block=977)[0] == _fast_rows(data, block=1 << 20)[0]
+
+
+def test_eviction_at_the_caps_gives_the_same_rows(monkeypatch) -> None:
+    from benchmarks.ingest_bench import generate_log
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        log = Path(d) / "maillog"
+        generate_log(log, 300_000)
+        data = log.read_bytes()
+    # interleave sessions so that many are open at once, then squeeze the caps
+    lines = data.split(b"\n")[:-1]
+    lines = lines[0::3] + lines[1::3] + lines[2::3]
+    for name, cap in (("MAX_OPEN_SESSIONS", 7), ("MAX_OPEN_MESSAGES", 11), ("MAX_SMTP_PROCESSES", 3),
+                      ("MAX_NOTICE_PARENTS", 2), ("MAX_RESUME_REWIND", 5000)):
+        monkeypatch.setattr(pl, name, cap)
+    _assert_same(b"\n".join(lines) + b"\n")
+
+
+# -- every field of every shape the compiled parsers take, replaced by each awkward value -----
+_TEMPLATES = [
+    ("smtpd", "connect from {name}[{addr}]{port}{tail}"),
+    ("smtpd", "disconnect from {name}[{addr}]{port}{tail}"),
+    ("smtpd", "{trust} TLS connection established {dir} {name}[{addr}]{port}: {proto} with cipher {cipher} "
+              "({bits} bits){tls_tail}"),
+    ("smtp", "{trust} TLS connection established {dir} {name}[{addr}]{port}: {proto} with cipher {cipher} "
+             "({bits} bits){tls_tail}"),
+    ("smtpd", "{qid}: client={name}[{addr}]{port}{tail}"),
+    ("cleanup", "{qid}: message-id={msgid}"),
+    ("qmgr", "{qid}: from=<{addr}>, size={num}, nrcpt={num2}{tail}"),
+    ("qmgr", "{qid}: removed{tail}"),
+    ("pickup", "{qid}: uid={num} from=<{addr}>{tail}"),
+    ("bounce", "{qid}: {who} {kind} notification: {qid2}{tail}"),
+    ("smtp", "{qid}: to=<{rcpt}>, {orig}relay={relay}, {conn}delay={delay}, delays={delays}, {tls}dsn={dsn}, "
+             "status={status} ({reason}){tail}"),
+    ("local", "{qid}: to=<{rcpt}>, relay=local, delay={delay}, delays={delays}, dsn={dsn}, status={status} ({reason})"),
+]
+_GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "trust": "Verified", "dir": "to",
+         "proto": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "bits": "256/256",
+         "tls_tail": " key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256",
+         "qid": "4ABCDE12345", "qid2": "3F2A1B9C", "msgid": "<id@x>", "num": "612", "num2": "1", "who": "sender",
+         "kind": "non-delivery", "rcpt": "u@a.example", "orig": "", "relay": "mx[127.0.0.1]:25", "conn": "",
+         "delay": "0.41", "delays": "0.02/0.01/0.3/0.08", "tls": "", "dsn": "2.0.0", "status": "sent",
+         "reason": "250 2.0.0 Ok: queued as 4XYZ"}
+_AWKWARD = ["", " ", "  ", "x", "[", "]", "[]", "<", ">", "<>", ",", ", ", ":", ": ", ":x", ":25x", "(", ")", " (",
+            "()", "0", "007", "5.7.1000", "22.0.0", "2.0", "1.", ".5", ".", "..", "1.2.3", "/", "1/2/3", "1/2/3/4/5",
+            " bits", "bits)", "\t", "\x1c", "\r", "é", "99999999999999999999", "NOQUEUE", "ABCDE", "4bcdfghjklm",
+            "orig_to=<o@b>, ", "orig_to=o@b, ", "conn_use=2, ", "conn_use=x, ", "tls=dane, ", " key-exchange",
+            " server-signature X (2048", " server-signature X (P-256)", " server-digest", "delay", "to=<a@b>"]
+
+
+def _single_mutations() -> list[str]:
+    lines = []
+    for i, (daemon, template) in enumerate(_TEMPLATES):
+        fields = [f for f in _GOOD if "{" + f + "}" in template]
+        for field in fields:
+            for value in _AWKWARD:
+                text = template.format(**{**_GOOD, field: value})
+                lines.append(f"Mar  1 10:00:{i:02d} lab-a postfix/{daemon}[{i % 3}]: {text}")
+    return lines
+
+
+def test_each_field_replaced_by_each_awkward_value_gives_the_same_rows() -> None:
+    lines = _single_mutations()
+    counters = _assert_same(("\n".join(lines) + "\n").encode())
+    assert counters["fast"] > len(lines) // 3    # the compiled parsers took the plain ones
+
+
+# -- generated logs ---------------------------------------------------------------------
+_NOISE = st.sampled_from(["", " ", "a", "[", "]", "<", ">", ",", ", ", ":", ": ", "(", ")", " (", "25", "x y",
+                          "\t", "\x1c", "é", ".", "/", "1.", ".5", "..", "bits", " bits", "=", "\r",
+                          "99999999999999999999", "NOQUEUE", "4ABCDE12345"])
+_FUZZ = st.lists(_NOISE, max_size=3).map("".join)
+
+
+def _or_fuzz(value: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(value, value, value, value, value, value, _FUZZ)
+
+
+_QID = _or_fuzz(st.sampled_from(["4ABCDE12345", "3F2A1B9C", "4Xyzbcdfghk", "ABCDE", "NOQUEUE"]))
+_PEER = st.builds(lambda n, a, p: f"{n}[{a}]{p}", _or_fuzz(st.sampled_from(["mx.example", "unknown", ""])),
+                  _or_fuzz(st.sampled_from(["192.0.2.1", "::1", "127.0.0.11"])),
+                  _or_fuzz(st.sampled_from(["", ":25", ":2525", ":", ":x"])))
+_FLOAT = _or_fuzz(st.sampled_from(["0.12", "0", "301", ".5", "1."]))
+
+
+@st.composite
+def _delivery(draw) -> str:
+    parts = [f"to=<{draw(_or_fuzz(st.just('u@a.example')))}>"]
+    if draw(st.booleans()):
+        parts.append(f"orig_to=<{draw(_or_fuzz(st.just('o@b.example')))}>")
+    parts.append("relay=" + draw(_or_fuzz(st.sampled_from(["local", "mx[127.0.0.1]:25", "none", "mx[::1]",
+                                                            "mx[1.2.3.4]:25x"]))))
+    if draw(st.booleans()):
+        parts.append("conn_use=" + draw(_or_fuzz(st.sampled_from(["2", "0"]))))
+    parts.append("delay=" + draw(_FLOAT))
+    parts.append("delays=" + "/".join(draw(_FLOAT) for _ in range(draw(st.integers(3, 5)))))
+    if draw(st.booleans()):
+        parts.append("tls=" + draw(_or_fuzz(st.just("dane"))))
+    parts.append("dsn=" + draw(_or_fuzz(st.sampled_from(["2.0.0", "4.7.4", "5.7.5", "2.10.100", "5.7.1000", "22.0.0"]))))
+    parts.append("status=" + draw(_or_fuzz(st.sampled_from(["sent", "deferred", "bounced"])))
+                 + f" ({draw(_or_fuzz(st.just('250 2.0.0 Ok (queued as X)')))})" + draw(st.sampled_from(["", "", "x"])))
+    return ", ".join(parts)
+
+
+@st.composite
+def _tls(draw, direction: str) -> str:
+    tail = draw(st.sampled_from([
+        "", " key-exchange X25519", " key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256",
+        " server-signature ECDSA (P-256)", " key-exchange  server-signature x", " server-signature X (2048",
+        " server-signature X (2048 bits ) y", " server-signature (2048 bits)"]))
+    return (f"{draw(_or_fuzz(st.sampled_from(['Anonymous', 'Untrusted', 'Trusted', 'Verified'])))} TLS connection "
+            f"established {draw(_or_fuzz(st.just(direction)))} {draw(_PEER)}: {draw(_or_fuzz(st.just('TLSv1.3')))} "
+            f"with cipher {draw(_or_fuzz(st.just('TLS_AES_256_GCM_SHA384')))} "
+            f"({draw(_or_fuzz(st.sampled_from(['256/256', '128/128'])))} bits){tail}")
+
+
+@st.composite
+def _message(draw, daemon: str) -> str:
+    q = draw(_QID)
+    if daemon == "smtpd":
+        return draw(st.one_of(
+            st.builds(lambda p, x: f"connect from {p}{x}", _PEER, st.sampled_from(["", " ", "x"])),
+            st.builds(lambda p, x: f"disconnect from {p}{x}", _PEER,
+                      st.sampled_from(["", " ", " ehlo=1 quit=1 commands=2", "x"])),
+            _tls("from"),
+            st.builds(lambda p, x: f"{q}: client={p}{x}", _PEER, st.sampled_from(["", ", sasl_method=PLAIN, sasl_username=u"])),
+            st.builds(lambda p: f"lost connection after DATA from {p}", _PEER),
+            st.builds(lambda p: f"NOQUEUE: reject: RCPT from {p}: 554 5.7.1 <x@y>: Relay access denied; "
+                                f"from=<a@b> to=<x@y> proto=ESMTP helo=<h>", _PEER),
+            st.just("warning: hostname does not resolve")))
+    if daemon in ("smtp", "lmtp", "relay"):
+        return draw(st.one_of(_delivery().map(lambda d: f"{q}: {d}"), _tls("to"),
+                              st.builds(lambda p: f"certificate verification failed for {p}: untrusted issuer", _PEER),
+                              st.builds(lambda p: f"{q}: lost connection with {p} while receiving the initial server greeting", _PEER)))
+    if daemon in ("local", "pipe", "error"):
+        return draw(_delivery().map(lambda d: f"{q}: {d}"))
+    if daemon == "qmgr":
+        return draw(st.one_of(
+            st.sampled_from([f"{q}: removed", f"{q}: removed ", f"{q}: from=<a@b>, status=expired, returned to sender"]),
+            st.builds(lambda s, n, r, x: f"{q}: from=<{s}>, size={n}, nrcpt={r}{x}", _or_fuzz(st.just("a@b")),
+                      _or_fuzz(st.just("612")), _or_fuzz(st.just("1")), st.sampled_from([" (queue active)", ""])),
+            _delivery().map(lambda d: f"{q}: {d}")))
+    if daemon == "cleanup":
+        return f"{q}: message-id=" + draw(_or_fuzz(st.sampled_from(["<id@x>", "<", "id@x", "<>", "<a><b>"])))
+    if daemon == "bounce":
+        return (f"{q}: {draw(_or_fuzz(st.sampled_from(['sender', 'postmaster'])))} "
+                f"{draw(_or_fuzz(st.sampled_from(['non-delivery', 'delay', 'delivery status', 'success'])))} "
+                f"notification: {draw(_QID)}")
+    if daemon == "pickup":
+        return f"{q}: uid={draw(_or_fuzz(st.just('0')))} from=<{draw(_or_fuzz(st.just('bob')))}>"
+    return draw(_FUZZ)
+
+
+@st.composite
+def _line(draw) -> str:
+    daemon = draw(_or_fuzz(st.sampled_from(["smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp"])))
+    program = draw(st.one_of(st.sampled_from([f"postfix/{daemon}", f"postfix-a/{daemon}", f"postfix/submission/{daemon}"]),
+                             st.sampled_from(["mta-sts-daemon", "postfix", "dovecot"]), _FUZZ))
+    pid = draw(_or_fuzz(st.sampled_from(["[1]", "[2]", "[3]", "", "[x]", "[]"])))
+    host = draw(_or_fuzz(st.sampled_from(["lab-a", "sender", "b"])))
+    stamp = draw(_or_fuzz(st.sampled_from(["Mar  1 10:00:00", "Mar  1 10:00:01", "Dec 31 23:59:59", "Jan  1 00:00:00",
+                                           "Mar  1 10:00:00.250000", "2024-03-01T10:00:00Z"])))
+    return f"{stamp} {host} {program}{pid}: {draw(_message(daemon))}"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_line(), min_size=1, max_size=40))
+def test_generated_logs_give_the_same_rows(lines: list[str]) -> None:
+    _assert_same(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+
+
+def test_a_truncated_gzip_member_is_the_callers_business() -> None:
+    """The reader gets decoded bytes only; gzip is LineSource's. A block that does not end in a
+    newline keeps its last partial line out (the caller hands it over when complete)."""
+    reader = postfix_fast.FastPostfixReader(2024)
+    data = gzip.decompress(gzip.compress(b"Mar  1 10:00:00 h postfix/qmgr[1]: 4ABCDE12345: removed\npartial"))
+    assert reader.feed_block(data, 0, 0) == 1
+    assert reader.lines == 1
