@@ -9,6 +9,6 @@ from setuptools import Extension, setup
 setup(ext_modules=[Extension(
     "collectors.lab_ingest._postfix_fast",
     sources=["collectors/lab_ingest/_postfix_fast.c"],
-    extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wno-unused-function"],
+    extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wno-unused-function"],
     optional=True,
 )])

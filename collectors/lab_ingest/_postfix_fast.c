@@ -152,10 +152,28 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     b->cap = cap;
     return 0;
 }
-static int buf_add(Buf *b, const void *p, Py_ssize_t n) {
-    if (buf_reserve(b, n) < 0) return -1;
+static inline int buf_add(Buf *b, const void *p, Py_ssize_t n) {
+    if (b->n + n > b->cap && buf_reserve(b, n) < 0) return -1;
     memcpy(b->p + b->n, p, n);
     b->n += n;
+    return 0;
+}
+/* fixed-size appends without a call to memcpy */
+static inline int buf_u8(Buf *b, uint8_t v) {
+    if (b->n + 1 > b->cap && buf_reserve(b, 1) < 0) return -1;
+    b->p[b->n++] = (char)v;
+    return 0;
+}
+static inline int buf_i32(Buf *b, int32_t v) {
+    if (b->n + 4 > b->cap && buf_reserve(b, 4) < 0) return -1;
+    memcpy(b->p + b->n, &v, 4);     /* a fixed-size memcpy compiles to one store */
+    b->n += 4;
+    return 0;
+}
+static inline int buf_i64(Buf *b, int64_t v) {
+    if (b->n + 8 > b->cap && buf_reserve(b, 8) < 0) return -1;
+    memcpy(b->p + b->n, &v, 8);
+    b->n += 8;
     return 0;
 }
 
@@ -274,28 +292,27 @@ static int col_start(Col *c) {
     }
     return 0;
 }
-static int col_valid(Col *c, int v) { uint8_t b = (uint8_t)v; return buf_add(&c->valid, &b, 1); }
-static int put_i64(Col *c, int64_t v) {
+static inline int col_valid(Col *c, int v) { return buf_u8(&c->valid, (uint8_t)(v != 0)); }
+static inline int put_i64(Col *c, int64_t v) {
     if (col_valid(c, v != NONE_I64) < 0) return -1;
-    if (v == NONE_I64) v = 0;
-    return buf_add(&c->data, &v, 8);
+    return buf_i64(&c->data, v == NONE_I64 ? 0 : v);
 }
-static int put_f64(Col *c, double v) {
+static inline int put_f64(Col *c, double v) {
     if (col_valid(c, !isnan(v)) < 0) return -1;
     if (isnan(v)) v = 0;
-    return buf_add(&c->data, &v, 8);
+    int64_t bits;
+    memcpy(&bits, &v, 8);
+    return buf_i64(&c->data, bits);
 }
-static int put_bool(Col *c, int v) {
-    uint8_t b = (uint8_t)(v != 0);
+static inline int put_bool(Col *c, int v) {
     if (col_valid(c, 1) < 0) return -1;
-    return buf_add(&c->data, &b, 1);
+    return buf_u8(&c->data, (uint8_t)(v != 0));
 }
-static int put_str(Col *c, Slice s) {
-    if (col_start(c) < 0 || col_valid(c, s.p != NULL) < 0) return -1;
-    if (s.p && buf_add(&c->data, s.p, s.n) < 0) return -1;
+static inline int put_str(Col *c, Slice s) {
+    if ((c->offsets.n == 0 && col_start(c) < 0) || col_valid(c, s.p != NULL) < 0) return -1;
+    if (s.p && s.n && buf_add(&c->data, s.p, s.n) < 0) return -1;
     if (c->data.n > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "column batch over 2 GiB"); return -1; }
-    int32_t end = (int32_t)c->data.n;
-    return buf_add(&c->offsets, &end, 4);
+    return buf_i32(&c->offsets, (int32_t)c->data.n);
 }
 
 typedef struct { Str *items; Py_ssize_t n, cap; } StrVec;
@@ -1800,11 +1817,17 @@ static int slow_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int
 static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int64_t lineno) {
     r->lines++;
     int ascii = 1, blank = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c & 0x80) { ascii = 0; break; }
-        if (blank && !is_space(c)) blank = 0;
+    Py_ssize_t i = 0;
+    while (i < n && is_space((unsigned char)p[i])) i++;
+    blank = i == n;
+    uint64_t high = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        high |= w;
     }
+    for (; i < n; i++) high |= (unsigned char)p[i];
+    ascii = (high & 0x8080808080808080ULL) == 0;
     if (ascii && blank) { r->blank++; return 0; }
     if (ascii) {
         Env env;

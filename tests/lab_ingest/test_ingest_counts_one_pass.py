@@ -292,3 +292,16 @@ def test_record_inputs_are_hashed_and_skipped_when_unchanged(store, tmp_path: Pa
     grown = ingest(store, [ledger]).files[0]
     assert grown.status == "complete" and grown.added == {"ledger": 1} and grown.duplicates == {"ledger": 2}
     assert grown.sha256 == sha256(ledger)
+
+
+@pytest.mark.parametrize("tail", [b"", b"Mar  1 10:00:00 h postfix/qmgr[1]: 4ABCDE1", b"half a li", b"x" * (2 << 20) + b"\n" + b"end"])
+def test_a_plain_logs_fingerprint_is_its_sha256_whatever_its_tail(store, tmp_path: Path, tail: bytes) -> None:
+    """One SHA-256 pass serves both hashes of a plain file: the fingerprint is still the
+    whole file's, with a half-written last line, and with a line too long to keep."""
+    log = tmp_path / "maillog"
+    generate_log(log, 200_000)
+    log.write_bytes(log.read_bytes() + tail)
+    ingest(store, [log], IngestOptions(year=2024, format="postfix"))
+    stored = store.con.execute("SELECT file_sha256, file_bytes FROM ingested_files").fetchone()
+    data = log.read_bytes()
+    assert stored == (hashlib.sha256(data).hexdigest(), len(data))
