@@ -104,7 +104,11 @@ static int64_t blake2b_key(const char *data, size_t n) {
 
 /* ------------------------------------------------------------------ strings and times */
 typedef struct { const char *p; Py_ssize_t n; } Slice;     /* p == NULL: None */
-typedef struct { char *p; Py_ssize_t n; } Str;             /* owned copy; p == NULL: None */
+/* An owned copy; p == NULL: None. A short text lives in the struct itself (most host names,
+ * queue ids, addresses and TLS names: no malloc), so a Str must not move once set: the open
+ * states are heap objects that never do; list items (StrVec) use str_set_heap. */
+#define STR_SMALL 40
+typedef struct { char *p; Py_ssize_t n; char small[STR_SMALL]; } Str;
 
 static const Slice NONE_SLICE = {NULL, 0};
 
@@ -112,19 +116,27 @@ static Slice sl(const char *p, Py_ssize_t n) { Slice s = {p, n}; return s; }
 static Slice sl_c(const char *p) { return sl(p, (Py_ssize_t)strlen(p)); }
 static Slice sl_of(const Str *s) { return sl(s->p, s->n); }
 
-static int str_set(Str *dst, Slice src) {
-    free(dst->p);
-    dst->p = NULL;
-    dst->n = 0;
+static void str_free(Str *s) {
+    if (s->p != NULL && s->p != s->small) free(s->p);
+    s->p = NULL;
+    s->n = 0;
+}
+static int str_copy(Str *dst, Slice src, int inline_ok) {
+    str_free(dst);
     if (src.p == NULL) return 0;
-    dst->p = malloc(src.n + 1);
-    if (dst->p == NULL) { PyErr_NoMemory(); return -1; }
+    if (inline_ok && src.n < STR_SMALL) {
+        dst->p = dst->small;
+    } else {
+        dst->p = malloc(src.n + 1);
+        if (dst->p == NULL) { PyErr_NoMemory(); return -1; }
+    }
     memcpy(dst->p, src.p, src.n);
     dst->p[src.n] = 0;
     dst->n = src.n;
     return 0;
 }
-static void str_free(Str *s) { free(s->p); s->p = NULL; s->n = 0; }
+static int str_set(Str *dst, Slice src) { return str_copy(dst, src, 1); }
+static int str_set_heap(Str *dst, Slice src) { return str_copy(dst, src, 0); }
 
 static int sl_eq(Slice a, Slice b) {
     if (a.p == NULL || b.p == NULL) return a.p == NULL && b.p == NULL;
@@ -327,7 +339,7 @@ static int vec_add(StrVec *v, Slice s) {
     }
     v->items[v->n].p = NULL;
     v->items[v->n].n = 0;
-    if (str_set(&v->items[v->n], s) < 0) return -1;
+    if (str_set_heap(&v->items[v->n], s) < 0) return -1;     /* the array moves when it grows */
     v->n++;
     return 0;
 }

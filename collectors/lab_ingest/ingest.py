@@ -25,7 +25,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -588,9 +588,10 @@ class LineSource:
             self.head_hasher.update(piece)
             self.head_bytes += len(piece)
 
-    def blocks(self) -> Iterator[tuple[int, int, bytes]]:
+    def blocks(self) -> Generator[tuple[int, int, bytes], int | None, None]:
         """Complete lines from ``start`` in blocks: (decoded offset of the block, number of the
-        line before it, the bytes, each line ending in a newline). What the compiled reader eats."""
+        line before it, the bytes, each line ending in a newline). What the compiled reader eats;
+        it sends back the number of the block's last line (else they are counted here)."""
         pos = -1          # decoded offset of the start of ``carry`` (set by the first chunk)
         carry = b""
         lineno = 0
@@ -628,8 +629,9 @@ class LineSource:
                 body, base = complete, pos
             if body:
                 self.hasher.update(body)
-                yield base, lineno, body
-                lineno += body.count(b"\n")
+                counted = yield base, lineno, body
+                # a consumer that counted the block's lines sends the last line's number
+                lineno = counted if counted is not None else lineno + body.count(b"\n")
             pos += len(complete)
             self.offset = pos
         if pos < 0:
@@ -1016,10 +1018,17 @@ class Ingester:
                 if offset >= read_before:     # else stored by the run that read it first
                     sink.quarantine("postfix_log", item)
 
-        for base, lineno, block in src.blocks():
-            reader.feed_block(block, base, lineno)
+        blocks = src.blocks()
+        item = next(blocks, None)
+        while item is not None:
+            base, lineno, block = item
+            last_line = reader.feed_block(block, base, lineno)
             if reader.pending_rows >= ARROW_BATCH_ROWS:
                 store()
+            try:
+                item = blocks.send(last_line)
+            except StopIteration:
+                item = None
         store()
         last = src.unterminated_block()
         if last is not None:
