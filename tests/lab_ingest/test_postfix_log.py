@@ -201,3 +201,17 @@ def test_reader_never_raises_and_accounts_for_every_line(lines: list[str]) -> No
     rows = list(reader.feed([(0, i, ln) for i, ln in enumerate(clean, 1)])) + list(reader.finish())
     assert reader.lines == len(clean)
     assert len(of(rows, Quarantined)) + reader.blank <= len(clean)
+
+
+def test_numbers_no_bigint_holds_are_none_not_a_crash() -> None:
+    """A pid, port or size of more than 18 digits, or a pid in non-ASCII digits, is None: the
+    line still parses (and keeps its text), and nothing reaches the store that a BIGINT
+    cannot hold."""
+    env = EnvelopeParser(2024)
+    assert env.parse("<13>1 2024-03-01T10:00:00Z host app \u00b2 - - text").pid is None
+    assert env.parse("Mar  1 10:00:00 host postfix/smtpd[1234567890123456789]: text").pid is None
+    assert env.parse("Mar  1 10:00:00 host postfix/smtpd[123456789012345678]: text").pid == 123456789012345678
+    connect = pm.parse_smtpd("connect from mx[192.0.2.1]:99999999999999999999")
+    assert connect is not None and connect.client_port is None
+    active = pm.parse_qmgr("4ABCDE12345: from=<a@b>, size=99999999999999999999, nrcpt=1 (queue active)")
+    assert active is not None and active.size is None and active.nrcpt == 1
