@@ -220,6 +220,7 @@ class CrawlStats:
     smtp_probes: int = 0
     writer_seconds: float = 0.0
     hosts: int = 0                  # MX hosts looked up on their own (crawl_hosts)
+    cpu_seconds: float = 0.0        # CPU of the crawl phase (all threads), not start-up
 
     def add(self, other: "CrawlStats") -> None:
         """Count ``other``'s work in this one (the seconds of both, as they ran one after the other)."""
@@ -227,6 +228,7 @@ class CrawlStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.seconds += other.seconds
         self.writer_seconds += other.writer_seconds
+        self.cpu_seconds += other.cpu_seconds
 
     @property
     def rate(self) -> float:
@@ -282,6 +284,7 @@ async def _crawl_items(store: Store, run: Run, settings: CrawlSettings, feed: It
     stats = CrawlStats()
     bar = progress_bar(total, progress, desc=desc)
     started = time.monotonic()
+    cpu_started = time.process_time()
     writer_con = store.con.cursor()
     writer = BatchWriter(writer_con, run, batch_size=settings.batch_size,
                          on_commit=lambda n: bar.update(n))
@@ -314,6 +317,7 @@ async def _crawl_items(store: Store, run: Run, settings: CrawlSettings, feed: It
         except duckdb.Error:  # interrupted mid-write: the thread still holds it; exit anyway
             pass
     stats.seconds = time.monotonic() - started
+    stats.cpu_seconds = time.process_time() - cpu_started
     stats.writer_seconds = writer.flush_seconds
     return stats, writer.committed_domains
 
@@ -371,7 +375,8 @@ def format_summary(run_id: str, summary: dict[str, Any], stats: CrawlStats | Non
 def session_summary(stats: CrawlStats) -> dict[str, Any]:
     """What one crawl session did, for the run's stored summary."""
     return {"domains": stats.domains, "seconds": round(stats.seconds, 3), "dns_queries": stats.dns_queries,
-            "policy_fetches": stats.policy_fetches, "smtp_probes": stats.smtp_probes, "hosts": stats.hosts}
+            "policy_fetches": stats.policy_fetches, "smtp_probes": stats.smtp_probes, "hosts": stats.hosts,
+            "cpu_seconds": round(stats.cpu_seconds, 3)}
 
 
 def run_crawl(store: Store, run: Run, settings: CrawlSettings, progress: bool | None = None) -> tuple[CrawlStats, dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,10 @@ def test_resume_reads_a_tranco_list_from_the_tranco_cache_given(tmp_path: Path,
         assert store.con.execute("SELECT entries, source FROM crawl_inputs").fetchone()[0] == 2
         assert store.con.execute("SELECT count(*) FROM quarantine WHERE run_id = ?", [run_id]).fetchone()[0] == 2
         assert store.con.execute("SELECT status FROM runs").fetchone()[0] == "finished"
+        # the session's own CPU (the benchmark's like-for-like figure): recorded, and no more
+        # than this process has used
+        session = json.loads(store.con.execute("SELECT summary FROM runs").fetchone()[0])["session"]
+        assert 0 <= session["cpu_seconds"] <= time.process_time()
 
 
 def test_resume_refuses_a_list_that_is_not_the_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
