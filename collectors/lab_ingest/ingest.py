@@ -407,8 +407,11 @@ class Sink:
                 content = [c for c in columns if c != key and c not in _POSITION_COLUMNS]
                 differs = (f"({', '.join('o.' + c for c in content)}) IS DISTINCT FROM "
                            f"({', '.join('b.' + c for c in content)})")
+                # ... but never a complete stored reading by an incomplete one (a copy of
+                # the log that stops in the middle of a session, read after the whole log)
+                keep_complete = " AND (b.complete OR NOT o.complete)" if "complete" in columns else ""
                 statements = [(f"DELETE FROM {table} o USING {view} b WHERE o.{key} = b.{key}"
-                               f" AND {window} AND {differs}", []), insert]
+                               f" AND {window} AND {differs}{keep_complete}", []), insert]
             else:
                 statements = [insert]
         else:   # a table with a PRIMARY KEY (the record tables)

@@ -106,6 +106,23 @@ def test_a_session_completed_by_a_re_read_counts_as_updated(store, tmp_path: Pat
     assert table_counts(store)["postfix_smtpd_sessions"] == 1
 
 
+def test_a_truncated_copy_read_later_does_not_undo_a_complete_session(store, tmp_path: Path) -> None:
+    """The whole log first, then a copy that stops inside the session (say a rotated file cut
+    short): the complete session and queue file stay as they were, nothing is updated."""
+    head = ("Mar  3 10:00:10 lab-a postfix-a/smtpd[2101]: connect from snd.example[127.0.0.2]\n"
+            "Mar  3 10:00:10 lab-a postfix-a/smtpd[2101]: 4Q2xYz1bcdz9sQ: client=snd.example[127.0.0.2]\n")
+    tail = ("Mar  3 10:00:11 lab-a postfix-a/qmgr[1990]: 4Q2xYz1bcdz9sQ: removed\n"
+            "Mar  3 10:00:11 lab-a postfix-a/smtpd[2101]: disconnect from snd.example[127.0.0.2] commands=5\n")
+    whole, cut = tmp_path / "mail.log", tmp_path / "mail.log.cut"
+    whole.write_text(head + tail)
+    cut.write_text(head)
+    ingest(store, [whole], YEAR)
+    later = ingest(store, [cut], YEAR).files[0]
+    assert later.updated == {} and later.added == {}
+    assert store.con.execute("SELECT bool_and(complete) FROM postfix_smtpd_sessions").fetchone()[0] is True
+    assert store.con.execute("SELECT bool_and(complete) FROM postfix_messages").fetchone()[0] is True
+
+
 def test_cli_prints_added_updated_and_duplicates(tmp_path: Path, capsys) -> None:
     log = tmp_path / "mail.log"
     generate_log(log, 30_000)
