@@ -1145,6 +1145,16 @@ static int eat(const char *p, Py_ssize_t n, Py_ssize_t *i, const char *lit) {
     return 1;
 }
 
+/* \S+ at t[*i] (at least one character): its slice, and *i after it; 0 if none */
+static int token(const char *p, Py_ssize_t n, Py_ssize_t *i, Slice *out) {
+    Py_ssize_t j = *i;
+    while (j < n && !is_space((unsigned char)p[j])) j++;
+    if (j == *i) return 0;
+    *out = sl(p + *i, j - *i);
+    *i = j;
+    return 1;
+}
+
 /* Up to 18 decimal digits as an int (more: decline). */
 static int parse_uint(const char *p, Py_ssize_t n, int64_t *out) {
     if (n < 1 || n > 18) return 0;
@@ -1337,12 +1347,7 @@ static int parse_delivery(Reader *r, Slice qid, Slice b, Ev *e) {
     if (j - s0 < 1 || j - s0 > 3) return 0;
     e->dsn = sl(b.p + i, j - i);
     i = j;
-    if (!eat(b.p, b.n, &i, ", status=")) return 0;
-    j = i;
-    while (j < b.n && !is_space((unsigned char)b.p[j])) j++;
-    if (j == i) return 0;
-    e->status = sl(b.p + i, j - i);
-    i = j;
+    if (!eat(b.p, b.n, &i, ", status=") || !token(b.p, b.n, &i, &e->status)) return 0;
     if (!eat(b.p, b.n, &i, " (")) return 0;
     if (b.n - i < 1 || b.p[b.n - 1] != ')') return 0;
     e->reason = sl(b.p + i, b.n - 1 - i);
@@ -1369,20 +1374,10 @@ static int parse_tls(Slice t, Ev *e) {
     /* PEER then ": ": the port's digits must be followed by ':' (never a digit): greedy is right */
     int pr = peer(t, &i, &e->name, &e->addr, &e->port);
     if (pr <= 0) return 0;
-    if (!eat(t.p, t.n, &i, ": ")) return 0;
+    if (!eat(t.p, t.n, &i, ": ") || !token(t.p, t.n, &i, &e->protocol)
+        || !eat(t.p, t.n, &i, " with cipher ") || !token(t.p, t.n, &i, &e->cipher) || !eat(t.p, t.n, &i, " ("))
+        return 0;
     Py_ssize_t j = i;
-    while (j < t.n && !is_space((unsigned char)t.p[j])) j++;
-    if (j == i) return 0;
-    e->protocol = sl(t.p + i, j - i);
-    i = j;
-    if (!eat(t.p, t.n, &i, " with cipher ")) return 0;
-    j = i;
-    while (j < t.n && !is_space((unsigned char)t.p[j])) j++;
-    if (j == i) return 0;
-    e->cipher = sl(t.p + i, j - i);
-    i = j;
-    if (!eat(t.p, t.n, &i, " (")) return 0;
-    j = i;
     while (j < t.n && is_digit((unsigned char)t.p[j])) j++;
     if (j == i || j >= t.n || t.p[j] != '/') return 0;
     Py_ssize_t k = j + 1;
@@ -1393,35 +1388,17 @@ static int parse_tls(Slice t, Ev *e) {
     if (!eat(t.p, t.n, &i, " bits)")) return 0;
     /* the optional tail */
     Py_ssize_t save = i;
-    if (eat(t.p, t.n, &i, " key-exchange ")) {
-        j = i;
-        while (j < t.n && !is_space((unsigned char)t.p[j])) j++;
-        if (j > i) { e->kex = sl(t.p + i, j - i); i = j; }
-        else i = save;
-    }
+    if (eat(t.p, t.n, &i, " key-exchange ") && !token(t.p, t.n, &i, &e->kex)) i = save;
+    /* " server-signature S (SIZE)": S is stored; the size (up to the first ')', a trailing
+     * " bits" dropped) is not, but the match needs its ')' */
     save = i;
-    if (eat(t.p, t.n, &i, " server-signature ")) {
-        j = i;
-        while (j < t.n && !is_space((unsigned char)t.p[j])) j++;
-        Py_ssize_t sig_end = j;
-        int good = 0;
-        if (j > i && j + 1 < t.n + 0 && t.p[j] == ' ' && j + 1 < t.n && t.p[j + 1] == '(') {
-            Py_ssize_t q = j + 2;
-            while (q < t.n && t.p[q] != ')') q++;
-            if (q < t.n) {
-                /* content t[j+2:q]; a trailing " bits" is not part of the size (lazy match) */
-                Py_ssize_t cs = j + 2, ce = q;
-                if (ce - cs >= 5 && memcmp(t.p + ce - 5, " bits", 5) == 0) ce -= 5;
-                e->sig = sl(t.p + i, sig_end - i);
-                /* server_signature_size is not stored; only its presence matters for the match */
-                i = q + 1;
-                good = 1;
-                (void)cs;
-            }
-        }
-        /* \S+ is greedy but may give back characters when ' (' does not follow: then a shorter
-         * signature cannot be followed by ' (' either (it would be followed by a non-space). */
-        if (!good) i = save;
+    Slice sig;
+    if (eat(t.p, t.n, &i, " server-signature ") && token(t.p, t.n, &i, &sig) && eat(t.p, t.n, &i, " (")
+        && memchr(t.p + i, ')', t.n - i) != NULL) {
+        e->sig = sig;
+        i = (const char *)memchr(t.p + i, ')', t.n - i) - t.p + 1;
+    } else {
+        i = save;
     }
     /* server-digest is not stored */
     return 1;
