@@ -312,7 +312,54 @@ def _run_step(argv: list[str], what: str, cwd: Path) -> None:
         raise CliError(f"{what} failed (exit status {done.returncode})")
 
 
-_SUBCOMMANDS = (_add_up, _add_send, _add_status, _add_down, _add_sample, _add_addresses, _add_sent)
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "render", help="write the configuration of a lab on real hosts (zone, Postfix A-F, policies, nginx)",
+        description="Render the lab's templates for a deployment on real hosts (docs/lab-deploy.md): "
+                    "the zone audit.BASE, the main.cf/master.cf/aliases.regexp of receivers A-F, the "
+                    "policies (CRLF) and nginx.conf of the policy server, into OUT. Installs nothing.")
+    p.add_argument("--base", required=True, metavar="DOMAIN", help="your base domain: the lab is audit.DOMAIN")
+    for label in "abdef":
+        p.add_argument(f"--{label}4", required=True, metavar="IPV4", help=f"server {label.upper()}'s IPv4 address")
+    p.add_argument("--c6", required=True, metavar="IPV6", help="server C's IPv6 address (it has no IPv4)")
+    p.add_argument("--policy4", required=True, metavar="IPV4", help="the policy server's IPv4 address")
+    p.add_argument("--tlsrpt4", metavar="IPV4", help="the TLS-RPT endpoint's address (default: --policy4)")
+    p.add_argument("--nameserver4", metavar="IPV4", help="your name server, if you serve the zone yourself")
+    p.add_argument("--policy-id", metavar="ID", help="the _mta-sts record's id (default: today, YYYYMMDD)")
+    p.add_argument("--serial", type=int, help="the zone serial (default: today, YYYYMMDD01)")
+    p.add_argument("--acme-live", default="/etc/letsencrypt/live", metavar="DIR",
+                   help="where certbot keeps certificates (default /etc/letsencrypt/live)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write into (created)")
+    p.add_argument("--force", action="store_true", help="overwrite files already in OUT")
+    p.set_defaults(func=_cmd_render)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from collectors.lab.deploy import DeployPlan, render_deployment
+
+    extra = {k: v for k, v in (("policy_id", args.policy_id), ("serial", args.serial)) if v is not None}
+    plan = DeployPlan(base=args.base.rstrip(".").lower(),
+                      receivers_v4={label: getattr(args, f"{label}4") for label in "abdef"},
+                      receiver_c_v6=args.c6, policy_v4=args.policy4, tlsrpt_v4=args.tlsrpt4,
+                      nameserver_v4=args.nameserver4, acme_live=args.acme_live, **extra)
+    problems = plan.problems()
+    if problems:
+        raise CliError("; ".join(problems))
+    files = render_deployment(plan)
+    existing = [name for name in files if (args.out / name).exists()]
+    if existing and not args.force:
+        raise CliError(f"{args.out / existing[0]} exists (and {len(existing) - 1} more): use --force to overwrite")
+    for name, text in files.items():
+        target = args.out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, newline="")
+    print(f"wrote {len(files)} files to {args.out} (install them as docs/lab-deploy.md says)")
+    for name in files:
+        print(f"  {name}")
+    return 0
+
+
+_SUBCOMMANDS = (_add_up, _add_send, _add_status, _add_down, _add_sample, _add_addresses, _add_sent, _add_render)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
