@@ -846,19 +846,21 @@ class Ingester:
     def _already_ingested(self, path: Path, fmt: str, head: str | None) -> tuple[str, str, int] | None:
         """(run, SHA-256, size) of an earlier complete reading of this very content, or None.
 
-        Without reading the file: the same name, the same size, and not modified since that
-        reading. Under another name (a rotated log: the same first 4 KiB and size), or touched
-        since: its SHA-256 must equal the stored one (one read, no parse). In doubt it is
-        parsed (every row is keyed: a re-read adds nothing twice)."""
+        Without reading more than its first 4 KiB: the same name, the same size, the same
+        first 4 KiB, and not modified since that reading. Under another name (a rotated log:
+        the same first 4 KiB and size), touched since, or too short to have a 4 KiB head: its
+        SHA-256 must equal the stored one (one read, no parse). In doubt it is parsed (every
+        row is keyed: a re-read adds nothing twice)."""
         st = path.stat()
         mtime = dt.datetime.fromtimestamp(st.st_mtime, UTC)
         rows = self.con.execute(
-            "SELECT run_id, file_sha256, source_name = ? AND observed_at > ? AS unchanged FROM ingested_files"
+            "SELECT run_id, file_sha256, source_name = ? AND observed_at > ? AND head_sha256 = ?"
+            " AS unchanged FROM ingested_files"
             " WHERE format = ? AND status IN ('complete', 'resumed', 'truncated')"
             " AND file_bytes = ? AND file_sha256 <> ''"
             " AND (source_name = ? OR (head_sha256 = ? AND head_sha256 IS NOT NULL))"
-            " ORDER BY unchanged DESC, observed_at DESC LIMIT 20",
-            [str(path), mtime, fmt, st.st_size, str(path), head]).fetchall()
+            " ORDER BY unchanged DESC NULLS LAST, observed_at DESC LIMIT 20",
+            [str(path), mtime, head, fmt, st.st_size, str(path), head]).fetchall()
         if not rows:
             return None
         if rows[0][2]:

@@ -272,6 +272,24 @@ def test_same_size_and_name_but_modified_since_is_read_again(store, tmp_path: Pa
     assert s.sha256 == sha256(log)
 
 
+@pytest.mark.parametrize("size", [300, 20_000])
+def test_rewritten_in_place_with_its_old_mtime_is_read_again(store, tmp_path: Path, size: int) -> None:
+    """Same name, same size, and the modification time set back (a copy with ``cp -p``, a
+    restore): name, size and mtime alone would skip it. Its first 4 KiB (or, for a file
+    shorter than that, its whole hash) say it changed."""
+    log = tmp_path / "mail.log"
+    line = "Mar  3 10:00:12 mx postfix/anvil[7]: statistics: max connection rate 1/60s for (smtp:127.0.0.2)\n"
+    text = line * (size // len(line) + 1)
+    log.write_text(text)
+    stamp = time.time() - 3600
+    os.utime(log, (stamp, stamp))
+    ingest(store, [log], YEAR)
+    log.write_text(text.replace("rate 1/60s", "rate 2/60s", 1))       # same size, the first line differs
+    os.utime(log, (stamp, stamp))
+    s = ingest(store, [log], YEAR).files[0]
+    assert s.status == "complete" and s.added == {"postfix_other_lines": 1}
+
+
 def test_gzip_fingerprint_is_of_the_compressed_bytes_even_when_corrupt(store, tmp_path: Path) -> None:
     # random message ids: ~3 MiB of log that gzip cannot shrink much (more than one 1 MiB read)
     text = "".join(f"Mar  3 10:00:{i % 60:02d} mx postfix/cleanup[9]: 4Q2xYz1bcd{i:05d}: "
