@@ -2,8 +2,8 @@
 
 ``_postfix_fast.c`` parses the common lines itself and applies every event to a port of
 :class:`~collectors.lab_ingest.postfix_log.PostfixLogReader`'s state machine; each line it
-does not recognise goes to :meth:`FastPostfixReader._fallback`, which runs the reference
-parsers of this package. The Python reader stays the definition: the differential tests
+does not recognise goes to :meth:`PostfixLogReader.interpret`, the reference reader's own
+reading of one line. The Python reader stays the definition: the differential tests
 (``tests/lab_ingest/test_postfix_fast.py``) hold both to the same rows on every log we have.
 
 The extension is optional (``setup.py`` builds it where a C compiler is found);
@@ -14,14 +14,12 @@ The extension is optional (``setup.py`` builds it where a C compiler is found);
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from collectors.lab_ingest import postfix_log as pl
 from collectors.lab_ingest import postfix_messages as pm
-from collectors.lab_ingest.postfix_envelope import split_program
 from collectors.lab_ingest.records import Quarantined
 
 try:
@@ -49,9 +47,8 @@ class FastPostfixReader:
         # and its helpers for the lines the compiled parsers leave to Python.
         self._reference = pl.PostfixLogReader(first_year, source_name)
         self.envelopes = self._reference.envelopes
-        self._programs: dict[str, Any] = {}
         self._reader = _postfix_fast.Reader(
-            stamp_cache=self.envelopes._stamp_cache, stamp=self.envelopes._stamp, fallback=self._fallback,
+            stamp_cache=self.envelopes._stamp_cache, stamp=self.envelopes._stamp, fallback=self._reference.interpret,
             events=pm, rows=pl, quarantined=Quarantined,
             caps=(pl.MAX_OPEN_SESSIONS, pl.MAX_OPEN_MESSAGES, pl.MAX_SMTP_PROCESSES, pl.MAX_NOTICE_PARENTS,
                   pl.MAX_RESUME_REWIND))
@@ -101,33 +98,6 @@ class FastPostfixReader:
         """lines, blank, interpreted, and how many lines the compiled parsers took (fast)
         and how many went to the Python parsers (slow)."""
         return self._reader.counters()
-
-    # -- lines the compiled parsers leave to Python ------------------------------
-    def _fallback(self, text: str, offset: int, lineno: int) -> Any:
-        """One line through the reference parsers, as PostfixLogReader.feed reads it: None
-        (blank), a Quarantined, a finished row, or (LogLine, instance, daemon, event)."""
-        if not text or text.isspace():
-            return None
-        env = self.envelopes.parse(text)
-        if env is None:
-            return Quarantined(f"line {lineno} (byte {offset})", text.encode("utf-8", "replace"),
-                               "not a syslog / Postfix log line")
-        names = self._programs.get(env.program, False)
-        if names is False:
-            if len(self._programs) > 4096:
-                self._programs.clear()
-            split = split_program(env.program)
-            names = self._programs[env.program] = split and (*split, pm.PARSERS.get(split[1], pm.parse_other))
-        if names is None:
-            return self._reference._non_postfix(env, lineno)
-        instance, daemon, parse = names
-        event = parse(env.message)
-        if event is None:
-            q = pm._QID_PREFIX.match(env.message)
-            return pl.OtherRow(pl.row_key("line", env.timestamp, env.host, env.program, env.pid, env.message),
-                               env.timestamp, env.host, env.program, env.pid, daemon,
-                               q.group(1) if q else None, "uninterpreted", env.message, lineno)
-        return (env, instance, daemon, event)
 
 
 def _arrow(n: int, kind: int, valid: bytes, data: bytes, offsets: bytes, child_offsets: bytes,

@@ -302,6 +302,8 @@ class PostfixLogReader:
         self._smtp: OrderedDict[tuple, _SmtpProcess] = OrderedDict()
         self._notice_parents: OrderedDict[tuple, str] = OrderedDict()
         self._pending_evicted: list[_Message] = []
+        # program name -> (instance, daemon, parser), or None for another program's lines
+        self._programs: dict[str, tuple[str, str, Any] | None] = {}
         self.lines = 0
         self.blank = 0
         self.interpreted = 0
@@ -309,40 +311,20 @@ class PostfixLogReader:
     # -- the feed ------------------------------------------------------------
     def feed(self, lines: Iterable[tuple[int, int, str]]) -> Iterator[Row]:
         """``lines`` are (byte offset, line number, text without newline)."""
-        parse_env = self.envelopes.parse
+        interpret = self.interpret
         apply = self._apply
-        parsers = pm.PARSERS
-        parse_other = pm.parse_other
-        programs: dict[str, tuple[str, str, Any] | None] = {}
         n = blank = interpreted = 0
         try:
             for offset, lineno, text in lines:
                 n += 1
-                if not text or text.isspace():
+                got = interpret(text, offset, lineno)
+                if got is None:
                     blank += 1
                     continue
-                env = parse_env(text)
-                if env is None:
-                    yield Quarantined(f"line {lineno} (byte {offset})", text.encode("utf-8", "replace"),
-                                      "not a syslog / Postfix log line")
+                if got.__class__ is not tuple:       # quarantined, or a finished row
+                    yield got
                     continue
-                names = programs.get(env.program, False)
-                if names is False:
-                    if len(programs) > 4096:
-                        programs.clear()
-                    split = split_program(env.program)
-                    names = programs[env.program] = split and (*split, parsers.get(split[1], parse_other))
-                if names is None:
-                    yield self._non_postfix(env, lineno)
-                    continue
-                instance, daemon, parse = names
-                event = parse(env.message)
-                if event is None:
-                    q = pm._QID_PREFIX.match(env.message)
-                    yield OtherRow(row_key("line", env.timestamp, env.host, env.program, env.pid, env.message),
-                                   env.timestamp, env.host, env.program, env.pid, daemon,
-                                   q.group(1) if q else None, "uninterpreted", env.message, lineno)
-                    continue
+                env, instance, daemon, event = got
                 interpreted += 1
                 out = apply(env, instance, daemon, event, offset, lineno)
                 if out is not None:
@@ -358,6 +340,34 @@ class PostfixLogReader:
             self.lines += n
             self.blank += blank
             self.interpreted += interpreted
+
+    def interpret(self, text: str, offset: int, lineno: int) -> Any:
+        """What one line says, before it meets the open state: None (blank), a Quarantined
+        (not a log line), a finished row (another program's line, or a Postfix line no parser
+        interprets), or ``(LogLine, instance, daemon, event)`` to apply. The compiled reader
+        (``postfix_fast``) sends the lines it does not parse itself here."""
+        if not text or text.isspace():
+            return None
+        env = self.envelopes.parse(text)
+        if env is None:
+            return Quarantined(f"line {lineno} (byte {offset})", text.encode("utf-8", "replace"),
+                               "not a syslog / Postfix log line")
+        names = self._programs.get(env.program, False)
+        if names is False:
+            if len(self._programs) > 4096:
+                self._programs.clear()
+            split = split_program(env.program)
+            names = self._programs[env.program] = split and (*split, pm.PARSERS.get(split[1], pm.parse_other))
+        if names is None:
+            return self._non_postfix(env, lineno)
+        instance, daemon, parse = names
+        event = parse(env.message)
+        if event is None:
+            q = pm._QID_PREFIX.match(env.message)
+            return OtherRow(row_key("line", env.timestamp, env.host, env.program, env.pid, env.message),
+                            env.timestamp, env.host, env.program, env.pid, daemon,
+                            q.group(1) if q else None, "uninterpreted", env.message, lineno)
+        return (env, instance, daemon, event)
 
     def finish(self) -> Iterator[Row]:
         """End of input: write every state still open as an incomplete row."""
