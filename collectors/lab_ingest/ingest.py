@@ -48,6 +48,7 @@ CHUNK_BYTES = 1 << 20
 HEAD_HASH_BYTES = 4096
 HEAD_SCAN_BYTES = 64 * 1024     # what is read to hash the head or find the first line's year
 MAX_LINE_BYTES = 1 << 20        # a longer "line" is cut and quarantined
+INCOMPLETE_LAST_LINE = "incomplete last line (no newline); read again when the file grows"
 PROVENANCE = ("run_id", "observed_at", "input_list", "tool_version", "source_name")
 
 
@@ -513,8 +514,7 @@ class LineSource:
         """SHA-256 and size of the file's raw bytes, once :meth:`chunks` has run to its end."""
         if self._raw_from_decoded:
             if self._cut_out:
-                with self.path.open("rb") as fh:
-                    return hashlib.file_digest(fh, "sha256").hexdigest(), self.raw_bytes
+                return file_fingerprint(self.path)
             whole = self.hasher.copy()
             if self.unterminated is not None:
                 whole.update(self.unterminated)
@@ -899,7 +899,7 @@ class Ingester:
                 if any(isinstance(r, Quarantined) for r in got):
                     sink.quarantine("postfix_log", Quarantined(
                         f"line {last[1]} (byte {last[0]})", last[2].encode("utf-8", "replace"),
-                        "incomplete last line (no newline); read again when the file grows"))
+                        INCOMPLETE_LAST_LINE))
                 else:
                     src.accept_unterminated()
                     self._store_postfix(sink, pseudo, got)
@@ -915,7 +915,7 @@ class Ingester:
                 if got is None:
                     sink.quarantine("http_log", Quarantined(
                         f"line {last[1]}", last[2].encode("utf-8", "replace"),
-                        "incomplete last line (no newline); read again when the file grows"))
+                        INCOMPLETE_LAST_LINE))
                 else:
                     src.accept_unterminated()
                     self._store_http(sink, [got])
@@ -1042,7 +1042,7 @@ class Ingester:
             if refused:
                 sink.quarantine("postfix_log", Quarantined(
                     refused[0].position, refused[0].raw,
-                    "incomplete last line (no newline); read again when the file grows"))
+                    INCOMPLETE_LAST_LINE))
             else:
                 src.accept_unterminated()
         resume, resume_at = reader.resume_point(src.offset)
