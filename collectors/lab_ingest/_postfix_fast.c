@@ -1233,7 +1233,7 @@ static double parse_float(Slice s, int *ok) {
 }
 
 /* postfix_messages.parse_relay: ([^\[\]]*)\[([^\]]*)\](?::(\d+))?$ else (value, None, None) */
-static int relay_parts(Reader *r, Ev *e) {
+static int relay_parts(Ev *e) {
     Slice v = e->relay;
     e->relay_host = v;
     e->relay_addr = NONE_SLICE;
@@ -1255,12 +1255,11 @@ static int relay_parts(Reader *r, Ev *e) {
     e->relay_host = sl(v.p, j);
     e->relay_addr = sl(v.p + j + 1, k - j - 1);
     e->relay_port = port;
-    (void)r;
     return 1;
 }
 
 /* postfix_messages._DELIVERY on ``to=...`` (the body after the queue id); 0 declines */
-static int parse_delivery(Reader *r, Slice qid, Slice b, Ev *e) {
+static int parse_delivery(Slice qid, Slice b, Ev *e) {
     ev_clear(e, EV_DELIVERY);
     e->queue_id = qid;
     Py_ssize_t i = 0, j;
@@ -1351,7 +1350,7 @@ static int parse_delivery(Reader *r, Slice qid, Slice b, Ev *e) {
     if (!eat(b.p, b.n, &i, " (")) return 0;
     if (b.n - i < 1 || b.p[b.n - 1] != ')') return 0;
     e->reason = sl(b.p + i, b.n - 1 - i);
-    return relay_parts(r, e);
+    return relay_parts(e);
 }
 
 /* _TLS: (Anonymous|Untrusted|Trusted|Verified) TLS connection established (from|to) PEER: (\S+) with
@@ -1405,10 +1404,9 @@ static int parse_tls(Slice t, Ev *e) {
 }
 
 /* The message kinds this reader parses itself; 0 declines (the Python parser decides). */
-static int fast_message(Reader *r, Slice daemon, Slice text, Ev *e) {
+static int fast_message(Slice daemon, Slice text, Ev *e) {
     Slice qid, body;
     Py_ssize_t i = 0;
-    (void)r;
     if (sl_is(daemon, "smtpd")) {
         if (starts(text.p, text.n, "connect from ")) {
             ev_clear(e, EV_CONNECT);
@@ -1445,7 +1443,7 @@ static int fast_message(Reader *r, Slice daemon, Slice text, Ev *e) {
                 || sl_is(daemon, "error") || sl_is(daemon, "retry") || sl_is(daemon, "discard");
     if (smtp_like || agent) {
         if (qid_prefix(text, &qid, &body)) {
-            if (starts(body.p, body.n, "to=")) return parse_delivery(r, qid, body, e);
+            if (starts(body.p, body.n, "to=")) return parse_delivery(qid, body, e);
             return 0;
         }
         if (smtp_like && (starts(text.p, text.n, "Anonymous TLS ") || starts(text.p, text.n, "Untrusted TLS ")
@@ -1481,7 +1479,7 @@ static int fast_message(Reader *r, Slice daemon, Slice text, Ev *e) {
             if (!parse_uint(body.p + i, j - i, &e->nrcpt)) return 0;
             return 1;
         }
-        if (starts(body.p, body.n, "to=")) return parse_delivery(r, qid, body, e);
+        if (starts(body.p, body.n, "to=")) return parse_delivery(qid, body, e);
         return 0;
     }
     if (sl_is(daemon, "cleanup")) {
@@ -1825,7 +1823,7 @@ static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int6
         Slice instance, daemon;
         if (got && split_program(env.program, &instance, &daemon)) {
             Ev e;
-            if (fast_message(r, daemon, env.message, &e)) {
+            if (fast_message(daemon, env.message, &e)) {
                 r->fast++;
                 r->interpreted++;
                 if (apply_event(r, &env, instance, daemon, &e, offset, lineno) < 0) return -1;
