@@ -25,7 +25,7 @@ from collectors.crawl.observe import ObserveConfig, Observer
 from collectors.crawl.resolver import DnsClient
 from collectors.crawl.tlsinfo import client_context
 from collectors.crawl.writer import BatchWriter
-from collectors.store import Run, Store
+from collectors.store import Run, Store, transaction
 from collectors.store.db import utcnow
 
 QUARANTINE_SOURCE = "crawl_input"
@@ -85,8 +85,7 @@ def load_input(store: Store, run: Run, entries: Iterable[InputEntry], source: st
     Streams: at most ``_STAGE_ROWS`` entries are held in Python at a time."""
     con = store.con
     counts = InputCounts()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("CREATE OR REPLACE TEMP TABLE _crawl_stage (position BIGINT, rank BIGINT, domain VARCHAR)")
         pos: list[int] = []
         ranks: list[int | None] = []
@@ -137,10 +136,6 @@ def load_input(store: Store, run: Run, entries: Iterable[InputEntry], source: st
                     [run.run_id, now, run.input_list, run.tool_version, source,
                      counts.entries, counts.accepted, counts.quarantined])
         con.execute("DROP TABLE _crawl_stage")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return counts
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import duckdb
 import pyarrow as pa
 
-from collectors.store import Run
+from collectors.store import Run, transaction
 
 DOMAIN_TABLES = ("crawl_observations", "crawl_mx", "crawl_policy")
 HOST_TABLES = ("crawl_tlsa", "crawl_smtp")
@@ -99,8 +99,7 @@ class BatchWriter:
         prov = {"run_id": self._run.run_id, "input_list": self._run.input_list,
                 "tool_version": self._run.tool_version}
         con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for table in TABLES:
                 rows = batch.rows[table]
                 if not rows:
@@ -112,7 +111,3 @@ class BatchWriter:
                 verb = "INSERT OR IGNORE" if table in HOST_TABLES else "INSERT"
                 con.execute(f"{verb} INTO {table} SELECT * FROM _crawl_batch")
                 con.unregister("_crawl_batch")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise

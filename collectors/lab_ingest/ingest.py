@@ -37,7 +37,7 @@ from collectors.lab_ingest.postfix_envelope import _CLASSIC_STAMP, _MONTHS
 from collectors.lab_ingest.postfix_log import (
     DeliveryRow, MessageRow, NoticeRow, OtherRow, PostfixLogReader, ResolverRow, SessionRow, row_key)
 from collectors.lab_ingest.records import Quarantined
-from collectors.store import Run, Store, file_fingerprint
+from collectors.store import Run, Store, file_fingerprint, transaction
 
 UTC = dt.timezone.utc
 BATCH_ROWS = 10_000
@@ -260,16 +260,11 @@ class _Writer:
     def _write(self, item: _Batch) -> None:
         self.con.register(item.view, item.batch)
         try:
-            self.con.execute("BEGIN")
-            try:
+            with transaction(self.con):
                 affected = []
                 for sql, params in item.statements:
                     row = self.con.execute(sql, params).fetchone()
                     affected.append(int(row[0]) if row and row[0] is not None else 0)
-                self.con.execute("COMMIT")
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
         finally:
             self.con.unregister(item.view)
         if item.counting == "none":

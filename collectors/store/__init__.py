@@ -13,6 +13,7 @@ from collectors.store.db import (
     available_migrations,
     file_fingerprint,
     open_store,
+    transaction,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "available_migrations",
     "file_fingerprint",
     "open_store",
+    "transaction",
 ]

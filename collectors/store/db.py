@@ -8,10 +8,11 @@ import json
 import os
 import re
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -64,6 +65,19 @@ def file_fingerprint(path: str | os.PathLike[str], chunk: int = 1 << 20) -> tupl
             h.update(block)
             size += len(block)
     return h.hexdigest(), size
+
+
+@contextmanager
+def transaction(con: Any) -> Iterator[Any]:
+    """``BEGIN`` ... ``COMMIT``; on any exception (an interrupt too) ``ROLLBACK`` and re-raise:
+    a batch of rows is stored whole or not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def utcnow() -> dt.datetime:

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from collectors import __version__
-from collectors.store import SchemaError, available_migrations, file_fingerprint, open_store
+from collectors.store import SchemaError, available_migrations, file_fingerprint, open_store, transaction
 
 
 def test_new_database_is_at_newest_schema(tmp_path):
@@ -105,3 +105,18 @@ def test_a_failing_view_script_leaves_every_view_as_it_was(tmp_path, monkeypatch
     with open_store(path, read_only=True) as s:
         columns = [r[0] for r in s.con.execute("DESCRIBE run_overview").fetchall()]
         assert "changed" not in columns and "run_id" in columns
+
+
+def test_a_transaction_stores_all_or_nothing(store):
+    con = store.con
+    con.execute("CREATE TABLE t (x INTEGER)")
+    with transaction(con):
+        con.execute("INSERT INTO t VALUES (1), (2)")
+    with pytest.raises(KeyboardInterrupt):      # an interrupt, not only an error, rolls back
+        with transaction(con):
+            con.execute("INSERT INTO t VALUES (3)")
+            raise KeyboardInterrupt
+    assert con.execute("SELECT list(x ORDER BY x) FROM t").fetchone()[0] == [1, 2]
+    with transaction(con):                       # and the connection is usable afterwards
+        con.execute("INSERT INTO t VALUES (4)")
+    assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 3

@@ -37,7 +37,7 @@ from collectors.crawl.runner import (
     session_summary, summarise,
 )
 from collectors.crawl.writer import DOMAIN_TABLES, HOST_TABLES, TABLES
-from collectors.store import Run, Store
+from collectors.store import Run, Store, transaction
 from collectors.store.db import utcnow
 
 MIN_SHARD = 100
@@ -174,8 +174,7 @@ def _register(store: Store, run: Run, job: ShardJob, result: ShardResult, shard_
                                   f"the marker says {manifest['rows'].get(table)}")
     _check(job, tables)
     now = utcnow()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in HOST_TABLES + DOMAIN_TABLES:
             data = tables[table]
             if not data.num_rows:
@@ -201,10 +200,6 @@ def _register(store: Store, run: Run, job: ShardJob, result: ShardResult, shard_
         con.execute("INSERT INTO crawl_shard_files SELECT ?, ?, ?, ?, ?, table_name, path, rows FROM _shard_files",
                     [run.run_id, now, run.input_list, run.tool_version, job.shard])
         con.unregister("_shard_files")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return tables
 
 
