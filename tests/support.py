@@ -5,6 +5,7 @@ under CI (CI=true), where .ci/run installs everything. Import with ``from suppor
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -52,3 +53,18 @@ def export_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+RECORDER_UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+def recorder_line(**changes: object) -> bytes:
+    """One good ``mtasts-recorder/1`` line (no newline), with ``changes`` applied."""
+    value = {"format": "mtasts-recorder/1", "received_at": "2024-09-30T12:00:00Z", "server_label": "c",
+             "recipient": f"{RECORDER_UUID}@c.lab.example.org", "original_recipient": None, "sender": "",
+             "client_address": "2001:db8::1", "client_helo": None, "client_hostname": None,
+             "client_protocol": "ESMTP", "envid": None, "message_id": "<m1@x>", "received_with": "ESMTPS",
+             "queue_id": "4Xyz", "tls_protocol": "TLSv1.3", "tls_cipher": "TLS_AES_128_GCM_SHA256",
+             "tls_bits": 128}
+    value.update(changes)
+    return json.dumps(value).encode()

@@ -19,6 +19,7 @@ import re
 from typing import Iterable, Iterator, NamedTuple
 
 from collectors.lab_ingest.records import Quarantined
+from collectors.rfc import MAX_EXACT_INTEGER, ijson_violation
 
 #: The nginx ``log_format`` our lab's policy server writes (docs/lab-ingest.md).
 #: Use it in nginx.conf as ``log_format mtasts_lab '<this>';`` then ``access_log ... mtasts_lab;``.
@@ -98,26 +99,37 @@ def _is_fetch(method: str | None, path: str | None) -> bool:
 
 def parse_line(line: str, position: str = "") -> HttpRequest | None:
     """One access-log line (combined, lab host + combined, vhost_combined, or JSON); None if not one."""
+    got = _parse(line, position)
+    return None if isinstance(got, str) else got
+
+
+_NOT_ACCESS_LOG = "not an access-log line"
+
+
+def _parse(line: str, position: str) -> HttpRequest | str:
+    """One access-log line, or why it is not one."""
     text = line.strip()
     if not text:
-        return None
+        return _NOT_ACCESS_LOG
     if text.startswith("{"):
         return _parse_json(text, position)
     m = _COMBINED.match(text)
     if m is None:
-        return None
+        return _NOT_ACCESS_LOG
     (vhost, vport, remote, _ident, _user, day, mon, year, hh, mm, ss, frac, zone, request, status,
      size, referer, agent, _rest) = m.groups()
     month = _MONTHS.get(mon)
     if month is None:
-        return None
+        return _NOT_ACCESS_LOG
+    if size != "-" and _int(size) is None:
+        return f"body size {size[:40]} is beyond {MAX_EXACT_INTEGER} (no column holds it)"
     try:
         sign = 1 if zone[0] == "+" else -1
         tz = dt.timezone(sign * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])))
         at = dt.datetime(int(year), month, int(day), int(hh), int(mm), int(ss),
                          int((frac or "0").ljust(6, "0")[:6]), tzinfo=tz).astimezone(dt.timezone.utc)
-    except ValueError:
-        return None
+    except (ValueError, OverflowError):
+        return _NOT_ACCESS_LOG
     method, path, proto = _request_parts(_unescape(request))
     if vhost is not None:
         fmt = "vhost_combined" if vport else "lab_host_combined"
@@ -180,19 +192,26 @@ def _json_time(value: object) -> dt.datetime | None:
 
 
 def _int(value: object) -> int | None:
-    try:
-        return int(value) if value is not None and not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+    """An integer within I-JSON's exact range (RFC 7493 2.2), else None (never raises)."""
+    if value is None or isinstance(value, bool):
         return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
+        return None
+    return number if abs(number) <= MAX_EXACT_INTEGER else None
 
 
-def _parse_json(text: str, position: str) -> HttpRequest | None:
+def _parse_json(text: str, position: str) -> HttpRequest | str:
     try:
         obj = json.loads(text)
-    except ValueError:
-        return None
+    except (ValueError, RecursionError):
+        return _NOT_ACCESS_LOG
     if not isinstance(obj, dict):
-        return None
+        return _NOT_ACCESS_LOG
+    violation = ijson_violation(obj)
+    if violation is not None:
+        return f"not I-JSON: {violation}"
     at = _json_time(_get(obj, "time"))
     method, path, proto = _request_parts(_get(obj, "request") if isinstance(_get(obj, "request"), str) else None)
     method = method or (str(_get(obj, "method")) if _get(obj, "method") else None)
@@ -200,7 +219,7 @@ def _parse_json(text: str, position: str) -> HttpRequest | None:
     proto = proto or (str(_get(obj, "protocol")) if _get(obj, "protocol") else None)
     status = _int(_get(obj, "status"))
     if at is None or path is None or status is None:
-        return None
+        return _NOT_ACCESS_LOG
     host = _get(obj, "host")
     host = str(host) if host is not None else None
     domain, label = policy_domain_of(host)
@@ -220,9 +239,9 @@ def parse_lines(lines: Iterable[tuple[int, int, str]]) -> Iterator[HttpRequest |
             yield Quarantined(position, text[:MAX_LINE_CHARS].encode("utf-8", "replace"),
                               f"access-log line longer than {MAX_LINE_CHARS} characters")
             continue
-        got = parse_line(text, position)
-        if got is None:
-            yield Quarantined(position, text.encode("utf-8", "replace"), "not an access-log line")
+        got = _parse(text, position)
+        if isinstance(got, str):
+            yield Quarantined(position, text.encode("utf-8", "replace"), got)
         else:
             yield got
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from collectors.lab_ingest.records import Quarantined
+from collectors.rfc import ijson_violation
 
 DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
 
@@ -58,7 +59,7 @@ def read_lines(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Ite
 def read_json_lines(stream: BinaryIO, max_bytes: int, *, half_written_reason: str,
                     overlong_keep: int | None = None) -> Iterator[tuple[str, bytes, Any] | Quarantined]:
     """Each non-blank line of a JSON-lines stream as (position, line bytes, decoded value);
-    a line that is not JSON, too long (its first ``overlong_keep`` bytes kept) or where the
+    a line that is not I-JSON (RFC 7493: no lone surrogates, no numbers beyond doubles), too long (its first ``overlong_keep`` bytes kept) or where the
     stream broke off is quarantined instead, and a broken stream ends the lines."""
     for line in read_lines(stream, max_bytes):
         position = f"line {line.number}"
@@ -75,6 +76,13 @@ def read_json_lines(stream: BinaryIO, max_bytes: int, *, half_written_reason: st
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             half = not line.data.endswith(b"\n")
             yield Quarantined(position, line.data, half_written_reason if half else f"not JSON: {error}")
+            continue
+        except RecursionError:
+            yield Quarantined(position, line.data, "not JSON: nested too deeply")
+            continue
+        violation = ijson_violation(value)
+        if violation is not None:  # a value no column can hold: the line as a whole is kept raw
+            yield Quarantined(position, line.data, f"not I-JSON: {violation}")
             continue
         yield position, line.data, value
 

@@ -50,6 +50,7 @@ from collectors.lab_ingest.records import Quarantined
 from collectors.lab_ingest.streams import (
     gunzip_capped, gunzip_head, open_maybe_gzip, read_capped, read_json_lines,
 )
+from collectors.rfc import report_part_rank
 
 POST_FORMAT = "mtasts-tlsrpt-post/1"
 SIDECAR_SUFFIX = ".meta.json"
@@ -59,10 +60,6 @@ MAX_POST_LINE_BYTES = MAX_BODY_BYTES * 4 // 3 + 64 * 1024
 
 SourceKind = Literal["file", "email", "mbox", "maildir", "https-post"]
 
-# RFC 8460 section 5.3 media types, and what reporters attach instead.
-_REPORT_TYPES = ("application/tlsrpt+json", "application/tlsrpt+gzip", "application/gzip",
-                 "application/x-gzip", "application/json", "text/json")
-_NAMED_TYPES = ("application/octet-stream", "text/plain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +171,7 @@ def _report_parts(message: Message) -> list[Message]:
     for part in message.walk():
         if part.is_multipart():
             continue
-        ctype = part.get_content_type()
-        name = (part.get_filename() or "").lower()
-        named = name.endswith((".json", ".json.gz", ".gz"))
-        if ctype in _REPORT_TYPES or (ctype in _NAMED_TYPES and named):
+        if report_part_rank(part.get_content_type(), str(part.get_filename() or "")) is not None:
             found.append(part)
     return found
 

@@ -7,6 +7,7 @@ and never raises on bad input.
 """
 
 from collectors.rfc.findings import Finding, has_errors
+from collectors.rfc.ijson import MAX_EXACT_INTEGER, ijson_violation
 from collectors.rfc.mx_match import mx_matches
 from collectors.rfc.sts_policy import StsPolicy, parse_sts_policy
 from collectors.rfc.sts_record import StsRecord, parse_sts_record
@@ -16,9 +17,11 @@ from collectors.rfc.tlsrpt_report import (
     TlsRptPolicyResult,
     TlsRptReport,
     parse_tlsrpt_report,
+    report_part_rank,
 )
 
 __all__ = [
+    "MAX_EXACT_INTEGER",
     "Finding",
     "StsPolicy",
     "StsRecord",
@@ -27,9 +30,11 @@ __all__ = [
     "TlsRptRecord",
     "TlsRptReport",
     "has_errors",
+    "ijson_violation",
     "mx_matches",
     "parse_sts_policy",
     "parse_sts_record",
     "parse_tlsrpt_record",
     "parse_tlsrpt_report",
+    "report_part_rank",
 ]

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from collectors.rfc.findings import Finding
+from collectors.rfc.ijson import ijson_violation
 
 Container = Literal["json", "gzip", "email"]
 
@@ -48,8 +49,9 @@ RESULT_TYPES = frozenset({
 #: RFC 8460 sections 5.3 and 6.4/6.5: the media types of a report.
 REPORT_MEDIA_TYPES = frozenset({"application/tlsrpt+json", "application/tlsrpt+gzip"})
 # Attachment types reporters use instead; accepted with a warning.
+# "application/tlsrpt" (no suffix) is what at least one real sender labels its reports.
 _TOLERATED_MEDIA_TYPES = frozenset({
-    "application/gzip", "application/x-gzip", "application/json", "text/json",
+    "application/gzip", "application/x-gzip", "application/json", "text/json", "application/tlsrpt",
 })
 # Generic types, accepted (with a warning) only with a report-like file name.
 _NAMED_MEDIA_TYPES = frozenset({"application/octet-stream", "text/plain"})
@@ -204,13 +206,9 @@ def _report_from_email(data: bytes, findings: list[Finding]) -> bytes | None:
     for part in message.walk():
         if part.is_multipart():
             continue
-        content_type = part.get_content_type()
-        if content_type in REPORT_MEDIA_TYPES:
-            candidates.append((0, part))
-        elif content_type in _TOLERATED_MEDIA_TYPES or (
-            content_type in _NAMED_MEDIA_TYPES and _REPORT_FILENAME.search(_filename(part))
-        ):
-            candidates.append((1, part))
+        rank = report_part_rank(part.get_content_type(), _filename(part))
+        if rank is not None:
+            candidates.append((rank, part))
     if not candidates:
         findings.append(Finding.error(
             "tlsrpt_report.email_no_report",
@@ -279,6 +277,12 @@ def _load_json(payload: bytes, findings: list[Finding]) -> dict[str, Any] | None
         # RFC 7493 section 2.3: I-JSON objects MUST NOT have duplicate names.
         findings.append(Finding.warning("tlsrpt_report.duplicate_key",
                                         f"duplicate JSON keys (last one kept): {sorted(set(duplicates))[:10]}"))
+    violation = ijson_violation(document)
+    if violation is not None:
+        # RFC 8460 section 4.4: the report is I-JSON (RFC 7493). A lone surrogate or an
+        # integer no fixed-width count holds makes it unusable as a whole.
+        findings.append(Finding.error("tlsrpt_report.not_ijson", f"report is not I-JSON: {violation}"[:300]))
+        return None
     if not isinstance(document, dict):
         findings.append(Finding.error("tlsrpt_report.not_object",
                                       f"report is a JSON {type(document).__name__}, not an object"))
@@ -576,6 +580,19 @@ def _datetime(read: _Reader, date_range: dict[str, Any], key: str) -> datetime |
     except (ValueError, OverflowError) as exc:
         read.error("tlsrpt_report.bad_date", f"date-range {key} {text!r}: {exc}")
         return None
+
+
+def report_part_rank(content_type: str, filename: str) -> int | None:
+    """How an e-mail part's media type marks it as a report (RFC 8460 section 5.3): 0 for
+    the registered types, 1 for a type reporters use instead (accepted with a warning), None
+    for a part that is not a report."""
+    content_type = content_type.lower()
+    if content_type in REPORT_MEDIA_TYPES:
+        return 0
+    if content_type in _TOLERATED_MEDIA_TYPES or (
+            content_type in _NAMED_MEDIA_TYPES and _REPORT_FILENAME.search(filename)):
+        return 1
+    return None
 
 
 def _filename(part: email.message.Message) -> str:

@@ -23,10 +23,9 @@ from hypothesis import given, settings, strategies as st
 
 from collectors.lab_ingest.records import Quarantined
 from collectors.lab_ingest.recorder import RecordedMessage, parse, sniff
-from support import REPO_ROOT
+from support import RECORDER_UUID as UUID, REPO_ROOT, recorder_line
 
 SCRIPT = REPO_ROOT / "lab" / "recorder" / "mtasts-recorder"
-UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 TLS_MESSAGE = f"""\
 From alice@sender.example  Mon Sep 30 12:00:00 2024
@@ -181,15 +180,7 @@ def test_partial_line_left_by_a_killed_writer(tmp_path):
     assert isinstance(second, RecordedMessage)
 
 
-def good_line(**changes) -> bytes:
-    value = {"format": "mtasts-recorder/1", "received_at": "2024-09-30T12:00:00Z", "server_label": "c",
-             "recipient": f"{UUID}@c.lab.example.org", "original_recipient": None, "sender": "",
-             "client_address": "2001:db8::1", "client_helo": None, "client_hostname": None,
-             "client_protocol": "ESMTP", "envid": None, "message_id": "<m1@x>", "received_with": "ESMTPS",
-             "queue_id": "4Xyz", "tls_protocol": "TLSv1.3", "tls_cipher": "TLS_AES_128_GCM_SHA256",
-             "tls_bits": 128}
-    value.update(changes)
-    return json.dumps(value).encode()
+good_line = recorder_line
 
 
 def test_parser_quarantines_bad_lines_with_reasons():

@@ -1,0 +1,134 @@
+"""Values that are valid JSON or valid log syntax but that no column can hold (a lone
+surrogate escape, a count of 2**63 or 10**400, 1e999) are quarantined with the reason;
+the good evidence beside them is stored, the ingest exits 0, and a rerun adds nothing
+(issue 14). Run through the CLI, as `mtasts monthly` does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from pathlib import Path
+
+import duckdb
+
+from collectors.lab_ingest.tlsrpt_sources import post_record
+from support import EXTERNAL_DIR, recorder_line
+
+GOOGLE = EXTERNAL_DIR / "tlsrpt" / "dmarc-report-viewer" / "google.json"
+MICROSOFT = EXTERNAL_DIR / "tlsrpt" / "dmarc-report-viewer" / "microsoft.json"
+WHEN = datetime(2024, 10, 1, 0, 30, tzinfo=timezone.utc)
+
+
+def with_count(value: object) -> bytes:
+    document = json.loads(GOOGLE.read_bytes())
+    document["report-id"] = f"hostile-{value!r:.20}"
+    document["policies"][0]["summary"]["total-successful-session-count"] = value
+    return json.dumps(document).encode()
+
+
+SURROGATE = GOOGLE.read_bytes().replace(b'"organization-name": "', b'"organization-name": "\\udcff', 1)
+HUGE_LITERAL = GOOGLE.read_bytes().replace(b'"total-successful-session-count": ',
+                                           b'"total-successful-session-count": 1' + b"0" * 400 + b', "x": ', 1)
+INFINITE = GOOGLE.read_bytes().replace(b'"total-successful-session-count": ',
+                                       b'"total-successful-session-count": 1e999, "x": ', 1)
+HOSTILE_REPORTS = [SURROGATE, with_count(2**63), HUGE_LITERAL, INFINITE]
+
+
+def access_log() -> bytes:
+    good = ('mta-sts.a.lab.example 127.0.0.2 - - [03/Mar/2024:09:59:5{i} +0000] '
+            '"GET /.well-known/mta-sts.txt HTTP/1.1" 200 87 "-" "postfix-mta-sts-resolver"\n')
+    return "".join([
+        good.format(i=0),
+        good.format(i=1),
+        good.format(i=2).replace(" 200 87 ", " 200 99999999999999999999999 "),
+        '{"time":"2024-03-03T09:59:53+00:00","remote_addr":"127.0.0.2","host":"mta-sts.b.lab.example",'
+        '"request":"GET /.well-known/mta-sts.txt HTTP/1.1","status":1e999,"body_bytes_sent":87}\n',
+        '{"time":"2024-03-03T09:59:54+00:00","remote_addr":"127.0.0.2","host":"mta-sts.b.lab.example",'
+        '"request":"GET /.well-known/mta-sts.txt HTTP/1.1","status":200,"http_user_agent":"\\udcff"}\n',
+        good.format(i=5),
+        good.format(i=6),
+    ]).encode()
+
+
+def report_mail(body: bytes, content_type: str) -> bytes:
+    message = MIMEMultipart("report", report_type="tlsrpt")
+    message["From"] = "tls-reports@reporter.example"
+    message["Date"] = "Tue, 1 Oct 2024 00:30:00 +0000"
+    message["Message-ID"] = "<labelled-tlsrpt@reporter.example>"
+    message.attach(MIMEText("An aggregate TLS report"))
+    maintype, subtype = content_type.split("/")
+    part = MIMEApplication(body, subtype)
+    part.add_header("Content-Disposition", "attachment", filename="report.json")
+    message.attach(part)
+    return message.as_bytes()
+
+
+def evidence(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "good.json").write_bytes(MICROSOFT.read_bytes())
+    for number, raw in enumerate(HOSTILE_REPORTS):
+        (folder / f"hostile-{number}.json").write_bytes(raw)
+    (folder / "posts.jsonl").write_bytes(b"".join(post_record(WHEN, raw, "192.0.2.7", "application/tlsrpt+json")
+                                                  for raw in [GOOGLE.read_bytes(), *HOSTILE_REPORTS]))
+    (folder / "received.jsonl").write_bytes(b"\n".join([
+        recorder_line(), recorder_line(tls_cipher="\udcff"), recorder_line(tls_bits=2**70),
+        recorder_line(message_id="<m2@x>"), b""]))
+    (folder / "policy-access.log").write_bytes(access_log())
+    (folder / "labelled.eml").write_bytes(report_mail(GOOGLE.read_bytes(), "application/tlsrpt"))
+    return folder
+
+
+def ingest(db: Path, folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "collectors.cli", "ingest", "--db", str(db), str(folder)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def counts(db: Path) -> dict[str, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("tlsrpt_reports", "received_messages", "policy_fetches_http", "quarantine")}
+
+
+def test_unstorable_values_are_quarantined_and_the_rest_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "lab.duckdb"
+    folder = evidence(tmp_path / "evidence")
+    done = ingest(db, folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = counts(db)
+    # Reports: Microsoft's file, Google's POST and Google's mail (same report id as its POST,
+    # so one row per distinct report); every hostile one quarantined, in files and in POSTs.
+    with duckdb.connect(str(db), read_only=True) as con:
+        reasons = [r for (r,) in con.execute("SELECT reason FROM quarantine ORDER BY source_name, position").fetchall()]
+        agents = {a for (a,) in con.execute("SELECT user_agent FROM policy_fetches_http").fetchall()}
+    assert got["tlsrpt_reports"] >= 2
+    assert sum("not I-JSON" in r for r in reasons) == 2 * len(HOSTILE_REPORTS) + 2 + 2, reasons
+    assert any("body size" in r for r in reasons), reasons
+    assert got["received_messages"] == 2
+    assert got["policy_fetches_http"] == 4 and agents == {"postfix-mta-sts-resolver"}
+    for reason in reasons:
+        reason.encode("utf-8")
+
+    again = ingest(db, folder)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert counts(db) == got
+
+
+def test_a_report_part_labelled_application_tlsrpt_is_read_with_a_warning(tmp_path: Path) -> None:
+    from collectors.rfc import parse_tlsrpt_report
+
+    mail = report_mail(GOOGLE.read_bytes(), "application/tlsrpt")
+    report = parse_tlsrpt_report(mail)
+    assert report.ok
+    assert "tlsrpt_report.email_part_type" in [f.code for f in report.findings if f.severity == "warning"]
+    db = tmp_path / "lab.duckdb"
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "labelled.eml").write_bytes(mail)
+    done = ingest(db, folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert counts(db)["tlsrpt_reports"] == 1 and counts(db)["quarantine"] == 0
