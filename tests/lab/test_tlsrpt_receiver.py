@@ -47,23 +47,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def receiver(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tlsrpt")
+def start_receiver(tmp: Path, *extra: str):
+    """Start the receiver on a free port with ``extra`` options; (process, url, CA bundle, output)."""
     pki = Pki.open(tmp / "pki")
     tls = issue_files(pki, tmp / "certs", "tlsrpt", "tlsrpt.audit.lab.test")
     port = _free_port()
     output, ready = tmp / "posts.jsonl", tmp / "ready"
     proc = subprocess.Popen([sys.executable, str(template_path("tlsrpt/mtasts-tlsrpt-receiver")),
                              "--listen", "127.0.0.1", "--port", str(port), "--cert", str(tls.cert_file),
-                             "--key", str(tls.key_file), "--output", str(output), "--ready", str(ready)])
+                             "--key", str(tls.key_file), "--output", str(output), "--ready", str(ready),
+                             *extra])
+    for _ in range(100):
+        if ready.exists():
+            break
+        time.sleep(0.05)
+    if not ready.exists():
+        proc.kill()
+        raise AssertionError("receiver did not start")
+    return proc, f"https://127.0.0.1:{port}/v1/report", pki.ca_bundle, output
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory):
+    proc, url, ca, output = start_receiver(tmp_path_factory.mktemp("tlsrpt"), "--max-connections-per-client", "3")
     try:
-        for _ in range(100):
-            if ready.exists():
-                break
-            time.sleep(0.05)
-        assert ready.exists(), "receiver did not start"
-        yield f"https://127.0.0.1:{port}/v1/report", pki.ca_bundle, output
+        yield url, ca, output
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -124,3 +132,75 @@ def test_what_a_reporter_never_sends_is_refused_and_not_stored(receiver):
                               headers={"Content-Type": "application/tlsrpt+json"})
         assert too_big.status_code == 413
     assert (output.stat().st_size if output.exists() else 0) == size
+
+
+def _size(output: Path) -> int:
+    return output.stat().st_size if output.exists() else 0
+
+
+def test_a_body_that_is_neither_gzip_nor_json_is_refused_with_415(receiver):
+    url, ca, output = receiver
+    size = _size(output)
+    for body in (b"hello", b"<html></html>", b"\x00" * 100, b"[1, 2]"):
+        assert _post(url, ca, body, "application/tlsrpt+json").status_code == 415
+    assert _size(output) == size
+    assert _post(url, ca, b"\xef\xbb\xbf " + json.dumps(REPORT).encode(), "application/json").status_code == 201
+
+
+def _stalled_connection(url: str, ca: Path) -> ssl.SSLSocket:
+    """A TLS connection that sends half a request head and then waits (a slowloris)."""
+    port = int(url.split(":")[2].split("/")[0])
+    sock = _context(ca).wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+    sock.sendall(b"POST /v1/report HTTP/1.1\r\nHost: x\r\n")
+    return sock
+
+
+def test_one_client_cannot_hold_more_than_its_connections(receiver):
+    url, ca, output = receiver
+    stalled = [_stalled_connection(url, ca) for _ in range(3)]
+    try:
+        time.sleep(0.2)
+        assert _post(url, ca, json.dumps(REPORT).encode(), "application/tlsrpt+json").status_code == 429
+    finally:
+        for sock in stalled:
+            sock.close()
+    for _ in range(50):  # the server notices the closed connections
+        response = _post(url, ca, json.dumps(REPORT).encode(), "application/tlsrpt+json")
+        if response.status_code != 429:
+            break
+        time.sleep(0.1)
+    assert response.status_code == 201
+
+
+def test_the_output_never_grows_past_its_budget(tmp_path):
+    proc, url, ca, output = start_receiver(tmp_path, "--max-output-bytes", "4000")
+    try:
+        body = json.dumps(REPORT).encode()  # about 1.3 kB as a base64 line
+        answers = [_post(url, ca, body, "application/tlsrpt+json").status_code for _ in range(6)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert answers[0] == 201 and answers[-1] == 507, answers
+    assert answers == sorted(answers)  # once full, full
+    assert 0 < _size(output) <= 4000
+    assert len(list(parse_post_log(io.BytesIO(output.read_bytes())))) == answers.count(201)
+
+
+def test_behind_a_proxy_it_speaks_plain_http_and_takes_the_proxy_s_client_address(tmp_path):
+    port = _free_port()
+    output, ready = tmp_path / "posts.jsonl", tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, str(template_path("tlsrpt/mtasts-tlsrpt-receiver")),
+                             "--listen", "127.0.0.1", "--port", str(port), "--plain",
+                             "--output", str(output), "--ready", str(ready)])
+    try:
+        for _ in range(100):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/report", content=json.dumps(REPORT).encode(),
+                              headers={"Content-Type": "application/tlsrpt+json", "X-Real-IP": "192.0.2.9"})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert response.status_code == 201
+    assert json.loads(output.read_bytes())["remote_addr"] == "192.0.2.9"

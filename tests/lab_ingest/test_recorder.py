@@ -223,3 +223,25 @@ def test_parse_path(tmp_path):
     path.write_bytes(good_line() + b"\n")
     [record] = parse_path(path)
     assert isinstance(record, RecordedMessage) and record.server_label == "c"
+
+
+def test_folded_header_lines_are_capped_like_the_rest(tmp_path):
+    """A header folded over 40 MB (Postfix accepts what its message_size_limit allows)
+    costs the recorder no more memory than a normal message, and the record is whole."""
+    head, _, rest = TLS_MESSAGE.partition("Received: from mail.sender.example")
+    folded = "".join(f"\tcomment-{i:08d} {'x' * 60}\n" for i in range(600_000))
+    hostile = head + "Received: from mail.sender.example" + rest.replace(
+        "\t(No client certificate requested)\n", "\t(No client certificate requested)\n" + folded, 1)
+    assert len(hostile) > 40_000_000
+    output = tmp_path / "received.jsonl"
+    probe = ("import resource, subprocess, sys\n"
+             "done = subprocess.run(sys.argv[1:], stdin=sys.stdin)\n"
+             "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    ran = subprocess.run([sys.executable, "-c", probe, sys.executable, str(SCRIPT), "--output", str(output), "a"],
+                         input=hostile.encode(), env=delivery_env(), capture_output=True, timeout=60)
+    code, max_rss_kib = map(int, ran.stdout.split())
+    assert code == 0, ran.stderr
+    assert max_rss_kib < 60 * 1024, max_rss_kib
+    (record,) = records(output)
+    assert isinstance(record, RecordedMessage)
+    assert record.tls_protocol == "TLSv1.3" and record.tls_bits == 256
