@@ -317,7 +317,9 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
         "render", help="write the configuration of a lab on real hosts (zone, Postfix A-F, policies, nginx)",
         description="Render the lab's templates for a deployment on real hosts (docs/lab-deploy.md): "
                     "the zone audit.BASE, the main.cf/master.cf/aliases.regexp of receivers A-F, the "
-                    "policies (CRLF) and nginx.conf of the policy server, into OUT. Installs nothing.")
+                    "policies (CRLF), the nginx site of the policy server and TLS-RPT endpoint, the "
+                    "receiver's systemd unit, a certbot deploy hook, INSTALL.md and install.sh (where each "
+                    "file goes) and collect-evidence.sh, into OUT. Installs nothing.")
     p.add_argument("--base", required=True, metavar="DOMAIN", help="your base domain: the lab is audit.DOMAIN")
     for label in "abdef":
         p.add_argument(f"--{label}4", required=True, metavar="IPV4", help=f"server {label.upper()}'s IPv4 address")
@@ -353,7 +355,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         target = args.out / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, newline="")
-    print(f"wrote {len(files)} files to {args.out} (install them as docs/lab-deploy.md says)")
+    print(f"wrote {len(files)} files to {args.out}: {args.out / 'INSTALL.md'} says where each goes "
+          f"(sh {args.out / 'install.sh'} on the lab host puts them there; docs/lab-deploy.md)")
     for name in files:
         print(f"  {name}")
     return 0

@@ -106,10 +106,11 @@ def policy_servers() -> tuple[ServerSpec, ...]:
     return tuple(s for s in SERVERS if s.sts_policy)
 
 
-def nginx_config(names: LabNames, listen: str, run_directory: Path, log_directory: Path,
-                 access_log: Path, policy_files: dict[str, Path],
-                 tls: dict[str, TlsFiles]) -> str:
-    """nginx.conf of the policy server: one server block per lab domain with a policy."""
+def nginx_site(names: LabNames, listen: str, access_log: Path, policy_files: dict[str, Path],
+               tls: dict[str, TlsFiles], tlsrpt_proxy: dict[str, object] | None = None) -> str:
+    """The policy server as an nginx site (http context): one server block per lab domain
+    with a policy, and, when ``tlsrpt_proxy`` gives its values, the TLS-RPT endpoint
+    proxied to the receiver on loopback (lab/policy/tlsrpt-proxy.conf)."""
     blocks = []
     for server in policy_servers():
         blocks.append(render("policy/server.conf", {
@@ -120,13 +121,22 @@ def nginx_config(names: LabNames, listen: str, run_directory: Path, log_director
             "cert_file": tls[server.label].cert_file,
             "key_file": tls[server.label].key_file,
             "policy_file": policy_files[server.label],
+            "access_log": access_log,
         }))
+    if tlsrpt_proxy is not None:
+        blocks.append(render("policy/tlsrpt-proxy.conf", {
+            "listen": listen, "tlsrpt_host": names.tlsrpt_host, "access_log": access_log, **tlsrpt_proxy}))
+    return render("policy/site.conf", {"listen": listen, "access_log": access_log, "servers": "\n".join(blocks)})
+
+
+def nginx_config(names: LabNames, listen: str, run_directory: Path, log_directory: Path,
+                 access_log: Path, policy_files: dict[str, Path],
+                 tls: dict[str, TlsFiles]) -> str:
+    """The local lab's whole nginx.conf: process settings around :func:`nginx_site`."""
     return render("policy/nginx.conf", {
         "run_directory": run_directory,
         "log_directory": log_directory,
-        "access_log": access_log,
-        "listen": listen,
-        "servers": "\n".join(blocks),
+        "site": nginx_site(names, listen, access_log, policy_files, tls),
     })
 
 

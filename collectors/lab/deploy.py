@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from collectors.lab import configs
 from collectors.lab.configs import TlsFiles
 from collectors.lab.design import SERVERS, LabNames, LocalAddresses
+from collectors.lab.templates import render
 
 # RFC 8461 section 3.1: id = 1*32(ALPHA / DIGIT)
 _POLICY_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -73,12 +74,32 @@ def _address_problems(what: str, address: str, version: int) -> list[str]:
     return []
 
 
+RECEIVER_LISTEN = "127.0.0.1"     # the TLS-RPT receiver, behind nginx on the same host
+RECEIVER_PORT = 8443
+MAX_REPORT_BODY_BYTES = 8 * 1024 * 1024
+MAX_TLSRPT_OUTPUT_BYTES = 1024 ** 3
+TLSRPT_CONNECTIONS_PER_CLIENT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """Where a rendered file goes on the lab host, and its mode."""
+
+    destination: str
+    mode: str = "0644"
+
+
 def render_deployment(plan: DeployPlan) -> dict[str, str]:
-    """Every file, by path relative to an output folder:
+    """Every file, by path relative to an output folder (each one's place on the lab host
+    is in :func:`install_map`, written out as ``INSTALL.md`` and ``install.sh``):
 
     * ``dns/audit.<base>.zone``: the zone (or the records to create at a DNS provider);
     * ``postfix-<x>/main.cf``, ``master.cf``, ``aliases.regexp``: receivers A-F;
-    * ``policy/<x>/mta-sts.txt`` (CRLF, RFC 8461 section 3.2) and ``policy/nginx.conf``.
+    * ``policy/<x>/mta-sts.txt`` (CRLF, RFC 8461 section 3.2); ``nginx/mtasts-lab.conf``: the
+      policy server and the TLS-RPT endpoint as a site of Debian's nginx (conf.d);
+    * ``systemd/mtasts-tlsrpt-receiver.service``, ``letsencrypt/mtasts-lab-reload.sh``;
+    * ``collect-evidence.sh``: copies every evidence file ``mtasts ingest`` reads, from the
+      very paths the other files write to.
     """
     problems = plan.problems()
     if problems:
@@ -88,11 +109,49 @@ def render_deployment(plan: DeployPlan) -> dict[str, str]:
         receivers_v4=dict(plan.receivers_v4),
         receivers_v6={s.label: plan.receiver_c_v6 for s in SERVERS if s.ipv6_only},
         policy_server=plan.policy_v4, tlsrpt_server=plan.tlsrpt_v4 or plan.policy_v4)
-    live = PurePosixPath(plan.acme_live)
     files: dict[str, str] = {
         f"dns/audit.{plan.base}.zone": configs.zone_text(names, addresses, plan.policy_id, plan.serial,
                                                          plan.nameserver_v4 or plan.policy_v4),
     }
+    files.update(_receiver_files(plan, names, addresses))
+    files.update(_policy_files(plan, names))
+    files.update(_service_files(plan, names))
+    files["INSTALL.md"] = _install_text(plan, files)
+    files["install.sh"] = _install_script(plan, files)
+    return files
+
+
+def evidence_paths(plan: DeployPlan) -> dict[str, str]:
+    """Each evidence file on the lab host (glob allowed) -> its name in the evidence folder."""
+    return {
+        f"{plan.log_directory}/postfix-*.log": "postfix/",
+        f"{plan.log_directory}/policy-access.log": "policy-access.log",
+        f"{plan.data_directory}/received.jsonl": "received.jsonl",
+        f"{plan.data_directory}/tlsrpt-posts.jsonl": "tlsrpt-posts.jsonl",
+    }
+
+
+def install_map(plan: DeployPlan, rendered: list[str]) -> dict[str, Installed]:
+    """Rendered file -> where it goes on the lab host (files not listed are not installed)."""
+    out: dict[str, Installed] = {}
+    for name in rendered:
+        top, _, rest = name.partition("/")
+        if top.startswith("postfix-"):
+            out[name] = Installed(f"/etc/{top}/{rest}")
+        elif top == "policy":
+            out[name] = Installed(f"{plan.policy_directory}/{rest}")
+        elif name == "nginx/mtasts-lab.conf":
+            out[name] = Installed("/etc/nginx/conf.d/mtasts-lab.conf")
+        elif name == "systemd/mtasts-tlsrpt-receiver.service":
+            out[name] = Installed("/etc/systemd/system/mtasts-tlsrpt-receiver.service")
+        elif name == "letsencrypt/mtasts-lab-reload.sh":
+            out[name] = Installed("/etc/letsencrypt/renewal-hooks/deploy/mtasts-lab-reload.sh", "0755")
+    return out
+
+
+def _receiver_files(plan: DeployPlan, names: LabNames, addresses: LocalAddresses) -> dict[str, str]:
+    files = {}
+    live = PurePosixPath(plan.acme_live)
     for server in SERVERS:
         label = server.label
         instance = configs.syslog_name(label)
@@ -115,17 +174,66 @@ def render_deployment(plan: DeployPlan) -> dict[str, str]:
         for name, text in configs.receiver_files(server, names, addresses, paths, recorder,
                                                  plan.recorder_user, tls).items():
             files[f"{instance}/{name}"] = text
-    policy_files = {}
-    tls_by_label = {}
+    return files
+
+
+def _policy_files(plan: DeployPlan, names: LabNames) -> dict[str, str]:
+    files, policy_files, tls_by_label = {}, {}, {}
+    web = PurePosixPath(plan.acme_live) / plan.web_certificate
+    web_tls = TlsFiles(web / "fullchain.pem", web / "privkey.pem")            # type: ignore[arg-type]
     for server in configs.policy_servers():
         label = server.label
-        text = configs.policy_text(names, label).decode("ascii")
-        files[f"policy/{label}/mta-sts.txt"] = text
+        files[f"policy/{label}/mta-sts.txt"] = configs.policy_text(names, label).decode("ascii")
         policy_files[label] = PurePosixPath(plan.policy_directory) / label / "mta-sts.txt"
-        cert = live / plan.web_certificate
-        tls_by_label[label] = TlsFiles(cert / "fullchain.pem", cert / "privkey.pem")  # type: ignore[arg-type]
-    files["policy/nginx.conf"] = configs.nginx_config(
-        names, plan.policy_v4, PurePosixPath("/run/mtasts-lab"),   # type: ignore[arg-type]
-        PurePosixPath("/var/log/nginx"), PurePosixPath(plan.log_directory) / "policy-access.log",  # type: ignore[arg-type]
-        policy_files, tls_by_label)                                # type: ignore[arg-type]
+        tls_by_label[label] = web_tls
+    proxy = {"listen": plan.tlsrpt_v4 or plan.policy_v4, "cert_file": web_tls.cert_file,
+             "tlsrpt_access_log": f"{plan.log_directory}/tlsrpt-access.log", "key_file": web_tls.key_file,
+             "receiver_listen": RECEIVER_LISTEN, "receiver_port": RECEIVER_PORT,
+             "max_body_bytes": MAX_REPORT_BODY_BYTES, "connections_per_client": TLSRPT_CONNECTIONS_PER_CLIENT}
+    files["nginx/mtasts-lab.conf"] = configs.nginx_site(
+        names, plan.policy_v4,
+        PurePosixPath(plan.log_directory) / "policy-access.log",        # type: ignore[arg-type]
+        policy_files, tls_by_label, proxy)                                 # type: ignore[arg-type]
     return files
+
+
+def _service_files(plan: DeployPlan, names: LabNames) -> dict[str, str]:
+    with_certificates = [configs.syslog_name(s.label) for s in SERVERS if s.tls not in ("none", "wrong_name")]
+    reload_lines = "".join(f"postfix -c /etc/{i} reload\n" for i in with_certificates)
+    return {
+        "systemd/mtasts-tlsrpt-receiver.service": render("systemd/mtasts-tlsrpt-receiver.service", {
+            "tlsrpt_host": names.tlsrpt_host, "receiver_listen": RECEIVER_LISTEN,
+            "receiver_port": RECEIVER_PORT, "data_directory": plan.data_directory,
+            "max_body_bytes": MAX_REPORT_BODY_BYTES, "max_output_bytes": MAX_TLSRPT_OUTPUT_BYTES,
+            "recorder_user": plan.recorder_user}, strict_unused=True),
+        "letsencrypt/mtasts-lab-reload.sh": (
+            "#!/bin/sh\n# certbot deploy hook (rendered by `mtasts lab render`): whatever presents the\n"
+            "# renewed certificates reads them again. nginx and Postfix read keys as root.\n"
+            f"{reload_lines}systemctl reload nginx\n"),
+        "collect-evidence.sh": _collect_script(plan),
+    }
+
+
+def _collect_script(plan: DeployPlan) -> str:
+    lines = [f'rsync -av "$host:{source}" "$dest/{target}"' for source, target in evidence_paths(plan).items()]
+    return ("#!/bin/sh\n# Copy the lab's evidence home (rendered by `mtasts lab render`; the same paths the\n"
+            "# lab's files write to). Usage: collect-evidence.sh LABHOST DEST\nset -eu\n"
+            'host=$1 dest=$2\nmkdir -p "$dest/postfix"\n' + "\n".join(lines) + "\n"
+            'echo "now: mtasts ingest $dest/postfix/*.log $dest/*.log $dest/*.jsonl LEDGER NOTICES..."\n')
+
+
+def _install_text(plan: DeployPlan, files: dict[str, str]) -> str:
+    rows = "".join(f"| `{name}` | `{where.destination}` | {where.mode} |\n"
+                   for name, where in install_map(plan, list(files)).items())
+    return ("# Where each rendered file goes on the lab host\n\n"
+            "Rendered by `mtasts lab render`; `sh install.sh` (as root, from this folder) does exactly this.\n"
+            f"The zone (`dns/audit.{plan.base}.zone`) goes to your DNS; `collect-evidence.sh` runs on your own\n"
+            "machine.\n\n| rendered file | on the lab host | mode |\n|---|---|---|\n" + rows)
+
+
+def _install_script(plan: DeployPlan, files: dict[str, str]) -> str:
+    commands = "".join(f"install -D -m {where.mode} '{name}' '{where.destination}'\n"
+                       for name, where in install_map(plan, list(files)).items())
+    return ("#!/bin/sh\n# Install the rendered lab files (rendered by `mtasts lab render`; see INSTALL.md).\n"
+            f'set -eu\ncd "$(dirname "$0")"\ninstall -d -m 0755 {plan.log_directory} {plan.data_directory}\n'
+            f"chown {plan.recorder_user}:{plan.recorder_user} {plan.data_directory}\n" + commands)

@@ -59,9 +59,11 @@ def test_policies_are_valid_enforce_policies_for_their_own_mx(rendered: Path) ->
         assert mx_matches(f"mx.{label}.audit.example.org", list(policy.mx))
         assert not mx_matches(f"mx.{'b' if label == 'a' else 'a'}.audit.example.org", list(policy.mx))
     assert not (rendered / "policy" / "f").exists()
-    nginx = (rendered / "policy" / "nginx.conf").read_text()
+    nginx = (rendered / "nginx" / "mtasts-lab.conf").read_text()
     assert nginx.count("server_name mta-sts.") == 5 and "return 30" not in nginx and "rewrite" not in nginx
     assert "/etc/letsencrypt/live/lab-web/fullchain.pem" in nginx
+    # a conf.d site of Debian's nginx: no process settings, which only a whole nginx.conf has
+    assert not any(word in nginx for word in ("daemon off", "pid ", "events {", "http {", "worker_processes"))
 
 
 def test_postfix_reads_each_receivers_configuration(rendered: Path) -> None:

@@ -197,7 +197,8 @@ def test_rendering_substitutes_once_and_completely(values):
 def test_every_lab_template_file_is_used():
     used = {"postfix/master.cf", "postfix/receivers/main.cf", "postfix/receivers/aliases.regexp",
             "postfix/senders/main.cf", "postfix/senders/mailboxes", "mta-sts-resolver/mta-sts-daemon.yml",
-            "policy/mta-sts.txt", "policy/nginx.conf", "policy/server.conf", "dns/audit.zone"}
+            "policy/mta-sts.txt", "policy/nginx.conf", "policy/server.conf", "policy/site.conf",
+            "policy/tlsrpt-proxy.conf", "dns/audit.zone"}
     used |= {f"postfix/receivers/{label}.cf" for label in design.SERVER_LABELS}
     used |= {f"postfix/senders/{p.name}.cf" for p in design.BUILTIN_PROFILES}
     present = {str(p.relative_to(TEMPLATE_DIR)) for p in TEMPLATE_DIR.rglob("*")
