@@ -16,6 +16,7 @@ from pathlib import Path
 from collectors import REPO_ROOT
 from collectors.cli.common import CliError
 from collectors.cli.lab_ledger import _add_addresses, _add_sent
+from collectors.cli.lab_status import add_serve_status, add_watch
 
 SAMPLE_WORKDIR = Path("/var/tmp/mtasts-sample")
 
@@ -362,7 +363,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS = (_add_up, _add_send, _add_status, _add_down, _add_sample, _add_addresses, _add_sent, _add_render)
+_SUBCOMMANDS = (_add_up, _add_send, _add_status, _add_down, _add_sample, _add_addresses, _add_sent, _add_render,
+                add_serve_status, add_watch)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

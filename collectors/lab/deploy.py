@@ -42,6 +42,8 @@ class DeployPlan:
     log_directory: str = "/var/log/mtasts-lab"
     data_directory: str = "/var/lib/mtasts-lab"
     policy_directory: str = "/srv/mtasts-lab/policies"
+    mtasts_command: str = "/opt/mtasts/bin/mtasts"   # the project, installed on the lab host
+    status_token_file: str = "/etc/mtasts-lab/status-token"
 
     def problems(self) -> list[str]:
         """What is wrong with the plan, one line each (empty: it renders)."""
@@ -76,6 +78,7 @@ def _address_problems(what: str, address: str, version: int) -> list[str]:
 
 RECEIVER_LISTEN = "127.0.0.1"     # the TLS-RPT receiver, behind nginx on the same host
 RECEIVER_PORT = 8443
+STATUS_PORT = 8444                 # the live view (`mtasts lab serve-status`), also on RECEIVER_LISTEN
 MAX_REPORT_BODY_BYTES = 8 * 1024 * 1024
 MAX_TLSRPT_OUTPUT_BYTES = 1024 ** 3
 TLSRPT_CONNECTIONS_PER_CLIENT = 4
@@ -97,7 +100,8 @@ def render_deployment(plan: DeployPlan) -> dict[str, str]:
     * ``postfix-<x>/main.cf``, ``master.cf``, ``aliases.regexp``: receivers A-F;
     * ``policy/<x>/mta-sts.txt`` (CRLF, RFC 8461 section 3.2); ``nginx/mtasts-lab.conf``: the
       policy server and the TLS-RPT endpoint as a site of Debian's nginx (conf.d);
-    * ``systemd/mtasts-tlsrpt-receiver.service``, ``letsencrypt/mtasts-lab-reload.sh``;
+    * ``systemd/mtasts-tlsrpt-receiver.service``, ``systemd/mtasts-lab-status.service`` (the live
+      view of arrivals), ``letsencrypt/mtasts-lab-reload.sh``;
     * ``collect-evidence.sh``: copies every evidence file ``mtasts ingest`` reads, from the
       very paths the other files write to.
     """
@@ -142,8 +146,8 @@ def install_map(plan: DeployPlan, rendered: list[str]) -> dict[str, Installed]:
             out[name] = Installed(f"{plan.policy_directory}/{rest}")
         elif name == "nginx/mtasts-lab.conf":
             out[name] = Installed("/etc/nginx/conf.d/mtasts-lab.conf")
-        elif name == "systemd/mtasts-tlsrpt-receiver.service":
-            out[name] = Installed("/etc/systemd/system/mtasts-tlsrpt-receiver.service")
+        elif top == "systemd":
+            out[name] = Installed(f"/etc/systemd/system/{rest}")
         elif name == "letsencrypt/mtasts-lab-reload.sh":
             out[name] = Installed("/etc/letsencrypt/renewal-hooks/deploy/mtasts-lab-reload.sh", "0755")
     return out
@@ -187,7 +191,8 @@ def _policy_files(plan: DeployPlan, names: LabNames) -> dict[str, str]:
         policy_files[label] = PurePosixPath(plan.policy_directory) / label / "mta-sts.txt"
         tls_by_label[label] = web_tls
     proxy = {"listen": plan.tlsrpt_v4 or plan.policy_v4, "cert_file": web_tls.cert_file,
-             "tlsrpt_access_log": f"{plan.log_directory}/tlsrpt-access.log", "key_file": web_tls.key_file,
+             "tlsrpt_access_log": f"{plan.log_directory}/tlsrpt-access.log",
+             "status_listen": RECEIVER_LISTEN, "status_port": STATUS_PORT, "key_file": web_tls.key_file,
              "receiver_listen": RECEIVER_LISTEN, "receiver_port": RECEIVER_PORT,
              "max_body_bytes": MAX_REPORT_BODY_BYTES, "connections_per_client": TLSRPT_CONNECTIONS_PER_CLIENT}
     files["nginx/mtasts-lab.conf"] = configs.nginx_site(
@@ -205,6 +210,11 @@ def _service_files(plan: DeployPlan, names: LabNames) -> dict[str, str]:
             "tlsrpt_host": names.tlsrpt_host, "receiver_listen": RECEIVER_LISTEN,
             "receiver_port": RECEIVER_PORT, "data_directory": plan.data_directory,
             "max_body_bytes": MAX_REPORT_BODY_BYTES, "max_output_bytes": MAX_TLSRPT_OUTPUT_BYTES,
+            "recorder_user": plan.recorder_user}, strict_unused=True),
+        "systemd/mtasts-lab-status.service": render("systemd/mtasts-lab-status.service", {
+            "tlsrpt_host": names.tlsrpt_host, "token_file": plan.status_token_file, "mtasts": plan.mtasts_command,
+            "lab_domain": names.zone, "data_directory": plan.data_directory,
+            "log_directory": plan.log_directory, "status_listen": RECEIVER_LISTEN, "status_port": STATUS_PORT,
             "recorder_user": plan.recorder_user}, strict_unused=True),
         "letsencrypt/mtasts-lab-reload.sh": (
             "#!/bin/sh\n# certbot deploy hook (rendered by `mtasts lab render`): whatever presents the\n"

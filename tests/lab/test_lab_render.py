@@ -99,3 +99,31 @@ def test_bad_plans_and_existing_files_are_one_line_refusals(tmp_path: Path, caps
     assert main([*ARGS, "--out", str(tmp_path / "z")]) == 2
     assert "--force" in capsys.readouterr().err
     assert main([*ARGS, "--out", str(tmp_path / "z"), "--force"]) == 0
+
+
+def test_the_install_map_places_every_host_file_and_the_guide_names_only_rendered_paths(rendered: Path) -> None:
+    from collectors.lab.deploy import DeployPlan, install_map
+
+    names = sorted(str(p.relative_to(rendered)) for p in rendered.rglob("*") if p.is_file())
+    plan = DeployPlan(base="example.org", receivers_v4=V4, receiver_c_v6="2001:db8::13", policy_v4="198.51.100.10")
+    placed = install_map(plan, names)
+    not_installed = {n for n in names if n not in placed}
+    assert not_installed == {"dns/audit.example.org.zone", "INSTALL.md", "install.sh", "collect-evidence.sh"}
+    script = (rendered / "install.sh").read_text()
+    for name, where in placed.items():
+        assert f"install -D -m {where.mode} '{name}' '{where.destination}'" in script
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "lab-deploy.md").read_text()
+    for path in ("/etc/nginx/conf.d/mtasts-lab.conf", "/etc/systemd/system/mtasts-tlsrpt-receiver.service",
+                 "/etc/systemd/system/mtasts-lab-status.service",
+                 "/etc/letsencrypt/renewal-hooks/deploy/mtasts-lab-reload.sh"):
+        assert path in guide and path in script
+    everything = "\n".join((rendered / n).read_text() for n in names)
+    for evidence in ("/var/log/mtasts-lab/policy-access.log", "/var/lib/mtasts-lab/received.jsonl",
+                     "/var/lib/mtasts-lab/tlsrpt-posts.jsonl"):
+        assert evidence in guide
+        assert everything.count(evidence) >= 2, evidence  # written by one rendered file, collected by another
+    for label in "abcdef":  # each instance writes its log where the collection's glob finds it
+        assert f"maillog_file = /var/log/mtasts-lab/postfix-{label}.log" in (rendered / f"postfix-{label}" / "main.cf").read_text()
+    assert "/var/log/mtasts-lab/postfix-*.log" in (rendered / "collect-evidence.sh").read_text()
+    assert "0.0.0.0" not in everything and "SupplementaryGroups" not in everything
+    assert "../shared" not in guide and "audit-lab-access.log" not in guide

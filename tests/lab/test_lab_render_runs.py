@@ -28,7 +28,7 @@ from collectors.lab_ingest.http_log import parse_line
 from collectors.rfc import parse_sts_policy
 from collectors.testbed import netns
 from collectors.testbed.pki import Pki
-from support import require_binaries
+from support import REPO_ROOT, require_binaries
 
 pytestmark = [pytest.mark.root, pytest.mark.servers]
 
@@ -44,7 +44,8 @@ def _plan(tmp: Path) -> DeployPlan:
                                               "e": "127.0.0.15", "f": "127.0.0.16"},
                       receiver_c_v6="::1", policy_v4="127.0.0.10", policy_id="20261206",
                       acme_live=str(tmp / "live"), log_directory=str(tmp / "log"),
-                      data_directory=str(tmp / "data"), policy_directory=str(tmp / "policies"))
+                      data_directory=str(tmp / "data"), policy_directory=str(tmp / "policies"),
+                      status_token_file=str(tmp / "status-token"))
 
 
 def _install(plan: DeployPlan, files: dict[str, str], tmp: Path) -> None:
@@ -70,10 +71,13 @@ def _certificates(plan: DeployPlan, tmp: Path) -> Pki:
 
 
 def _exec_start(unit: str) -> list[str]:
+    """A rendered unit's ExecStart, with the installed programs replaced by this checkout's."""
     line = unit.split("ExecStart=", 1)[1].split("\nRestart=", 1)[0].replace("\\\n", " ")
     argv = shlex.split(line)
-    assert argv[0] == "/usr/local/bin/mtasts-tlsrpt-receiver"
-    return [sys.executable, str(template_path("tlsrpt/mtasts-tlsrpt-receiver")), *argv[1:]]
+    installed = {"/usr/local/bin/mtasts-tlsrpt-receiver": [sys.executable,
+                                                           str(template_path("tlsrpt/mtasts-tlsrpt-receiver"))],
+                 "/opt/mtasts/bin/mtasts": [sys.executable, "-m", "collectors.cli"]}
+    return [*installed[argv[0]], *argv[1:]]
 
 
 def _curl(name: str, pki: Pki, url: str, *args: str) -> subprocess.CompletedProcess:
@@ -97,6 +101,7 @@ def policy_host(host_root: Path):
     require_binaries("nginx", "curl", "ip")
     tmp_path = host_root
     plan = _plan(tmp_path)
+    Path(plan.status_token_file).write_text("a-test-token-of-enough-length\n")
     files = render_deployment(plan)
     _install(plan, files, tmp_path)
     pki = _certificates(plan, tmp_path)
@@ -118,8 +123,10 @@ def policy_host(host_root: Path):
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
         procs.append(subprocess.Popen(["ip", "netns", "exec", name, "nginx", "-c", str(conf)]))
-        procs.append(subprocess.Popen(["ip", "netns", "exec", name,
-                                       *_exec_start(files["systemd/mtasts-tlsrpt-receiver.service"])]))
+        for unit in ("mtasts-tlsrpt-receiver", "mtasts-lab-status"):
+            procs.append(subprocess.Popen(["ip", "netns", "exec", name,
+                                           *_exec_start(files[f"systemd/{unit}.service"])],
+                                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}))
         for _ in range(100):
             up = _curl(name, pki, f"https://mta-sts.a.audit.{BASE}/.well-known/mta-sts.txt")
             if up.stdout.endswith("200"):
@@ -164,3 +171,28 @@ def test_the_rendered_policy_host_serves_policies_and_takes_reports(policy_host,
     fetches = [parse_line(line) for line in access.read_text().splitlines()]
     assert {f.policy_domain for f in fetches if f and f.is_policy_fetch and f.status == 200} == {
         f"{label}.audit.{BASE}" for label in "abcde"}
+
+
+def test_the_live_view_answers_through_the_rendered_nginx(policy_host, host_root: Path) -> None:
+    name, pki, plan, files = policy_host
+    base = f"https://tlsrpt.audit.{BASE}"
+    watch = ["ip", "netns", "exec", name, sys.executable, "-m", "collectors.cli", "lab", "watch", "--lab", base,
+             "--ca-bundle", str(pki.ca_bundle), "--once"]
+    # the name resolves through /etc/hosts of the namespace's view: curl's --resolve has no
+    # equivalent in urllib, so give the test's resolver an answer
+    hosts = Path("/etc/netns") / name / "hosts"
+    hosts.parent.mkdir(parents=True, exist_ok=True)
+    hosts.write_text(f"127.0.0.1 localhost\n127.0.0.10 tlsrpt.audit.{BASE}\n")
+    for _ in range(50):
+        issued = subprocess.run([*watch, "--issue", "--token-file", plan.status_token_file],
+                                capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        if issued.returncode == 0:
+            break
+        time.sleep(0.2)
+    assert issued.returncode == 0, issued.stderr
+    assert issued.stdout.count("nothing arrived yet") == 6
+    assert Path(f"{plan.data_directory}/issued-addresses.jsonl").read_text().count("@") == 6
+    stranger = _curl(name, pki, f"{base}/v1/status/0f8fad5b-d9cb-469f-a165-70867728950e@a.audit.{BASE}")
+    assert stranger.stdout.endswith("404")
+    no_token = _curl(name, pki, f"{base}/v1/addresses", "-X", "POST")
+    assert no_token.stdout.endswith("401")

@@ -1,0 +1,109 @@
+"""The lab's live view (``mtasts lab serve-status`` and ``mtasts lab watch``), as a real
+HTTP service on 127.0.0.1: it issues addresses only with the token, answers only for the
+addresses it issued, shows arrivals and policy fetches from the very files `mtasts ingest`
+reads, never content, and limits each client."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support import recorder_line
+
+LAB = "audit.lab.test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    token = secrets.token_hex(16)
+    (tmp_path / "token").write_text(token + "\n")
+    port = _free_port()
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-m", "collectors.cli", "lab", "serve-status", "--lab-domain", LAB,
+                             "--received", str(tmp_path / "received.jsonl"),
+                             "--access-log", str(tmp_path / "policy-access.log"),
+                             "--issued", str(tmp_path / "issued.jsonl"), "--token-file", str(tmp_path / "token"),
+                             "--port", str(port), "--per-minute", "40", "--ready", str(ready)])
+    try:
+        for _ in range(200):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        assert ready.exists(), "status service did not start"
+        yield f"http://127.0.0.1:{port}", token, tmp_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _issue(url: str, token: str) -> list[dict]:
+    response = httpx.post(f"{url}/v1/addresses", headers={"Authorization": f"Bearer {token}", "X-Provider": "p"})
+    assert response.status_code == 201, response.text
+    return response.json()["addresses"]
+
+
+def test_arrivals_and_fetches_for_issued_addresses_only(service) -> None:
+    url, token, folder = service
+    assert httpx.post(f"{url}/v1/addresses").status_code == 401
+    assert httpx.post(f"{url}/v1/addresses", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    issued = _issue(url, token)
+    assert [a["label"] for a in issued] == list("abcdef")
+    a_address = issued[0]["address"]
+    assert a_address.endswith(f"@a.{LAB}") and len(a_address.split("@")[0]) == 36
+
+    nothing = httpx.get(f"{url}/v1/status/{a_address}").json()
+    assert nothing["arrivals"] == [] and nothing["policy_fetches"] == []
+    local = a_address.split("@")[0]
+    (folder / "received.jsonl").write_bytes(recorder_line(
+        server_label="a", received_at="2099-01-01T00:00:05Z", recipient="mtastslab@a.audit.lab.test",
+        original_recipient=a_address, client_hostname="mx.sender.example", client_address="192.0.2.25") + b"\n")
+    (folder / "policy-access.log").write_text(
+        f'mta-sts.a.{LAB} 192.0.2.30 - - [01/Jan/2099:00:00:01 +0000] "GET /.well-known/mta-sts.txt HTTP/1.1" '
+        '200 87 "-" "SenderMTA-STS/1.0"\n'
+        f'mta-sts.b.{LAB} 192.0.2.31 - - [01/Jan/2099:00:00:02 +0000] "GET /.well-known/mta-sts.txt HTTP/1.1" '
+        '200 87 "-" "Other/1.0"\n')
+    status = httpx.get(f"{url}/v1/status/{a_address}").json()
+    assert status["arrivals"] == [{"server": "a", "received_at": "2099-01-01T00:00:05Z",
+                                   "client_address": "192.0.2.25", "client_hostname": "mx.sender.example",
+                                   "tls_protocol": "TLSv1.3", "tls_cipher": "TLS_AES_128_GCM_SHA256"}]
+    assert status["policy_fetches"] == [{"fetched_at": "2099-01-01T00:00:01Z", "client_address": "192.0.2.30",
+                                         "user_agent": "SenderMTA-STS/1.0", "status": 200}]
+    assert set(status) == {"address", "server", "issued_at", "arrivals", "policy_fetches"}  # no content
+    assert local in (folder / "issued.jsonl").read_text()
+
+    # Addresses it did not issue, however well-formed, are unknown.
+    assert httpx.get(f"{url}/v1/status/0f8fad5b-d9cb-469f-a165-70867728950e@a.{LAB}").status_code == 404
+    assert httpx.get(f"{url}/v1/status/{local}@b.{LAB}").status_code == 404
+
+    # `mtasts lab watch --once` prints the same.
+    watched = subprocess.run([sys.executable, "-m", "collectors.cli", "lab", "watch", "--lab", url, "--once",
+                              a_address], capture_output=True, text=True, timeout=60)
+    assert watched.returncode == 0, watched.stderr
+    assert "mx.sender.example [192.0.2.25]  TLSv1.3 TLS_AES_128_GCM_SHA256" in watched.stdout
+    assert "agent SenderMTA-STS/1.0" in watched.stdout and "Other/1.0" not in watched.stdout
+
+
+def test_watch_can_issue_and_each_client_is_rate_limited(service) -> None:
+    url, token, folder = service
+    watched = subprocess.run([sys.executable, "-m", "collectors.cli", "lab", "watch", "--lab", url, "--once",
+                              "--issue", "--token-file", str(folder / "token")],
+                             capture_output=True, text=True, timeout=60)
+    assert watched.returncode == 0, watched.stderr
+    assert watched.stdout.count("nothing arrived yet") == 6
+    answers = [httpx.get(f"{url}/v1/status/x@a.{LAB}").status_code for _ in range(45)]
+    assert 429 in answers and set(answers) == {404, 429}
+    assert json.loads(httpx.get(f"{url}/v1/status/x").text)["error"].startswith("too many")
