@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from collectors.lab_ingest import linesource, postfix_fast, readers
+from collectors.lab_ingest import linesource, readers
 from collectors.lab_ingest.formats import FOLDER, REGISTRY, EvidenceFormat, detect_path
 from collectors.lab_ingest.pseudonymise import Pseudonymiser, pseudonymiser_for
 from collectors.lab_ingest.records import Quarantined
@@ -179,41 +179,28 @@ class Ingester:
             sha, size = file_fingerprint(path) if path.is_file() else (None, None)
             return FileOutcome(str(path), None, "failed", 0, {}, 1, "format not recognised",
                                sha256=sha, bytes=size)
-        head = linesource.head_hash(path) if fmt.reads_lines else None
-        if path.is_file():
-            done = linesource.already_ingested(self.con, path, fmt.name, head)
-            if done is not None:
-                run_id, sha, size = done
-                note = f"already ingested by run {run_id}"
-                self._record_file(sink, IngestedFile(
-                    str(path), fmt.name, _is_gzip(path), sha, size, "skipped", note=note), records=0)
-                return FileOutcome(str(path), fmt.name, "skipped", 0, {}, 0, note, sha256=sha, bytes=size)
-        if fmt.reads_lines:
-            return self._log(sink, pseudo, path, fmt.name, head)
-        return self._records(sink, pseudo, path, fmt)
+        opened = linesource.open_input(self.con, path, fmt.name, fmt.reads_lines)
+        if isinstance(opened, linesource.AlreadyRead):
+            self._record_file(sink, IngestedFile(str(path), fmt.name, _is_gzip(path), opened.sha256, opened.bytes,
+                                                 "skipped", note=opened.note), records=0)
+            return FileOutcome(str(path), fmt.name, "skipped", 0, {}, 0, opened.note,
+                               sha256=opened.sha256, bytes=opened.bytes)
+        if opened is None:
+            return self._records(sink, pseudo, path, fmt)
+        return self._log(sink, path, fmt.name, opened, pseudo)
 
-    def _log(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: str, head: str | None) -> FileOutcome:
+    def _log(self, sink: Sink, path: Path, fmt: str, opened: linesource.LogOpening,
+             pseudo: Pseudonymiser) -> FileOutcome:
         """A log read line by line: whole, or resumed where an earlier run stopped."""
-        found = linesource.resume_point(self.con, path, fmt, head)
-        src = linesource.source_for(path, found)
-        read_before = found.read_before if found is not None else 0
-        if fmt == "postfix":
-            year = found.year if found is not None and found.year is not None else \
-                linesource.first_year(path, self.options.year)
-            if self._compiled(pseudo):
-                read = readers.read_postfix_compiled(sink, src, year, path, read_before)
-            else:
-                read = readers.read_postfix(sink, pseudo, src, year, path, read_before)
-        else:
-            read = readers.read_http(sink, src)
-        readers.quarantine_unread(sink, src, fmt, read_before)
+        read = readers.read_log(sink, pseudo, opened, fmt, self.options.year, self.options.reader)
         sink.flush()
+        src = opened.source
         status = "truncated" if src.problem else ("resumed" if src.start else "complete")
-        note = "; ".join(n for n in (found.note if found else None, src.problem) if n) or None
+        note = "; ".join(n for n in (opened.resume.note if opened.resume else None, src.problem) if n) or None
         sha, size = src.fingerprint()
         self._record_file(sink, IngestedFile(
             str(path), fmt, src.compressed, sha, size, status,
-            head_sha256=src.head_hasher.hexdigest() if src.base == 0 else head,
+            head_sha256=src.head_hasher.hexdigest() if src.base == 0 else opened.head,
             prefix_sha256=src.hasher.hexdigest(), start_offset=src.start, end_offset=src.offset,
             resume_offset=read.resume_offset, resume_year=read.resume_year, lines=read.lines, note=note))
         return self._outcome(sink, path, fmt, status, read.lines, note, (sha, size))
@@ -242,19 +229,6 @@ class Ingester:
                            note, updated=dict(sorted(sink.updated.items())),
                            duplicates=dict(sorted(sink.duplicates.items())),
                            sha256=fingerprint[0], bytes=fingerprint[1])
-
-    def _compiled(self, pseudo: Pseudonymiser) -> bool:
-        """Whether Postfix logs go through the compiled reader (same rows, faster)."""
-        choice = self.options.reader
-        if choice == "python":
-            return False
-        if choice == "compiled":
-            if not postfix_fast.AVAILABLE:
-                raise RuntimeError("the compiled Postfix reader is not built (pip install -e . with a C compiler)")
-            if pseudo.active:
-                raise RuntimeError("--pseudonymise reads Postfix logs with the Python reader (--reader python)")
-            return True
-        return postfix_fast.AVAILABLE and not pseudo.active
 
 
 def _is_gzip(path: Path) -> bool:

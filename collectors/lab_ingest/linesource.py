@@ -383,12 +383,57 @@ def resume_point(con: Any, path: Path, fmt: str, head: str | None) -> ResumeFrom
     return None
 
 
-def source_for(path: Path, found: ResumeFrom | None) -> LineSource:
-    """The file's lines: whole, or from where ``found`` says to resume."""
+@dataclass(frozen=True, slots=True)
+class AlreadyRead:
+    """An earlier run read this very content whole: the run, and the file's SHA-256 and size."""
+
+    run_id: str
+    sha256: str
+    bytes: int
+
+    @property
+    def note(self) -> str:
+        return f"already ingested by run {self.run_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LogOpening:
+    """A log to read: its lines (whole, or from where ``resume`` says), and the hash of its
+    first 4 KiB as it was found."""
+
+    source: LineSource
+    head: str | None
+    resume: ResumeFrom | None
+
+    @property
+    def read_before(self) -> int:
+        """Where the earlier run stopped (0: no earlier run): lines before it were stored."""
+        return self.resume.read_before if self.resume is not None else 0
+
+    def year(self, explicit: int | None) -> int:
+        """The classic-syslog year at the first line read: the earlier run's at the resume
+        point, else :func:`first_year`."""
+        if self.resume is not None and self.resume.year is not None:
+            return self.resume.year
+        return first_year(self.source.path, explicit)
+
+
+def open_input(con: Any, path: Path, fmt: str, reads_lines: bool) -> AlreadyRead | LogOpening | None:
+    """What an earlier run left for this input: :class:`AlreadyRead` (skip it), a
+    :class:`LogOpening` for a log (read whole, or resumed), or None for a record file or a
+    folder to be parsed whole."""
+    head = head_hash(path) if reads_lines else None
+    if path.is_file():
+        done = already_ingested(con, path, fmt, head)
+        if done is not None:
+            return AlreadyRead(*done)
+    if not reads_lines:
+        return None
+    found = resume_point(con, path, fmt, head)
     if found is None:
-        return LineSource(path)
-    return LineSource(path, found.start, found.hasher, raw_hasher=found.raw_hasher,
-                      raw_from=found.read_before, start_line=found.start_line)
+        return LogOpening(LineSource(path), head, None)
+    return LogOpening(LineSource(path, found.start, found.hasher, raw_hasher=found.raw_hasher,
+                                 raw_from=found.read_before, start_line=found.start_line), head, found)
 
 
 def head_bytes(path: Path, size: int = 4096) -> bytes:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from collectors.lab_ingest import http_log, postfix_fast, record_tables
 from collectors.lab_ingest.formats import HTTP_TABLE, POSTFIX_TABLES, EvidenceFormat
-from collectors.lab_ingest.linesource import MAX_LINE_BYTES, LineSource, Rereading
+from collectors.lab_ingest.linesource import MAX_LINE_BYTES, LineSource, LogOpening, Rereading
 from collectors.lab_ingest.postfix_log import DeliveryRow, MessageRow, OtherRow, PostfixLogReader, row_key
 from collectors.lab_ingest.pseudonymise import Pseudonymiser
 from collectors.lab_ingest.records import Quarantined
@@ -43,9 +43,41 @@ class LogRead:
 
 
 # --------------------------------------------------------------------------- Postfix logs
-def read_postfix_compiled(sink: Sink, src: LineSource, year: int, path: Path, read_before: int) -> LogRead:
+def read_log(sink: Sink, pseudo: Pseudonymiser, opening: LogOpening, fmt: str, year: int | None,
+             reader: str) -> LogRead:
+    """A log (``postfix`` or ``http``) from its line source into the sink, with what the line
+    source could not hand out quarantined. ``year``: ``--year``; ``reader``: ``--reader``."""
+    src, read_before = opening.source, opening.read_before
+    if fmt == "postfix":
+        first = opening.year(year)
+        if use_compiled(reader, pseudo):
+            read = read_postfix_compiled(sink, src, first, read_before)
+        else:
+            read = read_postfix(sink, pseudo, src, first, read_before)
+    else:
+        read = read_http(sink, src)
+    quarantine_unread(sink, src, fmt, read_before)
+    return read
+
+
+def use_compiled(reader: str, pseudo: Pseudonymiser) -> bool:
+    """Whether Postfix logs go through the compiled reader (same rows, faster): ``--reader``
+    ``compiled`` (refused where it is not built, or with ``--pseudonymise``), ``python``, or
+    ``auto`` (compiled where built and nothing is pseudonymised)."""
+    if reader == "python":
+        return False
+    if reader == "compiled":
+        if not postfix_fast.AVAILABLE:
+            raise RuntimeError("the compiled Postfix reader is not built (pip install -e . with a C compiler)")
+        if pseudo.active:
+            raise RuntimeError("--pseudonymise reads Postfix logs with the Python reader (--reader python)")
+        return True
+    return postfix_fast.AVAILABLE and not pseudo.active
+
+
+def read_postfix_compiled(sink: Sink, src: LineSource, year: int, read_before: int) -> LogRead:
     """A Postfix log through the compiled reader; rows reach the sink as Arrow batches."""
-    reader = postfix_fast.FastPostfixReader(year, str(path))
+    reader = postfix_fast.FastPostfixReader(year, str(src.path))
     pending: dict[type, list[pa.Table]] = {}
 
     def store(final: bool = False) -> None:
@@ -94,10 +126,9 @@ def read_postfix_compiled(sink: Sink, src: LineSource, year: int, path: Path, re
     return LogRead(reader.lines, resume, resume_at.year if resume_at is not None else reader.envelopes.years.year)
 
 
-def read_postfix(sink: Sink, pseudo: Pseudonymiser, src: LineSource, year: int, path: Path,
-                 read_before: int) -> LogRead:
+def read_postfix(sink: Sink, pseudo: Pseudonymiser, src: LineSource, year: int, read_before: int) -> LogRead:
     """A Postfix log through the Python reader (the definition of the rows)."""
-    reader = PostfixLogReader(year, str(path))
+    reader = PostfixLogReader(year, str(src.path))
     if read_before > src.start:
         # Re-read lines an earlier run read (for the state still open then): their rows
         # are de-duplicated by key, their quarantined lines were stored once already.
