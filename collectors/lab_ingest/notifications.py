@@ -26,6 +26,7 @@ from __future__ import annotations
 import email
 import email.header
 import email.utils
+import html as html_module
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -169,8 +170,6 @@ _TAG = re.compile(r"<(?:script|style)\b.*?</(?:script|style)>|<[^>]+>", re.I | r
 
 
 def _html_to_text(html: str) -> str:
-    import html as html_module
-
     text = re.sub(r"<br\s*/?>|</p>|</div>|</tr>|</h\d>", "\n", html, flags=re.I)
     text = _TAG.sub(" ", text)
     text = html_module.unescape(text)
