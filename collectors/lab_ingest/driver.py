@@ -194,16 +194,14 @@ class Ingester:
         """A log read line by line: whole, or resumed where an earlier run stopped."""
         read = readers.read_log(sink, pseudo, opened, fmt, self.options.year, self.options.reader)
         sink.flush()
-        src = opened.source
-        status = "truncated" if src.problem else ("resumed" if src.start else "complete")
-        note = "; ".join(n for n in (opened.resume.note if opened.resume else None, src.problem) if n) or None
-        sha, size = src.fingerprint()
+        end = read.source
+        status = "truncated" if end.problem else ("resumed" if end.start else "complete")
+        note = "; ".join(n for n in (opened.note, end.problem) if n) or None
         self._record_file(sink, IngestedFile(
-            str(path), fmt, src.compressed, sha, size, status,
-            head_sha256=src.head_hasher.hexdigest() if src.base == 0 else opened.head,
-            prefix_sha256=src.hasher.hexdigest(), start_offset=src.start, end_offset=src.offset,
-            resume_offset=read.resume_offset, resume_year=read.resume_year, lines=read.lines, note=note))
-        return self._outcome(sink, path, fmt, status, read.lines, note, (sha, size))
+            str(path), fmt, end.compressed, end.sha256, end.bytes, status, head_sha256=end.head_sha256,
+            prefix_sha256=end.prefix_sha256, start_offset=end.start, end_offset=end.end,
+            resume_offset=read.resume.offset, resume_year=read.resume.year, lines=read.resume.lines, note=note))
+        return self._outcome(sink, path, fmt, status, read.resume.lines, note, (end.sha256, end.bytes))
 
     def _records(self, sink: Sink, pseudo: Pseudonymiser, path: Path, fmt: EvidenceFormat) -> FileOutcome:
         """A record format (reports, mailboxes, JSON lines, the ledger) through its parser."""

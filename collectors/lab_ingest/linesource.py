@@ -397,6 +397,22 @@ class AlreadyRead:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceEnd:
+    """A log read to its end: the file's SHA-256 and size (as stored), whether it is gzip, the
+    hashes of its decoded first 4 KiB and of the decoded bytes read, the decoded offsets read
+    from and to, and what went wrong (a truncated gzip stream), if anything."""
+
+    sha256: str
+    bytes: int
+    compressed: bool
+    head_sha256: str | None
+    prefix_sha256: str
+    start: int
+    end: int
+    problem: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class LogOpening:
     """A log to read: its lines (whole, or from where ``resume`` says), and the hash of its
     first 4 KiB as it was found."""
@@ -409,6 +425,18 @@ class LogOpening:
     def read_before(self) -> int:
         """Where the earlier run stopped (0: no earlier run): lines before it were stored."""
         return self.resume.read_before if self.resume is not None else 0
+
+    @property
+    def note(self) -> str | None:
+        """Where it resumed, and after which run (None: read whole)."""
+        return self.resume.note if self.resume is not None else None
+
+    def ended(self) -> SourceEnd:
+        """What reading the lines to their end found (call once they are exhausted)."""
+        src = self.source
+        sha, size = src.fingerprint()
+        return SourceEnd(sha, size, src.compressed, src.head_hasher.hexdigest() if src.base == 0 else self.head,
+                         src.hasher.hexdigest(), src.start, src.offset, src.problem)
 
     def year(self, explicit: int | None) -> int:
         """The classic-syslog year at the first line read: the earlier run's at the resume

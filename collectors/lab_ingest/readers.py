@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from collectors.lab_ingest import http_log, postfix_fast, record_tables
 from collectors.lab_ingest.formats import HTTP_TABLE, POSTFIX_TABLES, EvidenceFormat
-from collectors.lab_ingest.linesource import MAX_LINE_BYTES, LineSource, LogOpening, Rereading
+from collectors.lab_ingest.linesource import MAX_LINE_BYTES, LineSource, LogOpening, Rereading, SourceEnd
 from collectors.lab_ingest.postfix_log import DeliveryRow, MessageRow, OtherRow, PostfixLogReader, row_key
 from collectors.lab_ingest.pseudonymise import Pseudonymiser
 from collectors.lab_ingest.records import Quarantined
@@ -33,13 +33,22 @@ HTTP_COLUMNS = ("fetch_key", "source_position", "source", "log_format", "fetched
 
 
 @dataclass(frozen=True, slots=True)
-class LogRead:
-    """What reading a log gave besides its rows: the lines read, and where (decoded offset)
-    and in which year (classic syslog) a later run resumes."""
+class Resume:
+    """Where a reader stopped: the lines it read, and where (decoded offset) and in which
+    year (classic syslog) a later run resumes."""
 
     lines: int
-    resume_offset: int
-    resume_year: int | None
+    offset: int
+    year: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRead:
+    """What reading a log gave besides its rows: where a later run resumes, and what the line
+    source found (hashes, offsets, a broken stream)."""
+
+    resume: Resume
+    source: SourceEnd
 
 
 # --------------------------------------------------------------------------- Postfix logs
@@ -57,7 +66,7 @@ def read_log(sink: Sink, pseudo: Pseudonymiser, opening: LogOpening, fmt: str, y
     else:
         read = read_http(sink, src)
     quarantine_unread(sink, src, fmt, read_before)
-    return read
+    return LogRead(read, opening.ended())
 
 
 def use_compiled(reader: str, pseudo: Pseudonymiser) -> bool:
@@ -75,7 +84,7 @@ def use_compiled(reader: str, pseudo: Pseudonymiser) -> bool:
     return postfix_fast.AVAILABLE and not pseudo.active
 
 
-def read_postfix_compiled(sink: Sink, src: LineSource, year: int, read_before: int) -> LogRead:
+def read_postfix_compiled(sink: Sink, src: LineSource, year: int, read_before: int) -> Resume:
     """A Postfix log through the compiled reader; rows reach the sink as Arrow batches."""
     reader = postfix_fast.FastPostfixReader(year, str(src.path))
     pending: dict[type, list[pa.Table]] = {}
@@ -123,10 +132,10 @@ def read_postfix_compiled(sink: Sink, src: LineSource, year: int, read_before: i
     resume, resume_at = reader.resume_point(src.offset)
     reader.finish()
     store(final=True)
-    return LogRead(reader.lines, resume, resume_at.year if resume_at is not None else reader.envelopes.years.year)
+    return Resume(reader.lines, resume, resume_at.year if resume_at is not None else reader.envelopes.years.year)
 
 
-def read_postfix(sink: Sink, pseudo: Pseudonymiser, src: LineSource, year: int, read_before: int) -> LogRead:
+def read_postfix(sink: Sink, pseudo: Pseudonymiser, src: LineSource, year: int, read_before: int) -> Resume:
     """A Postfix log through the Python reader (the definition of the rows)."""
     reader = PostfixLogReader(year, str(src.path))
     if read_before > src.start:
@@ -149,7 +158,7 @@ def read_postfix(sink: Sink, pseudo: Pseudonymiser, src: LineSource, year: int, 
             store_postfix(sink, pseudo, got)
     resume, resume_at = reader.resume_point(src.offset)
     store_postfix(sink, pseudo, reader.finish())
-    return LogRead(reader.lines, resume, resume_at.year if resume_at is not None else reader.envelopes.years.year)
+    return Resume(reader.lines, resume, resume_at.year if resume_at is not None else reader.envelopes.years.year)
 
 
 def store_postfix(sink: Sink, pseudo: Pseudonymiser, rows: Iterable) -> None:
@@ -174,7 +183,7 @@ def store_postfix(sink: Sink, pseudo: Pseudonymiser, rows: Iterable) -> None:
 
 
 # --------------------------------------------------------------------------- access logs
-def read_http(sink: Sink, src: LineSource) -> LogRead:
+def read_http(sink: Sink, src: LineSource) -> Resume:
     """A policy server's access log; a later run resumes at the last complete line."""
     store_http(sink, http_log.parse_lines(src.lines()))
     last = src.take_unterminated()
@@ -186,7 +195,7 @@ def read_http(sink: Sink, src: LineSource) -> LogRead:
         else:
             src.accept_unterminated()
             store_http(sink, [got])
-    return LogRead(0, src.offset, None)
+    return Resume(0, src.offset, None)
 
 
 def store_http(sink: Sink, rows: Iterable) -> None:
