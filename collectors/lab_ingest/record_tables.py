@@ -1,10 +1,10 @@
 """Rows for the record-based evidence: the record parsers' records -> table rows.
 
 Each record a format's parser yields (see the format registry) becomes ``(table, columns,
-key column, row)`` tuples (:func:`rows_for`). Keys
-are computed from what identifies the observation, so the same report or notice read
-from two mailboxes is stored once. Message bodies are never stored (the published lab's
-``MSG:`` body rows are counted and dropped here, by design).
+key column, row)`` tuples (:func:`rows_for`). Keys are computed from what identifies the
+observation, so the same report or notice read from two mailboxes is stored once. Message
+bodies are never stored (the published lab's ``MSG:`` body rows are counted and dropped
+here, by design).
 """
 
 from __future__ import annotations
