@@ -105,7 +105,6 @@ class IngestSummary:
                 "files": [dataclasses.asdict(f) for f in self.files]}
 
 
-
 # --------------------------------------------------------------------------- the driver
 class Ingester:
     """One ``mtasts ingest`` run over many inputs."""
