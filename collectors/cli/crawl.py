@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -132,8 +131,7 @@ def _run_list_name(store, run_id: str, tranco_cache: str | None) -> tuple[str, s
     run whose list is not a Tranco list."""
     from collectors.crawl.inputs import is_tranco_spec
 
-    row = store.con.execute("SELECT inputs FROM runs WHERE run_id = ?", [run_id]).fetchone()
-    recorded = (json.loads(row[0]) if row and row[0] else None) or [{}]
+    recorded = store.run_inputs(run_id) or [{}]
     name, sha = str(recorded[0].get("name", "")), recorded[0].get("sha256")
     if tranco_cache and not is_tranco_spec(name):
         raise CliError(f"--tranco-cache applies to a tranco:ID list; run {run_id} crawls {name or 'a file'}")
@@ -169,11 +167,24 @@ def _resolver(args: argparse.Namespace) -> tuple[str, int] | None:
 
 
 def _crawl(args: argparse.Namespace) -> int:
-    from collectors.crawl.inputs import InputError, is_tranco_spec, resolve_tranco
-    from collectors.crawl.zonefile import read_list_or_zone
-    from collectors.crawl.runner import (
-        CrawlSettings, format_summary, input_loaded, load_input, run_crawl,
-    )
+    from collectors.crawl.runner import format_summary, input_loaded, run_crawl
+
+    _refuse_bad_arguments(args)
+    with open_db(args.db) as store:
+        run, settings, source, top = _resume(store, args) if args.resume else _start(store, args)
+        if not input_loaded(store, run.run_id):
+            _load_list(store, run, source, top)
+        if args.cluster or args.workers:
+            stats, summary = _crawl_on_cluster(args, store, run, settings)
+        else:
+            stats, summary = run_crawl(store, run, settings, progress=args.progress)
+    print(format_summary(run.run_id, summary, stats))
+    return 0
+
+
+def _refuse_bad_arguments(args: argparse.Namespace) -> None:
+    """One line for options that contradict each other, before the database is opened."""
+    from collectors.crawl.inputs import is_tranco_spec
 
     if args.ca_bundle and not Path(args.ca_bundle).is_file():
         raise CliError(f"no such CA bundle: {args.ca_bundle}")
@@ -190,67 +201,76 @@ def _crawl(args: argparse.Namespace) -> int:
     if args.list and args.tranco_cache and not is_tranco_spec(args.list):
         raise CliError(f"--tranco-cache applies to a tranco:ID list, not {args.list}")
 
-    with open_db(args.db) as store:
-        if args.resume:
-            run = store.get_run(args.resume, kind="crawl")
-            if run is None:
-                raise CliError(f"no crawl run {args.resume!r} in {args.db}")
-            params = dict(run.parameters)
-            stored = CrawlSettings.from_parameters(params.get("settings", {}))
-            overrides = _settings_overrides(args)
-            _refuse_changed_measurement(run.run_id, stored, overrides)
-            if args.resolver:
-                overrides["resolver"] = _resolver(args)
-            settings = CrawlSettings.from_parameters(params.get("settings", {}), **overrides)
-            source = params.get("source")
-            top = params.get("top")
-            if not input_loaded(store, run.run_id):
-                source = _resume_list(store, run.run_id, source, args.tranco_cache)
-            elif args.tranco_cache:
-                _run_list_name(store, run.run_id, args.tranco_cache)  # refused unless a Tranco run
-            # the options given now apply to the rest of the run: a later --resume keeps them
-            params["settings"] = settings.to_parameters()
-            store.con.execute("UPDATE runs SET status = 'running', parameters = ? WHERE run_id = ?",
-                              [json.dumps(params, default=str), run.run_id])
-            print(f"resuming {run.run_id}", file=sys.stderr)
-        else:
-            source = args.list
-            top = args.top
-            try:
-                path = resolve_tranco(source, args.tranco_cache) if is_tranco_spec(source) else Path(source)
-            except InputError as exc:
-                raise CliError(str(exc)) from exc
-            if not path.is_file():
-                raise CliError(f"no such list file: {source}")
-            sha, size = file_fingerprint(path)
-            settings = CrawlSettings(resolver=_resolver(args), **{  # type: ignore[arg-type]
-                k: v for k, v in _settings_overrides(args).items() if v is not None})
-            input_list = source + (f" (top {top})" if top else "")
-            run = store.start_run(
-                "crawl", input_list,
-                inputs=[{"name": str(source), "sha256": sha, "bytes": size}],
-                parameters={"source": str(path.resolve()), "top": top,
-                            "settings": settings.to_parameters()},
-            )
-            print(f"run {run.run_id}", file=sys.stderr)
-        if not input_loaded(store, run.run_id):
-            path = Path(source) if source else None
-            if path is None or not path.is_file():
-                raise CliError(f"the list of run {run.run_id} is gone ({source}); cannot load it")
-            try:
-                counts = load_input(store, run, read_list_or_zone(path, top=top), str(source))
-            except InputError as exc:
-                raise CliError(str(exc)) from exc
-            print(f"input: {counts.entries:,} entries, {counts.accepted:,} domains, "
-                  f"{counts.quarantined:,} quarantined"
-                  + (f" ({', '.join(f'{k}={v:,}' for k, v in sorted(counts.reasons.items()))})"
-                     if counts.reasons else ""), file=sys.stderr)
-        if args.cluster or args.workers:
-            stats, summary = _crawl_on_cluster(args, store, run, settings)
-        else:
-            stats, summary = run_crawl(store, run, settings, progress=args.progress)
-    print(format_summary(run.run_id, summary, stats))
-    return 0
+
+def _resume(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """An interrupted run taken up again with its own list and settings: (run, settings, where
+    its list is, its --top). The options given now apply to the rest of the run."""
+    from collectors.crawl.runner import CrawlSettings, input_loaded
+
+    run = store.get_run(args.resume, kind="crawl")
+    if run is None:
+        raise CliError(f"no crawl run {args.resume!r} in {args.db}")
+    params = dict(run.parameters)
+    stored = CrawlSettings.from_parameters(params.get("settings", {}))
+    overrides = _settings_overrides(args)
+    _refuse_changed_measurement(run.run_id, stored, overrides)
+    if args.resolver:
+        overrides["resolver"] = _resolver(args)
+    settings = CrawlSettings.from_parameters(params.get("settings", {}), **overrides)
+    source = params.get("source")
+    if not input_loaded(store, run.run_id):
+        source = _resume_list(store, run.run_id, source, args.tranco_cache)
+    elif args.tranco_cache:
+        _run_list_name(store, run.run_id, args.tranco_cache)  # refused unless a Tranco run
+    # the options given now apply to the rest of the run: a later --resume keeps them
+    params["settings"] = settings.to_parameters()
+    run = store.resume_run(run, params)
+    print(f"resuming {run.run_id}", file=sys.stderr)
+    return run, settings, source, params.get("top")
+
+
+def _start(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """A new run of the list given: (run, settings, where its list is, --top)."""
+    from collectors.crawl.inputs import InputError, is_tranco_spec, resolve_tranco
+    from collectors.crawl.runner import CrawlSettings
+
+    source, top = args.list, args.top
+    try:
+        path = resolve_tranco(source, args.tranco_cache) if is_tranco_spec(source) else Path(source)
+    except InputError as exc:
+        raise CliError(str(exc)) from exc
+    if not path.is_file():
+        raise CliError(f"no such list file: {source}")
+    sha, size = file_fingerprint(path)
+    settings = CrawlSettings(resolver=_resolver(args), **{  # type: ignore[arg-type]
+        k: v for k, v in _settings_overrides(args).items() if v is not None})
+    input_list = source + (f" (top {top})" if top else "")
+    run = store.start_run(
+        "crawl", input_list,
+        inputs=[{"name": str(source), "sha256": sha, "bytes": size}],
+        parameters={"source": str(path.resolve()), "top": top, "settings": settings.to_parameters()},
+    )
+    print(f"run {run.run_id}", file=sys.stderr)
+    return run, settings, source, top
+
+
+def _load_list(store, run, source: str | None, top: int | None) -> None:  # type: ignore[no-untyped-def]
+    """The run's list into the store (once per run: a resumed run whose list is loaded skips this)."""
+    from collectors.crawl.inputs import InputError
+    from collectors.crawl.runner import load_input
+    from collectors.crawl.zonefile import read_list_or_zone
+
+    path = Path(source) if source else None
+    if path is None or not path.is_file():
+        raise CliError(f"the list of run {run.run_id} is gone ({source}); cannot load it")
+    try:
+        counts = load_input(store, run, read_list_or_zone(path, top=top), str(source))
+    except InputError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"input: {counts.entries:,} entries, {counts.accepted:,} domains, "
+          f"{counts.quarantined:,} quarantined"
+          + (f" ({', '.join(f'{k}={v:,}' for k, v in sorted(counts.reasons.items()))})"
+             if counts.reasons else ""), file=sys.stderr)
 
 
 def _crawl_on_cluster(args: argparse.Namespace, store, run, settings):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from collectors.cli.common import CliError, add_db_option, open_db
-from collectors.lab_ingest.detect import FORMATS
+from collectors.lab_ingest import FORMATS
 
 # DuckDB's buffer pool for an ingest: bounded, so memory stays flat however large the logs.
 # Measured on a 1.1 GB log (and 2.2 GB): 192MB 11.0 s, 256MB 10.2 s, 512MB 9.8 s; with 256MB
@@ -80,12 +80,10 @@ def _check_paths(values: list[str]) -> list[Path]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from collectors.lab_ingest.ingest import IngestOptions, ingest
-
-    from collectors.lab_ingest import postfix_fast
+    from collectors.lab_ingest import COMPILED_READER_AVAILABLE, IngestOptions, ingest
 
     paths = _check_paths(args.paths)
-    if args.reader == "compiled" and not postfix_fast.AVAILABLE:
+    if args.reader == "compiled" and not COMPILED_READER_AVAILABLE:
         raise CliError("--reader compiled: the compiled Postfix reader is not built "
                        "(reinstall with a C compiler: pip install -e .)")
     if args.reader == "compiled" and args.pseudonymise:

@@ -61,8 +61,7 @@ def _add_sent(sub: argparse._SubParsersAction) -> None:
 
 
 def _record(args: argparse.Namespace, entries: list) -> None:
-    from collectors.lab_ingest.ingest import IngestOptions, ingest
-    from collectors.lab_ingest.ledger import append_ledger_csv
+    from collectors.lab_ingest import IngestOptions, append_ledger_csv, ingest
 
     ledger = Path(args.ledger)
     append_ledger_csv(ledger, entries)
@@ -74,7 +73,7 @@ def _record(args: argparse.Namespace, entries: list) -> None:
 
 
 def _addresses(args: argparse.Namespace) -> int:
-    from collectors.lab_ingest.ledger import make_addresses
+    from collectors.lab_ingest import make_addresses
 
     labels = [c for c in args.labels.lower() if c.isalnum()]
     if not labels:
@@ -87,9 +86,8 @@ def _addresses(args: argparse.Namespace) -> int:
 
 
 def _sent(args: argparse.Namespace) -> int:
-    from collectors.lab_ingest.ledger import LedgerEntry
-    from collectors.lab_ingest.normalize import (
-        address_uuid, lab_label, normalize_address, normalize_message_id,
+    from collectors.lab_ingest import (
+        LedgerEntry, address_uuid, lab_label, normalize_address, normalize_message_id,
     )
 
     to_addr = normalize_address(args.to)

@@ -39,11 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _crawl_run_of_month(db: str, month: str, input_list: str) -> tuple[str, str] | None:
     """The newest crawl run of ``input_list`` started in ``month``: (run_id, status)."""
     with open_db(db) as store:
-        row = store.con.execute(
-            "SELECT run_id, status FROM runs WHERE kind = 'crawl' AND input_list = ?"
-            " AND strftime(started_at AT TIME ZONE 'UTC', '%Y-%m') = ?"
-            " ORDER BY started_at DESC LIMIT 1", [input_list, month]).fetchone()
-    return (row[0], row[1]) if row else None
+        found = store.run_of_month("crawl", input_list, month)
+    return (found.run_id, found.status) if found else None
 
 
 def _monthly(args: argparse.Namespace) -> int:

@@ -43,8 +43,7 @@ from collectors.lab.postfix import PostfixInstance
 from collectors.lab.processes import LabError, alive, read_pid, run, spawn, stop_pid, wait_until
 from collectors.lab.submit import Outgoing, SubmitResult, new_message_id, socketmap_query, submit
 from collectors.lab.templates import template_path
-from collectors.lab_ingest.ledger import LedgerEntry, append_ledger_csv, make_addresses
-from collectors.lab_ingest.normalize import address_uuid, lab_label
+from collectors.lab_ingest import LedgerEntry, address_uuid, append_ledger_csv, lab_label, make_addresses
 from collectors.testbed import plan as testbed_plan
 from collectors.testbed import processes as testbed_processes
 from collectors.testbed.netns import call_in

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from collectors.lab.design import SERVER_LABELS
-from collectors.lab_ingest import http_log, recorder
+from collectors.lab_ingest import HttpRequest, RecordedMessage, parse_access_log_lines, parse_recorder_lines
 
 __all__ = ["Arrival", "EvidenceIndex", "IssuedAddress", "PolicyFetch", "RateLimiter", "StatusService",
            "serve"]
@@ -99,15 +99,15 @@ class EvidenceIndex:
 
     def refresh(self) -> None:
         with self._lock:
-            for item in recorder.parse(io.BytesIO(self._received.new_lines())):
-                if isinstance(item, recorder.RecordedMessage) and item.address_uuid:
+            for item in parse_recorder_lines(io.BytesIO(self._received.new_lines())):
+                if isinstance(item, RecordedMessage) and item.address_uuid:
                     self.arrivals.setdefault(item.address_uuid, []).append(Arrival(
                         item.server_label, _iso(item.received_at), item.client_address,
                         item.client_hostname, item.tls_protocol, item.tls_cipher))
             text = self._access.new_lines().decode("utf-8", "replace")
             lines = ((0, number, line) for number, line in enumerate(text.splitlines(), start=1))
-            for item in http_log.parse_lines(lines):
-                if isinstance(item, http_log.HttpRequest) and item.is_policy_fetch and item.policy_domain:
+            for item in parse_access_log_lines(lines):
+                if isinstance(item, HttpRequest) and item.is_policy_fetch and item.policy_domain:
                     self.fetches.setdefault(item.policy_domain, []).append(PolicyFetch(
                         _iso(item.fetched_at), item.client_addr, item.user_agent, item.status))
 

@@ -18,6 +18,7 @@ import json
 import re
 from typing import Iterable, Iterator, NamedTuple
 
+from collectors.lab_ingest.postfix_envelope import parse_iso_timestamp
 from collectors.lab_ingest.records import Quarantined
 from collectors.rfc import MAX_EXACT_INTEGER, ijson_violation
 
@@ -167,8 +168,6 @@ def _get(obj: dict, kind: str) -> object:
 
 
 def _json_time(value: object) -> dt.datetime | None:
-    from collectors.lab_ingest.postfix_envelope import parse_iso_timestamp
-
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import email
 import email.header
 import email.utils
+import html as html_module
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -169,8 +170,6 @@ _TAG = re.compile(r"<(?:script|style)\b.*?</(?:script|style)>|<[^>]+>", re.I | r
 
 
 def _html_to_text(html: str) -> str:
-    import html as html_module
-
     text = re.sub(r"<br\s*/?>|</p>|</div>|</tr>|</h\d>", "\n", html, flags=re.I)
     text = _TAG.sub(" ", text)
     text = html_module.unescape(text)
@@ -348,76 +347,13 @@ def _parse(item: RawMessage) -> Notification | Quarantined:
                            "not a delivery notice (no delivery-status part, not from a mailer daemon, "
                            "no notice subject)")
 
-    # RFC 3464 per-message and per-recipient fields.
-    reporting_mta = None
-    arrival = None
-    dsn_recipients: list[DsnRecipient] = []
-    for part in status_parts:
-        for block in _status_blocks(part):
-            if _field(block, "final-recipient") or _field(block, "action"):
-                diagnostic = _field(block, "diagnostic-code")
-                dsn_recipients.append(DsnRecipient(
-                    final_recipient=normalize_address(_field(block, "final-recipient")),
-                    original_recipient=normalize_address(_field(block, "original-recipient")),
-                    action=(_field(block, "action") or "").lower() or None,
-                    status=(_field(block, "status") or "").split(" ", 1)[0] or None,
-                    remote_mta=_field(block, "remote-mta"),
-                    diagnostic_code=diagnostic[:MAX_DIAGNOSTIC_CHARS] if diagnostic else None,
-                    last_attempt_date=_field(block, "last-attempt-date"),
-                    will_retry_until=_field(block, "will-retry-until"),
-                ))
-            else:
-                reporting_mta = reporting_mta or _field(block, "reporting-mta")
-                arrival = arrival or _date(_field(block, "arrival-date"))
-
-    # Identifiers of the original message: its headers, never its body.
-    message_ids: list[str] = []
-    original_to: list[str] = []
-    for part in original_parts:
-        payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            headers = payload[0]
-        else:
-            headers = email.message_from_string(_part_text(part), policy=compat32)
-        message_ids.extend(_ids_from_headers(headers))
-        original_to.extend(normalize_address(a) or "" for _, a in email.utils.getaddresses(
-            [str(v) for v in headers.get_all("To", []) + headers.get_all("Cc", [])]))
-    message_ids.extend(normalize_message_id(m) or "" for m in _MESSAGE_ID_LINE.findall(full_text))
-    for name in ("In-Reply-To", "References"):  # Gmail's notices reference the original
-        for found in _ANGLE_ID.findall(str(message.get(name) or "")):
-            message_ids.append(normalize_message_id(found) or "")
-
-    # Recipients: the DSN's, else the addresses the text quotes.
-    recipients = [r.final_recipient or r.original_recipient or "" for r in dsn_recipients]
-    recipients += [r.original_recipient or "" for r in dsn_recipients]
-    if not any(recipients):
-        # The notice's own words name the recipients; the quoted original's headers
-        # (after the marker) name its sender too, so they only serve as a fallback.
-        own = {notice_from, notice_to}
-        marker = _ORIGINAL_MARKER.search(full_text)
-        words = full_text[: marker.start()] if marker else full_text
-        quoted = full_text[marker.start():] if marker else ""
-        for candidate in _ADDRESS.findall(_MESSAGE_ID_LINE.sub(" ", words)):
-            address = normalize_address(candidate.strip(".-"))
-            if address and address not in own and address.split("@")[0] not in _SYSTEM_LOCALS:
-                recipients.append(address)
-        if not any(recipients):
-            for line in _QUOTED_TO.findall(quoted):
-                original_to.extend(normalize_address(a) or "" for _, a in email.utils.getaddresses([line]))
-            recipients = [a for a in original_to if a and a not in own]
-
+    reporting_mta, arrival, dsn_recipients = _status_fields(status_parts)
+    message_ids, original_to = _original_ids(message, original_parts, full_text)
+    recipients = _recipients(dsn_recipients, full_text, {notice_from, notice_to}, original_to)
     text = _cut_original(full_text).strip()
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
-
-    diagnostics = [r.diagnostic_code for r in dsn_recipients if r.diagnostic_code]
-    if not diagnostics:
-        found = _RECIPIENT_REASON.findall(text) + _REPLY.findall(text)
-        diagnostics = [" ".join(m.split()).strip("'\"")[:MAX_DIAGNOSTIC_CHARS] for m in found]
-    codes = [r.status for r in dsn_recipients if r.status]
-    codes += _STATUS.findall("\n".join(diagnostics))
-    if not codes:
-        codes += _STATUS.findall(text)
+    diagnostics, codes = _diagnostics(dsn_recipients, text)
 
     kind = _kind(dsn_recipients, subject or "", text, codes)
     haystack = "\n".join([subject or "", text, *diagnostics])
@@ -447,6 +383,91 @@ def _parse(item: RawMessage) -> Notification | Quarantined:
         dsn_recipients=tuple(dsn_recipients),
         received_at_source=source,
     )
+
+
+def _status_fields(status_parts: list[Message]) -> tuple[str | None, datetime | None, list[DsnRecipient]]:
+    """RFC 3464 per-message fields (Reporting-MTA, Arrival-Date) and per-recipient fields."""
+    reporting_mta = None
+    arrival = None
+    dsn_recipients: list[DsnRecipient] = []
+    for part in status_parts:
+        for block in _status_blocks(part):
+            if _field(block, "final-recipient") or _field(block, "action"):
+                diagnostic = _field(block, "diagnostic-code")
+                dsn_recipients.append(DsnRecipient(
+                    final_recipient=normalize_address(_field(block, "final-recipient")),
+                    original_recipient=normalize_address(_field(block, "original-recipient")),
+                    action=(_field(block, "action") or "").lower() or None,
+                    status=(_field(block, "status") or "").split(" ", 1)[0] or None,
+                    remote_mta=_field(block, "remote-mta"),
+                    diagnostic_code=diagnostic[:MAX_DIAGNOSTIC_CHARS] if diagnostic else None,
+                    last_attempt_date=_field(block, "last-attempt-date"),
+                    will_retry_until=_field(block, "will-retry-until"),
+                ))
+            else:
+                reporting_mta = reporting_mta or _field(block, "reporting-mta")
+                arrival = arrival or _date(_field(block, "arrival-date"))
+    return reporting_mta, arrival, dsn_recipients
+
+
+def _original_ids(message: Message, original_parts: list[Message], full_text: str) -> tuple[list[str], list[str]]:
+    """Identifiers of the original message (its headers, never its body) and the addresses
+    its To/Cc headers name."""
+    message_ids: list[str] = []
+    original_to: list[str] = []
+    for part in original_parts:
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+            headers = payload[0]
+        else:
+            headers = email.message_from_string(_part_text(part), policy=compat32)
+        message_ids.extend(_ids_from_headers(headers))
+        original_to.extend(normalize_address(a) or "" for _, a in email.utils.getaddresses(
+            [str(v) for v in headers.get_all("To", []) + headers.get_all("Cc", [])]))
+    message_ids.extend(normalize_message_id(m) or "" for m in _MESSAGE_ID_LINE.findall(full_text))
+    for name in ("In-Reply-To", "References"):  # Gmail's notices reference the original
+        for found in _ANGLE_ID.findall(str(message.get(name) or "")):
+            message_ids.append(normalize_message_id(found) or "")
+    return message_ids, original_to
+
+
+def _recipients(dsn_recipients: list[DsnRecipient], full_text: str, own: set[str | None],
+                original_to: list[str]) -> list[str]:
+    """Recipients: the DSN's, else the addresses the text quotes (``own``: the notice's own
+    From and To, never a recipient)."""
+    recipients = [r.final_recipient or r.original_recipient or "" for r in dsn_recipients]
+    recipients += [r.original_recipient or "" for r in dsn_recipients]
+    if any(recipients):
+        return recipients
+    # The notice's own words name the recipients; the quoted original's headers
+    # (after the marker) name its sender too, so they only serve as a fallback.
+    marker = _ORIGINAL_MARKER.search(full_text)
+    words = full_text[: marker.start()] if marker else full_text
+    quoted = full_text[marker.start():] if marker else ""
+    for candidate in _ADDRESS.findall(_MESSAGE_ID_LINE.sub(" ", words)):
+        address = normalize_address(candidate.strip(".-"))
+        if address and address not in own and address.split("@")[0] not in _SYSTEM_LOCALS:
+            recipients.append(address)
+    if not any(recipients):
+        quoted_to = list(original_to)
+        for line in _QUOTED_TO.findall(quoted):
+            quoted_to.extend(normalize_address(a) or "" for _, a in email.utils.getaddresses([line]))
+        recipients = [a for a in quoted_to if a and a not in own]
+    return recipients
+
+
+def _diagnostics(dsn_recipients: list[DsnRecipient], text: str) -> tuple[list[str], list[str]]:
+    """The diagnostics (the DSN's, else the replies the text quotes) and the RFC 3463 status
+    codes (the DSN's, else those in the diagnostics, else in the text)."""
+    diagnostics = [r.diagnostic_code for r in dsn_recipients if r.diagnostic_code]
+    if not diagnostics:
+        found = _RECIPIENT_REASON.findall(text) + _REPLY.findall(text)
+        diagnostics = [" ".join(m.split()).strip("'\"")[:MAX_DIAGNOSTIC_CHARS] for m in found]
+    codes = [r.status for r in dsn_recipients if r.status]
+    codes += _STATUS.findall("\n".join(diagnostics))
+    if not codes:
+        codes += _STATUS.findall(text)
+    return diagnostics, codes
 
 
 def _kind(recipients: list[DsnRecipient], subject: str, text: str, codes: list[str]) -> Kind:

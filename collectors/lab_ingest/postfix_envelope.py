@@ -318,3 +318,10 @@ def split_program(program: str) -> tuple[str, str] | None:
         return None
     daemon = rest.rpartition("/")[2]
     return (instance, daemon) if daemon else None
+
+
+def classic_month(line: str) -> int | None:
+    """The month (1-12) of a classic-syslog line's time stamp (its first 15 characters), or
+    None when the line does not start with one: what guesses a log's first year."""
+    m = _CLASSIC_STAMP.match(line[:15])
+    return _MONTHS.get(m.group(1)) if m else None

@@ -42,6 +42,7 @@ from typing import Any, BinaryIO, Iterator, Literal
 from collectors.lab_ingest.normalize import address_uuid, lab_label, normalize_address, parse_timestamp
 from collectors.lab_ingest.records import Quarantined
 from collectors.lab_ingest.streams import open_maybe_gzip, read_capped, read_lines
+from collectors.rfc import parse_tlsrpt_report
 
 COLUMNS = ("id", "created_at", "updated_at", "deleted_at", "uuid", "service", "line", "public")
 CSV_HEADER = ",".join(COLUMNS).encode()
@@ -255,8 +256,6 @@ def _row_record(position: str, row: dict[str, str | None], source: bytes) -> Pub
             row_id=row_id,
         )
     if service == "TLSRPT":
-        from collectors.rfc import parse_tlsrpt_report  # lazy: the RFC core may land later
-
         raw = line.encode("utf-8", "surrogateescape")
         report = parse_tlsrpt_report(raw)
         if not report.ok:

@@ -1,18 +1,17 @@
-"""Rows for the record-based evidence: the colleagues' parsers' records -> table rows.
+"""Rows for the record-based evidence: the record parsers' records -> table rows.
 
-One function picks the parser for a detected format (:func:`parse_path`); another turns
-each record into ``(table, columns, key column, row)`` tuples (:func:`rows_for`). Keys
-are computed from what identifies the observation, so the same report or notice read
-from two mailboxes is stored once. Message bodies are never stored (the published lab's
-``MSG:`` body rows are counted and dropped here, by design).
+Each record a format's parser yields (see the format registry) becomes ``(table, columns,
+key column, row)`` tuples (:func:`rows_for`). Keys are computed from what identifies the
+observation, so the same report or notice read from two mailboxes is stored once. Message
+bodies are never stored (the published lab's ``MSG:`` body rows are counted and dropped
+here, by design).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from collectors.lab_ingest.http_log import policy_domain_of
 from collectors.lab_ingest.postfix_log import row_key
@@ -45,32 +44,6 @@ NOTICE_COLUMNS = ("notice_key", "source_position", "received_at", "received_at_s
                   "notice_to", "subject", "kind", "structure", "recipients", "original_message_ids",
                   "status_codes", "diagnostics", "mentions_tls", "mentions_mta_sts", "reporting_mta",
                   "arrival_date", "notice_message_id", "dsn_recipients", "text")
-
-
-def parse_path(path: Path, fmt: str) -> Iterator[Any]:
-    """Records (or Quarantined) of one input of a record-based format."""
-    if fmt == "notifications":
-        from collectors.lab_ingest import notifications
-        yield from notifications.parse_path(path)
-    elif fmt == "tlsrpt":
-        from collectors.lab_ingest import tlsrpt_sources
-        yield from tlsrpt_sources.parse_path(path)
-    else:
-        from collectors.lab_ingest.streams import open_maybe_gzip
-        with open_maybe_gzip(path) as stream:
-            if fmt == "recorder":
-                from collectors.lab_ingest import recorder
-                yield from recorder.parse(stream)
-            elif fmt == "ledger":
-                from collectors.lab_ingest import ledger
-                yield from ledger.parse_ledger_csv(stream)
-            elif fmt == "published_lab":
-                from collectors.lab_ingest import published_lab
-                head = stream.read(8192)
-                stream.seek(0)
-                yield from published_lab.parse(stream, published_lab.detect_format(head))
-            else:
-                yield Quarantined(path.name, b"", f"no record parser for format {fmt}")
 
 
 def _utc(value: Any) -> dt.datetime | None:

@@ -50,7 +50,7 @@ from collectors.lab_ingest.records import Quarantined
 from collectors.lab_ingest.streams import (
     gunzip_capped, gunzip_head, open_maybe_gzip, read_capped, read_json_lines,
 )
-from collectors.rfc import report_part_rank
+from collectors.rfc import parse_tlsrpt_report, report_part_rank
 
 POST_FORMAT = "mtasts-tlsrpt-post/1"
 SIDECAR_SUFFIX = ".meta.json"
@@ -146,8 +146,6 @@ def _findings_reason(report: Any) -> str:
 def _evidence(body: bytes, *, position: str, source_kind: SourceKind, received_at: datetime | None,
               **context: Any) -> TlsRptEvidence | Quarantined:
     """A report body as received (JSON or gzip) to evidence, or quarantined with why."""
-    from collectors.rfc import parse_tlsrpt_report  # lazy: keeps this module importable alone
-
     if body[:2] == b"\x1f\x8b":
         raw, problem = gunzip_capped(body, MAX_REPORT_BYTES)
         if raw is None:
@@ -191,8 +189,6 @@ def _email_date(message: Message, fallback: datetime | None) -> datetime | None:
 def parse_email(item: RawMessage, source_kind: SourceKind = "email") -> Iterator[TlsRptEvidence | Quarantined]:
     """Every report attached to one e-mail; a mail without one is quarantined with the
     core parser's reading of the whole message as the reason."""
-    from collectors.rfc import parse_tlsrpt_report  # lazy
-
     if item.truncated:
         yield Quarantined(item.position, item.raw[:1024 * 1024],
                           "message truncated (larger than the cap, or the file broke off)")

@@ -7,7 +7,9 @@ views (``views/*.sql``, re-applied on every migrate so each has one definition).
 
 from collectors.store.db import (
     DEFAULT_DB_PATH,
+    IngestedFile,
     Run,
+    RunState,
     SchemaError,
     Store,
     available_migrations,
@@ -18,7 +20,9 @@ from collectors.store.db import (
 
 __all__ = [
     "DEFAULT_DB_PATH",
+    "IngestedFile",
     "Run",
+    "RunState",
     "SchemaError",
     "Store",
     "available_migrations",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -105,6 +106,52 @@ class Run:
         }
 
 
+_RUN_COLUMNS = "run_id, kind, input_list, tool_version, started_at, parameters"
+_STATE_COLUMNS = "run_id, kind, status, started_at, input_list"
+
+
+def _run_of(row: Any) -> Run | None:
+    if row is None:
+        return None
+    return Run(row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"))
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """A run as listed: who it is and how it stands (``running``, ``finished``, ``failed``)."""
+
+    run_id: str
+    kind: str
+    status: str
+    started_at: dt.datetime
+    input_list: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedFile:
+    """What one run read of one input, as ``ingested_files`` keeps it (003_lab.sql): the file
+    (name, format, gzip or not, SHA-256 and size as stored), the decoded stream's head and
+    prefix hashes, the decoded offsets it started at, read to and where a later run resumes
+    (with the classic-syslog year there), its status and counts."""
+
+    source_name: str
+    format: str
+    compressed: bool
+    file_sha256: str
+    file_bytes: int
+    status: str                        # complete | resumed | skipped | truncated | failed
+    head_sha256: str | None = None
+    prefix_sha256: str | None = None
+    start_offset: int = 0
+    end_offset: int = 0
+    resume_offset: int = 0
+    resume_year: int | None = None
+    lines: int = 0
+    records: int = 0
+    quarantined: int = 0
+    note: str | None = None
+
+
 class Store:
     """A DuckDB database with the observatory schema. Use :func:`open_store`."""
 
@@ -169,6 +216,8 @@ class Store:
         return applied
 
     # -- runs -------------------------------------------------------------
+    # The ``runs`` table is written here only: every collector starts, resumes and finishes
+    # its runs through these operations.
     def start_run(
         self,
         kind: str,
@@ -189,31 +238,64 @@ class Store:
         )
         return Run(run_id, kind, input_list, __version__, started, params)
 
+    def resume_run(self, run: Run, parameters: dict[str, Any]) -> Run:
+        """Mark an interrupted run ``running`` again, with the parameters the rest of it uses
+        (kept for a later resume)."""
+        self.con.execute("UPDATE runs SET status = 'running', parameters = ? WHERE run_id = ?",
+                         [json.dumps(parameters, default=str), run.run_id])
+        return dataclasses.replace(run, parameters=dict(parameters))
+
+    def set_run_inputs(self, run_id: str, inputs: Sequence[dict[str, Any]]) -> None:
+        """Replace the run's record of its inputs (e.g. with their hashes, once read)."""
+        self.con.execute("UPDATE runs SET inputs = ? WHERE run_id = ?", [json.dumps(list(inputs)), run_id])
+
+    def run_inputs(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's recorded inputs (name, sha256, bytes, ...); empty for an unknown run."""
+        row = self.con.execute("SELECT inputs FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        return list(json.loads(row[0]) or []) if row and row[0] else []
+
     def get_run(self, run_id: str, kind: str | None = None) -> Run | None:
         """A run by id, or the newest run (of ``kind`` if given) for ``latest``."""
         if run_id == "latest":
-            sql = "SELECT run_id, kind, input_list, tool_version, started_at, parameters FROM runs"
-            args: list[Any] = []
-            if kind:
-                sql += " WHERE kind = ?"
-                args.append(kind)
-            sql += " ORDER BY started_at DESC, run_id DESC LIMIT 1"
-            row = self.con.execute(sql, args).fetchone()
-        else:
-            row = self.con.execute(
-                "SELECT run_id, kind, input_list, tool_version, started_at, parameters"
-                " FROM runs WHERE run_id = ?",
-                [run_id],
-            ).fetchone()
-        if row is None:
-            return None
-        return Run(row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"))
+            return self.latest_run(kind)
+        row = self.con.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        return _run_of(row)
+
+    def latest_run(self, kind: str | None = None) -> Run | None:
+        """The newest run, of ``kind`` if given."""
+        where, args = (" WHERE kind = ?", [kind]) if kind else ("", [])
+        row = self.con.execute(f"SELECT {_RUN_COLUMNS} FROM runs{where}"
+                               " ORDER BY started_at DESC, run_id DESC LIMIT 1", args).fetchone()
+        return _run_of(row)
+
+    def list_runs(self, limit: int = 10, kind: str | None = None) -> list[RunState]:
+        """The newest runs (of ``kind`` if given), newest first, with their status."""
+        where, args = (" WHERE kind = ?", [kind]) if kind else ("", [])
+        rows = self.con.execute(f"SELECT {_STATE_COLUMNS} FROM runs{where}"
+                                " ORDER BY started_at DESC, run_id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [RunState(*r) for r in rows]
+
+    def run_of_month(self, kind: str, input_list: str, month: str) -> RunState | None:
+        """The newest run of ``kind`` over ``input_list`` started in ``month`` (YYYY-MM, UTC)."""
+        row = self.con.execute(
+            f"SELECT {_STATE_COLUMNS} FROM runs WHERE kind = ? AND input_list = ?"
+            " AND strftime(started_at AT TIME ZONE 'UTC', '%Y-%m') = ?"
+            " ORDER BY started_at DESC LIMIT 1", [kind, input_list, month]).fetchone()
+        return RunState(*row) if row else None
 
     def finish_run(self, run_id: str, status: str = "finished", summary: dict[str, Any] | None = None) -> None:
         self.con.execute(
             "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE run_id = ?",
             [status, utcnow(), json.dumps(summary or {}, default=str), run_id],
         )
+
+    # -- ingested files ---------------------------------------------------
+    def record_ingested_file(self, run: Run, file: IngestedFile) -> None:
+        """One ``ingested_files`` row: what a run read of one input (see :class:`IngestedFile`)."""
+        values = {"run_id": run.run_id, "observed_at": utcnow(), "input_list": run.input_list,
+                  "tool_version": run.tool_version, **dataclasses.asdict(file)}
+        self.con.execute(f"INSERT INTO ingested_files ({', '.join(values)})"
+                         f" VALUES ({', '.join('?' * len(values))})", list(values.values()))
 
     # -- quarantine -------------------------------------------------------
     def quarantine(
@@ -264,15 +346,7 @@ class Store:
                 views.append(name)
             else:
                 counts[name] = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-        runs = []
-        if "runs" in counts:
-            runs = [
-                dict(zip(("run_id", "kind", "status", "started_at", "input_list"), r))
-                for r in self.con.execute(
-                    "SELECT run_id, kind, status, started_at, input_list FROM runs"
-                    " ORDER BY started_at DESC LIMIT 10"
-                ).fetchall()
-            ]
+        runs = [dataclasses.asdict(r) for r in self.list_runs(10)] if "runs" in counts else []
         return {
             "path": self.path,
             "schema_version": self.schema_version(),

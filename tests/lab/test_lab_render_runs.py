@@ -24,7 +24,7 @@ import pytest
 
 from collectors.lab.deploy import DeployPlan, evidence_paths, install_map, render_deployment
 from collectors.lab.templates import template_path
-from collectors.lab_ingest.http_log import parse_line
+from collectors.lab_ingest import HttpRequest, parse_access_log_lines
 from collectors.rfc import parse_sts_policy
 from collectors.testbed import netns
 from collectors.testbed.pki import Pki
@@ -168,8 +168,9 @@ def test_the_rendered_policy_host_serves_policies_and_takes_reports(policy_host,
     assert stored["remote_addr"] == "127.0.0.1" and stored["host"] == f"tlsrpt.audit.{BASE}"
     access = Path(f"{plan.log_directory}/policy-access.log")
     assert str(access) in sources
-    fetches = [parse_line(line) for line in access.read_text().splitlines()]
-    assert {f.policy_domain for f in fetches if f and f.is_policy_fetch and f.status == 200} == {
+    lines = ((0, number, line) for number, line in enumerate(access.read_text().splitlines(), start=1))
+    fetches = [f for f in parse_access_log_lines(lines) if isinstance(f, HttpRequest)]
+    assert {f.policy_domain for f in fetches if f.is_policy_fetch and f.status == 200} == {
         f"{label}.audit.{BASE}" for label in "abcde"}
 
 

@@ -20,7 +20,7 @@ from collectors.lab import configs, design
 from collectors.lab.configs import TlsFiles
 from collectors.lab.dns import zone_records
 from collectors.lab.templates import TEMPLATE_DIR, TemplateError, placeholders, render_text
-from collectors.lab_ingest.http_log import LAB_NGINX_LOG_FORMAT
+from collectors.lab_ingest import LAB_NGINX_LOG_FORMAT
 
 NAMES = design.LabNames("lab.test")
 ADDRESSES = design.LocalAddresses()

@@ -20,7 +20,7 @@ import pytest
 
 from collectors.lab.certs import issue_files
 from collectors.lab.templates import template_path
-from collectors.lab_ingest.tlsrpt_sources import parse_post_log
+from collectors.lab_ingest import parse_post_log
 from collectors.testbed.pki import Pki
 
 pytestmark = pytest.mark.servers

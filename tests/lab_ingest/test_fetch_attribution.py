@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from collectors.lab_ingest.ingest import IngestOptions, ingest
+from collectors.lab_ingest import IngestOptions, ingest
 
 UUIDS = {("p1", "a"): "11111111-1f0e-4c1a-9b7e-000000000001",
          ("p2", "a"): "22222222-1f0e-4c1a-9b7e-000000000002"}

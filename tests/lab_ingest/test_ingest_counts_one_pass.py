@@ -25,7 +25,7 @@ import pytest
 
 from benchmarks.ingest_bench import generate_log
 from collectors.cli import main as cli_main
-from collectors.lab_ingest.ingest import IngestOptions, ingest
+from collectors.lab_ingest import IngestOptions, ingest
 
 YEAR = IngestOptions(year=2024)
 # One delivery attempt of a queue file the generated log does not have, stamped like its

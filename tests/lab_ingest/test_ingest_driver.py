@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from collectors.cli import main as cli_main
-from collectors.lab_ingest import http_log
-from collectors.lab_ingest.ingest import IngestOptions, ingest
+from collectors.lab_ingest import IngestOptions, http_log, ingest
 
 REPO = Path(__file__).resolve().parents[2]
 MAILLOG = REPO.parent / "shared" / "external" / "postfix" / "maillogger" / "maillog"

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from collectors.lab_ingest import postfix_fast
-from collectors.lab_ingest.ingest import IngestOptions, ingest
+from collectors.lab_ingest import IngestOptions, ingest
 from collectors.store import open_store
 from support import EXTERNAL_DIR, REPO_ROOT, require
 

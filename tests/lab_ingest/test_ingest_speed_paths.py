@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.lab_ingest.ingest import IngestOptions, ingest
+from collectors.lab_ingest import IngestOptions, ingest
 from collectors.lab_ingest.postfix_envelope import _CLASSIC_TAIL, EnvelopeParser, LogLine, _fraction
 
 PIECES = ["mx", "a:b", "a]b", "x[1]", "h\tt", "", "\u0663", "postfix/smtpd", "[12]", "[]", "[\u0661\u0662]",
