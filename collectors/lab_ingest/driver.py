@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,9 @@ class Ingester:
         """Inputs as (path, format): files, and folders that are one source; plain folders walked."""
         out: list[tuple[Path, str | None]] = []
         for path in paths:
+            if _special(path):  # a FIFO would block open() (and so sniffing) forever
+                out.append((path, None))
+                continue
             fmt = self.options.format or detect_path(path)
             known = REGISTRY.get(fmt) if fmt is not None else None
             if path.is_dir() and (fmt == FOLDER or (known is not None and known.reads_lines)):
@@ -170,6 +174,11 @@ class Ingester:
     # -- one input ----------------------------------------------------------
     def _one(self, sink: Sink, pseudo: Pseudonymiser, path: Path, name: str | None) -> FileOutcome:
         sink.begin(str(path))
+        if _special(path):
+            reason = "not a regular file (a FIFO, socket or device): not read"
+            sink.quarantine("unknown", Quarantined(str(path), b"", reason))
+            sink.flush()
+            return FileOutcome(str(path), None, "failed", 0, {}, 1, reason)
         fmt = REGISTRY.get(name) if name is not None else None
         if fmt is None:
             sink.quarantine("unknown", Quarantined(str(path), linesource.head_bytes(path), "format not recognised "
@@ -226,6 +235,15 @@ class Ingester:
                            note, updated=dict(sorted(sink.updated.items())),
                            duplicates=dict(sorted(sink.duplicates.items())),
                            sha256=fingerprint[0], bytes=fingerprint[1])
+
+
+def _special(path: Path) -> bool:
+    """A path that exists but is neither a folder nor a regular file (``stat`` never blocks)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISDIR(mode) or stat.S_ISREG(mode))
 
 
 def _is_gzip(path: Path) -> bool:

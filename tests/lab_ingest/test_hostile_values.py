@@ -132,3 +132,21 @@ def test_a_report_part_labelled_application_tlsrpt_is_read_with_a_warning(tmp_pa
     done = ingest(db, folder)
     assert done.returncode == 0, done.stderr[-3000:]
     assert counts(db)["tlsrpt_reports"] == 1 and counts(db)["quarantine"] == 0
+
+
+def test_a_fifo_in_a_folder_is_reported_not_waited_for(tmp_path: Path) -> None:
+    """open() of a FIFO blocks until a writer comes: the ingest never opens one."""
+    import os
+
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    (folder / "good.json").write_bytes(MICROSOFT.read_bytes())
+    os.mkfifo(folder / "pipe")
+    db = tmp_path / "lab.duckdb"
+    done = ingest(db, folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "not a regular file" in done.stdout
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM tlsrpt_reports").fetchone()[0] == 1
+        (reason,) = con.execute("SELECT reason FROM quarantine").fetchone()
+    assert reason.startswith("not a regular file")
