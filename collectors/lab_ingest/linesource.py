@@ -120,9 +120,13 @@ class LineSource:
         fed = False
         for block in raw:
             while block:
+                saved = d.copy()
                 try:
                     out = d.decompress(block)
                 except zlib.error as exc:
+                    # Everything this block decodes before the fault is kept: the block again,
+                    # a byte at a time, from the state before it.
+                    yield from _salvage(saved, block)
                     self.problem = f"gzip data is corrupt after decoded byte {self.offset}: {exc}"
                     return
                 fed = True
@@ -257,6 +261,20 @@ class Rereading:
         return self.offset < self.read_before
 
 
+def _salvage(decompressor: Any, block: bytes) -> Iterator[bytes]:
+    """What ``block`` decodes up to its first corrupt byte (zlib gives nothing of a call that
+    fails, so the block is fed one byte at a time; this runs once, at the fault)."""
+    for i in range(len(block)):
+        try:
+            out = decompressor.decompress(block[i:i + 1])
+        except zlib.error:
+            return
+        if out:
+            yield out
+        if decompressor.eof:
+            return
+
+
 def decoded_prefix_hashers(path: Path, lengths: Sequence[int]) -> list[Any]:
     """SHA-256 hashers of the first ``length`` decoded bytes, one per length, all from one
     read of the file (None for a length beyond its end)."""
@@ -337,7 +355,8 @@ def already_ingested(con: Any, path: Path, fmt: str, head: str | None) -> tuple[
     """(run, SHA-256, size) of an earlier complete reading of this very content, or None.
 
     Without reading more than its first 4 KiB: the same name, the same size, the same
-    first 4 KiB, and not modified since that reading. Under another name (a rotated log:
+    first 4 KiB, and not modified since that reading, unless that reading broke off (a corrupt
+    or cut gzip: a repaired copy may keep name, size, time and head). Under another name (a rotated log:
     the same first 4 KiB and size), touched since, or too short to have a 4 KiB head: its
     SHA-256 must equal the stored one (one read, no parse). In doubt it is parsed (every
     row is keyed: a re-read adds nothing twice)."""
@@ -345,7 +364,7 @@ def already_ingested(con: Any, path: Path, fmt: str, head: str | None) -> tuple[
     mtime = dt.datetime.fromtimestamp(st.st_mtime, UTC)
     rows = con.execute(
         "SELECT run_id, file_sha256, source_name = ? AND observed_at > ? AND head_sha256 = ?"
-        " AS unchanged FROM ingested_files"
+        " AND status <> 'truncated' AS unchanged FROM ingested_files"
         f" WHERE format = ? AND status IN {_READ}"
         " AND file_bytes = ? AND file_sha256 <> ''"
         " AND (source_name = ? OR (head_sha256 = ? AND head_sha256 IS NOT NULL))"

@@ -150,3 +150,57 @@ def test_a_fifo_in_a_folder_is_reported_not_waited_for(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM tlsrpt_reports").fetchone()[0] == 1
         (reason,) = con.execute("SELECT reason FROM quarantine").fetchone()
     assert reason.startswith("not a regular file")
+
+
+def _postfix_lines(count: int) -> bytes:
+    return b"".join(f"Mar  3 10:{i // 60 % 60:02d}:{i % 60:02d} lab-a postfix-a/smtpd[{2000 + i}]: "
+                    f"connect from snd{i}.example[127.0.0.{i % 250 + 1}]\n".encode() for i in range(count))
+
+
+def test_a_gzip_corrupt_in_the_middle_keeps_every_line_before_the_fault_and_is_retried(tmp_path: Path) -> None:
+    import gzip
+    import os
+    import random
+
+    plain = _postfix_lines(3000)
+    packed = bytearray(gzip.compress(plain, compresslevel=9))
+    fault = len(packed) // 2
+    packed[fault:fault + 64] = bytes(random.Random(7).randrange(256) for _ in range(64))
+    log = tmp_path / "mail.log.gz"
+    log.write_bytes(bytes(packed))
+    db = tmp_path / "lab.duckdb"
+    done = subprocess.run([sys.executable, "-m", "collectors.cli", "ingest", "--db", str(db), "--year", "2024",
+                           str(log)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        (status, lines) = con.execute("SELECT status, lines FROM ingested_files").fetchone()
+    assert status == "truncated"
+    # zlib decodes a byte stream strictly in order: what precedes the fault decodes as it
+    # would have; every complete line of it is read (the deflate block's leftovers aside).
+    decoder = __import__("zlib").decompressobj(wbits=31)
+    reachable = b""
+    for i in range(len(packed)):
+        try:
+            reachable += decoder.decompress(bytes(packed[i:i + 1]))
+        except Exception:  # noqa: BLE001
+            break
+    # every line ended before the fault, and the cut one after it (kept in quarantine)
+    assert lines in (reachable.count(b"\n"), reachable.count(b"\n") + 1) and lines > 1000
+
+    # The same broken file again: nothing new. A repaired copy with the same name, size,
+    # time and first 4 KiB is read again, completely.
+    stat = log.stat()
+    again = subprocess.run([sys.executable, "-m", "collectors.cli", "ingest", "--db", str(db), "--year", "2024",
+                            str(log)], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0
+    good = gzip.compress(plain, compresslevel=9)
+    assert len(good) == len(packed)
+    log.write_bytes(good)
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    repaired = subprocess.run([sys.executable, "-m", "collectors.cli", "ingest", "--db", str(db), "--year", "2024",
+                               str(log)], capture_output=True, text=True, timeout=300)
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        statuses = [s for (s,) in con.execute("SELECT status FROM ingested_files ORDER BY observed_at").fetchall()]
+        sessions = con.execute("SELECT count(*) FROM postfix_smtpd_sessions").fetchone()[0]
+    assert statuses[-1] in ("complete", "resumed") and sessions == 3000
