@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import pyarrow as pa
 
@@ -185,7 +185,8 @@ def store_postfix(sink: Sink, pseudo: Pseudonymiser, rows: Iterable) -> None:
 # --------------------------------------------------------------------------- access logs
 def read_http(sink: Sink, src: LineSource) -> Resume:
     """A policy server's access log; a later run resumes at the last complete line."""
-    store_http(sink, http_log.parse_lines(src.lines()))
+    lines = _Counted(src.lines())
+    store_http(sink, http_log.parse_lines(lines))
     last = src.take_unterminated()
     if last is not None:
         got = http_log.parse_line(last[2], f"line {last[1]}")
@@ -195,7 +196,20 @@ def read_http(sink: Sink, src: LineSource) -> Resume:
         else:
             src.accept_unterminated()
             store_http(sink, [got])
-    return Resume(0, src.offset, None)
+            lines.last = last[1]
+    return Resume(lines.last, src.offset, None)
+
+
+class _Counted:
+    """Lines passed through, remembering the number of the latest (the summary's count)."""
+
+    def __init__(self, lines: Iterator[tuple[int, int, str]]) -> None:
+        self.lines, self.last = lines, 0
+
+    def __iter__(self) -> Iterator[tuple[int, int, str]]:
+        for line in self.lines:
+            self.last = line[1]
+            yield line
 
 
 def store_http(sink: Sink, rows: Iterable) -> None:

@@ -110,6 +110,7 @@ def test_unstorable_values_are_quarantined_and_the_rest_is_stored(tmp_path: Path
     assert any("body size" in r for r in reasons), reasons
     assert got["received_messages"] == 2
     assert got["policy_fetches_http"] == 4 and agents == {"postfix-mta-sts-resolver"}
+    assert "policy-access.log: http complete, 7 lines," in done.stdout  # the lines read, not 0
     for reason in reasons:
         reason.encode("utf-8")
 
