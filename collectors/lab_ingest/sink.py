@@ -10,6 +10,7 @@ did (added, updated, duplicates) is counted from DuckDB's affected-row counts.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import queue
 import threading
 from collections import Counter
@@ -20,11 +21,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collectors.lab_ingest.postfix_log import row_key
 from collectors.lab_ingest.records import Quarantined
 from collectors.store import Run, transaction
 
 UTC = dt.timezone.utc
 BATCH_ROWS = 10_000
+QUARANTINE_BATCH_BYTES = 32 << 20   # raw bytes of quarantined items per transaction
+QUARANTINE_COLUMNS = ("quarantine_key", "source", "position", "raw", "reason")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as valid UTF-8 can hold it: a lone surrogate written as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 # The high-volume tables have no index (003_lab.sql): they are deduplicated by an anti join
 # on the key within the batch's time window, on this column. Every key covers that time,
@@ -157,6 +166,7 @@ class Sink:
         self.updated: Counter[str] = Counter()
         self.duplicates: Counter[str] = Counter()
         self.quarantined = 0
+        self._quarantine_bytes = 0
 
     def begin(self, source_name: str) -> None:
         """Start counting for another input (the previous one was flushed)."""
@@ -175,10 +185,19 @@ class Sink:
             self._flush_table(table)
 
     def quarantine(self, source: str, item: Quarantined) -> None:
+        """Keep an item that could not be read, keyed by where it was read and what it holds
+        (a re-read, e.g. after a kill, adds it once); flushed on its own byte budget, so a
+        capture of many 8 MiB bodies never makes one transaction too big for DuckDB."""
         raw = item.raw if isinstance(item.raw, (bytes, bytearray)) else str(item.raw).encode("utf-8", "replace")
-        self.add("quarantine", ("source", "position", "raw", "reason"), "", "append",
-                 (source, str(item.position), bytes(raw), item.reason))
+        raw, reason = bytes(raw), storable_text(item.reason)
+        key = row_key("quarantine", source, self.source_name, item.position, reason,
+                      hashlib.blake2b(raw, digest_size=16).hexdigest())
+        self.add("quarantine", QUARANTINE_COLUMNS, "quarantine_key", "ignore",
+                 (key, source, storable_text(str(item.position)), raw, reason))
         self.quarantined += 1
+        self._quarantine_bytes += len(raw)
+        if self._quarantine_bytes >= QUARANTINE_BATCH_BYTES:
+            self._flush_table("quarantine")
 
     def flush(self) -> None:
         """Insert everything buffered, wait until it is stored, and count what it did."""
@@ -209,6 +228,8 @@ class Sink:
 
     def _flush_table(self, table: str) -> None:
         columns, key, mode, rows = self._buffers[table]
+        if table == "quarantine":
+            self._quarantine_bytes = 0
         if not rows:
             return
         types = self._column_types(table)
@@ -254,6 +275,10 @@ class Sink:
                                f" AND {window} AND {differs}{keep_complete}", []), insert]
             else:
                 statements = [insert]
+        elif table == "quarantine":  # keyed, but no constraint (crawl rows have no key)
+            statements = [(f"INSERT INTO {table} BY NAME {select} WHERE NOT EXISTS "
+                           f"(SELECT 1 FROM {table} o WHERE o.{key} = b.{key})", provenance)]
+            counting = "none"
         else:   # a table with a PRIMARY KEY (the record tables)
             if mode == "replace":
                 # (no record table replaces today) every stored key counts as updated

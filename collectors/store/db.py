@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -77,8 +78,48 @@ def transaction(con: Any) -> Iterator[Any]:
         yield con
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass  # DuckDB already ended it (a fatal error, e.g. out of memory): the cause is raised
         raise
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (proc(5), stat field 22): a pid
+    reused by another process has another."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def process_owner() -> dict[str, Any]:
+    """This process, as a run records its owner."""
+    return {"host": socket.gethostname(), "boot_id": _boot_id(), "pid": os.getpid(),
+            "start_ticks": _start_ticks(os.getpid())}
+
+
+def process_gone(owner: dict[str, Any]) -> bool:
+    """Whether the process an ``owner`` record names has ended (False when this machine
+    cannot tell: another host, or no /proc)."""
+    if owner.get("host") != socket.gethostname() or owner.get("boot_id") is None:
+        return False
+    if owner["boot_id"] != _boot_id():
+        return True  # the machine rebooted since
+    ticks = _start_ticks(int(owner.get("pid") or 0))
+    return ticks is None or ticks != owner.get("start_ticks")
 
 
 def utcnow() -> dt.datetime:
@@ -118,7 +159,8 @@ def _run_of(row: Any) -> Run | None:
 
 @dataclass(frozen=True, slots=True)
 class RunState:
-    """A run as listed: who it is and how it stands (``running``, ``finished``, ``failed``)."""
+    """A run as listed: who it is and how it stands (``running``, ``finished``, ``failed``, or
+    ``interrupted``: its process is gone without finishing it)."""
 
     run_id: str
     kind: str
@@ -226,23 +268,25 @@ class Store:
         parameters: dict[str, Any] | None = None,
         run_id: str | None = None,
     ) -> Run:
-        """Record a new run as ``running`` and return it."""
+        """Record a new run as ``running`` and return it (first marking ``interrupted`` the
+        runs whose process is gone)."""
+        self.mark_interrupted_runs()
         started = utcnow()
         run_id = run_id or f"{kind}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         params = parameters or {}
         self.con.execute(
             "INSERT INTO runs (run_id, kind, started_at, status, input_list, inputs,"
-            " tool_version, parameters) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+            " tool_version, parameters, owner) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
             [run_id, kind, started, input_list, json.dumps(list(inputs)), __version__,
-             json.dumps(params, default=str)],
+             json.dumps(params, default=str), json.dumps(process_owner())],
         )
         return Run(run_id, kind, input_list, __version__, started, params)
 
     def resume_run(self, run: Run, parameters: dict[str, Any]) -> Run:
         """Mark an interrupted run ``running`` again, with the parameters the rest of it uses
         (kept for a later resume)."""
-        self.con.execute("UPDATE runs SET status = 'running', parameters = ? WHERE run_id = ?",
-                         [json.dumps(parameters, default=str), run.run_id])
+        self.con.execute("UPDATE runs SET status = 'running', parameters = ?, owner = ? WHERE run_id = ?",
+                         [json.dumps(parameters, default=str), json.dumps(process_owner()), run.run_id])
         return dataclasses.replace(run, parameters=dict(parameters))
 
     def set_run_inputs(self, run_id: str, inputs: Sequence[dict[str, Any]]) -> None:
@@ -268,15 +312,32 @@ class Store:
                                " ORDER BY started_at DESC, run_id DESC LIMIT 1", args).fetchone()
         return _run_of(row)
 
+    def mark_interrupted_runs(self) -> list[str]:
+        """Mark ``interrupted`` every ``running`` run of this machine whose process is gone
+        (killed, crashed, the machine rebooted); their ids. A run of another machine is left
+        alone: only its own machine can tell."""
+        gone = [run_id for run_id, owner in self.con.execute(
+            "SELECT run_id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL").fetchall()
+            if process_gone(json.loads(owner))]
+        for run_id in gone:
+            try:
+                self.con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ? AND status = 'running'",
+                                 [run_id])
+            except duckdb.Error:
+                pass  # a read-only store: the listing still says interrupted
+        return gone
+
     def list_runs(self, limit: int = 10, kind: str | None = None) -> list[RunState]:
         """The newest runs (of ``kind`` if given), newest first, with their status."""
+        gone = set(self.mark_interrupted_runs())
         where, args = (" WHERE kind = ?", [kind]) if kind else ("", [])
         rows = self.con.execute(f"SELECT {_STATE_COLUMNS} FROM runs{where}"
                                 " ORDER BY started_at DESC, run_id DESC LIMIT ?", [*args, limit]).fetchall()
-        return [RunState(*r) for r in rows]
+        return [RunState(r[0], r[1], "interrupted" if r[0] in gone else r[2], *r[3:]) for r in rows]
 
     def run_of_month(self, kind: str, input_list: str, month: str) -> RunState | None:
         """The newest run of ``kind`` over ``input_list`` started in ``month`` (YYYY-MM, UTC)."""
+        self.mark_interrupted_runs()
         row = self.con.execute(
             f"SELECT {_STATE_COLUMNS} FROM runs WHERE kind = ? AND input_list = ?"
             " AND strftime(started_at AT TIME ZONE 'UTC', '%Y-%m') = ?"
@@ -327,7 +388,7 @@ class Store:
             })
             self.con.register("_quarantine_rows", rows)
             try:
-                self.con.execute("INSERT INTO quarantine SELECT * FROM _quarantine_rows")
+                self.con.execute("INSERT INTO quarantine BY NAME SELECT * FROM _quarantine_rows")
             finally:
                 self.con.unregister("_quarantine_rows")
         return n

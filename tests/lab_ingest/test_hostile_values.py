@@ -15,6 +15,7 @@ from email.mime.text import MIMEText
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from collectors.lab_ingest.tlsrpt_sources import post_record
 from support import EXTERNAL_DIR, recorder_line
@@ -205,3 +206,60 @@ def test_a_gzip_corrupt_in_the_middle_keeps_every_line_before_the_fault_and_is_r
         statuses = [s for (s,) in con.execute("SELECT status FROM ingested_files ORDER BY observed_at").fetchall()]
         sessions = con.execute("SELECT count(*) FROM postfix_smtpd_sessions").fetchone()[0]
     assert statuses[-1] in ("complete", "resumed") and sessions == 3000
+
+
+KILL_AFTER_FIRST_FLUSH = """
+import os, signal, sys
+from collectors.lab_ingest import sink
+from collectors.cli import main
+flushed = sink.Sink.flush
+def flush_then_die(self):
+    flushed(self)
+    if self.quarantined:
+        os.kill(os.getpid(), signal.SIGKILL)   # kill -9, right after rows were committed
+sink.Sink.flush = flush_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_then_reingest_adds_no_quarantine_twice_and_the_run_is_interrupted(tmp_path: Path) -> None:
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    (folder / "a-received.jsonl").write_bytes(b"\n".join([recorder_line(), b"not json", b"{}", b""]))
+    (folder / "b-received.jsonl").write_bytes(b"\n".join([recorder_line(message_id="<m9@x>"), b"garbage", b""]))
+    db = tmp_path / "lab.duckdb"
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_FLUSH, "ingest", "--db", str(db), str(folder)],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 2   # a-received's
+        assert con.execute("SELECT status FROM runs").fetchall() == [("running",)]
+    again = ingest(db, folder)
+    assert again.returncode == 0, again.stderr[-3000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        reasons = con.execute("SELECT source_name, position FROM quarantine ORDER BY 1, 2").fetchall()
+        statuses = [s for (s,) in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()]
+    assert [(Path(name).name, position) for name, position in reasons] == [
+        ("a-received.jsonl", "line 2"), ("a-received.jsonl", "line 3"), ("b-received.jsonl", "line 2")]
+    assert statuses == ["interrupted", "finished"]
+    info = subprocess.run([sys.executable, "-m", "collectors.cli", "db", "info", "--db", str(db)],
+                          capture_output=True, text=True, timeout=120)
+    assert "interrupted" in info.stdout
+
+
+@pytest.mark.slow
+def test_thirty_quarantined_8_mib_bodies_in_one_capture_are_all_kept(tmp_path: Path) -> None:
+    body = bytes(range(256)) * (8 * 1024 * 1024 // 256)   # neither JSON nor gzip: quarantined whole
+    capture = tmp_path / "posts.jsonl"
+    with capture.open("wb") as out:
+        out.write(post_record(WHEN, GOOGLE.read_bytes(), "192.0.2.7", "application/tlsrpt+json"))
+        for number in range(30):
+            out.write(post_record(WHEN, body[:-number - 1], "192.0.2.8", "application/tlsrpt+gzip"))
+    db = tmp_path / "lab.duckdb"
+    done = subprocess.run([sys.executable, "-m", "collectors.cli", "ingest", "--db", str(db), str(capture)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM tlsrpt_reports").fetchone()[0] == 1
+        kept = con.execute("SELECT count(*), sum(octet_length(raw)) FROM quarantine").fetchone()
+    assert kept[0] == 30 and kept[1] == sum(len(body) - n - 1 for n in range(30))
