@@ -203,6 +203,8 @@ class Sink:
         """Insert everything buffered, wait until it is stored, and count what it did."""
         for table in list(self._buffers):
             self._flush_table(table)
+        if "quarantine" in self._buffers:  # what flushing the others quarantined
+            self._flush_table("quarantine")
         for c in self.writer.wait():
             for counter, n in ((self.added, c.added), (self.updated, c.updated),
                                (self.duplicates, c.duplicates)):
@@ -233,10 +235,31 @@ class Sink:
         if not rows:
             return
         types = self._column_types(table)
-        cols = list(zip(*rows))
-        batch = pa.table({name: _array(values, types.get(name)) for name, values in zip(columns, cols)})
+        try:
+            batch = _batch(columns, rows, types)
+        except _UNSTORABLE:
+            if table == "quarantine":
+                raise
+            batch = self._storable_rows(table, columns, rows, types)
         self._buffers[table][3].clear()
-        self._submit(table, key, mode, batch)
+        if batch.num_rows:
+            self._submit(table, key, mode, batch)
+
+    def _storable_rows(self, table: str, columns: tuple[str, ...], rows: list[tuple],
+                       types: dict[str, pa.DataType]) -> pa.Table:
+        """The rows a column can hold; any other (a value beyond BIGINT, a lone surrogate:
+        whatever a parser let through) is quarantined with the reason, never a crash."""
+        good = []
+        for row in rows:
+            try:
+                _batch(columns, [row], types)
+            except _UNSTORABLE as error:
+                position = row[columns.index("source_position")] if "source_position" in columns else ""
+                self.quarantine(table, Quarantined(str(position or ""), repr(row)[:4096].encode("utf-8", "backslashreplace"),
+                                                   f"a value no column of {table} holds: {type(error).__name__}: {error}"[:500]))
+                continue
+            good.append(row)
+        return _batch(columns, good, types) if good else pa.table({})
 
     def _submit(self, table: str, key: str, mode: str, batch: pa.Table) -> None:
         offered = batch.num_rows
@@ -307,6 +330,14 @@ def _unique_rows(batch: pa.Table, key: str, keep_last: bool) -> pa.Table:
         _, first = np.unique(values, return_index=True)
         chosen = np.sort(first)
     return batch.take(pa.array(chosen))
+
+
+# What pyarrow raises for a value its column cannot hold.
+_UNSTORABLE = (OverflowError, UnicodeError, pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError)
+
+
+def _batch(columns: Sequence[str], rows: list[tuple], types: dict[str, pa.DataType]) -> pa.Table:
+    return pa.table({name: _array(values, types.get(name)) for name, values in zip(columns, zip(*rows))})
 
 
 def _sql_time(value: dt.datetime) -> str:
