@@ -1,4 +1,4 @@
-"""``mtasts db init | info | migrate``: create, describe and upgrade the store."""
+"""``mtasts db init | info | migrate | sample``: create, describe and upgrade the store; materialise the sample."""
 
 from __future__ import annotations
 
@@ -26,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     mig = dbsub.add_parser("migrate", help="apply pending forward migrations")
     add_db_option(mig)
     mig.set_defaults(func=_migrate)
+
+    sample = dbsub.add_parser(
+        "sample", help="materialise the embedded sample (data/sample/) as a DuckDB file",
+        description="Import the embedded sample (data/sample/, a local simulation) into "
+                    "data/sample.duckdb of the repository, the database notebooks open by default "
+                    "when there is no data/observatory.duckdb. Rebuilt only when data/sample/ or "
+                    "the schema changed since; 'make lab' runs it.")
+    sample.set_defaults(func=_sample)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -61,4 +69,16 @@ def _migrate(args: argparse.Namespace) -> int:
     with open_db(args.db) as store:
         after = store.schema_version()
     print(f"database {args.db}: schema version {before} -> {after}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from collectors.report import SampleError, materialise_sample
+    from collectors.report.database import SAMPLE_DB
+
+    try:
+        built = materialise_sample()
+    except SampleError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"{SAMPLE_DB}: {'materialised from data/sample/' if built else 'up to date with data/sample/'}")
     return 0
