@@ -76,3 +76,17 @@ def test_every_notebook_runs_from_notebooks_with_no_parameter(tmp_path):
     finally:
         if env_db is not None:
             os.environ["MTASTS_DB"] = env_db
+
+
+def test_tutorial_is_paired_without_outputs_and_asks_ten_questions():
+    import jupytext
+    import nbformat
+
+    text = jupytext.read(REPO_ROOT / "notebooks" / "tutorial.py")
+    stored = nbformat.read(REPO_ROOT / "notebooks" / "tutorial.ipynb", as_version=4)
+    assert [c.source for c in stored.cells] == [c.source for c in text.cells]
+    assert all(c.outputs == [] for c in stored.cells if c.cell_type == "code")
+    questions = [c for c in text.cells if c.cell_type == "markdown" and c.source.startswith("## ")]
+    assert len(questions) == 10
+    sql_cells = [c for c in text.cells if c.source.startswith("%%sql ")]
+    assert len(sql_cells) == 10
