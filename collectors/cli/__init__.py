@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "collectors.cli.testbed",
     "collectors.cli.ingest",
     "collectors.cli.crawl",
+    "collectors.cli.check",
     "collectors.cli.export",
     "collectors.cli.lab",
     "collectors.cli.report",
