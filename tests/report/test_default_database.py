@@ -90,3 +90,15 @@ def test_tutorial_is_paired_without_outputs_and_asks_ten_questions():
     assert len(questions) == 10
     sql_cells = [c for c in text.cells if c.source.startswith("%%sql ")]
     assert len(sql_cells) == 10
+
+
+def test_make_lab_materialises_the_sample_and_runs_as_root_too():
+    import subprocess
+
+    done = subprocess.run(["make", "-n", "lab"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    sample = next(i for i, line in enumerate(lines) if line.endswith("mtasts db sample"))
+    lab = next(i for i, line in enumerate(lines) if "jupyter lab --notebook-dir=notebooks" in line)
+    assert sample < lab
+    assert ("--allow-root" in lines[lab]) == (os.geteuid() == 0)
