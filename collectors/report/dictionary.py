@@ -99,7 +99,8 @@ def show_dictionary(df: pd.DataFrame, *, interactive: bool) -> None:
         from collectors.report.jupyter import enable_interactive_tables
 
         enable_interactive_tables()
-        relations = df.drop_duplicates("relation")[["group", "relation", "kind", "relation_meaning"]].reset_index(drop=True)
+        relations = (df.drop_duplicates("relation")[["group", "relation", "kind", "relation_meaning"]]
+                     .reset_index(drop=True))
         show(relations, paging=False, scrollY="30vh", scrollCollapse=True, classes="display compact",
              columnDefs=[{"className": "dt-left", "targets": "_all"}])
         show(df.drop(columns="relation_meaning"), paging=False, scrollY="60vh", scrollCollapse=True,
