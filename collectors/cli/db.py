@@ -1,4 +1,4 @@
-"""``mtasts db init | info | migrate | sample``: create, describe and upgrade the store; materialise the sample."""
+"""``mtasts db init | info | migrate | dictionary | sample``: create, describe and upgrade the store; materialise the sample."""
 
 from __future__ import annotations
 
@@ -26,6 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     mig = dbsub.add_parser("migrate", help="apply pending forward migrations")
     add_db_option(mig)
     mig.set_defaults(func=_migrate)
+
+    dic = dbsub.add_parser(
+        "dictionary", help="every table, view and column with its description (Markdown or CSV)",
+        description="Print the data dictionary: every table and view, grouped, each column with its "
+                    "type and description, read from the database's own comments (COMMENT ON).")
+    add_db_option(dic)
+    dic.add_argument("--format", choices=("md", "csv"), default="md", help="output format (default md)")
+    dic.add_argument("relations", nargs="*", metavar="RELATION", help="only these tables or views")
+    dic.set_defaults(func=_dictionary)
 
     sample = dbsub.add_parser(
         "sample", help="materialise the embedded sample (data/sample/) as a DuckDB file",
@@ -81,4 +90,23 @@ def _sample(args: argparse.Namespace) -> int:
     except SampleError as exc:
         raise CliError(str(exc)) from exc
     print(f"{SAMPLE_DB}: {'materialised from data/sample/' if built else 'up to date with data/sample/'}")
+    return 0
+
+
+def _dictionary(args: argparse.Namespace) -> int:
+    import sys
+
+    from collectors.report.dictionary import data_dictionary, dictionary_markdown
+
+    with open_db(args.db, must_exist=True, read_only=True) as store:
+        df = data_dictionary(store.con)
+    unknown = sorted(set(args.relations) - set(df["relation"]))
+    if unknown:
+        raise CliError(f"no table or view {', '.join(unknown)} in {args.db}")
+    if args.relations:
+        df = df[df["relation"].isin(args.relations)]
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        print(dictionary_markdown(df))
     return 0

@@ -53,3 +53,28 @@ def test_remote_looking_text_in_a_comment_is_escaped(tmp_path):
     con.execute("COMMENT ON COLUMN t.a IS '<script>alert(1)</script>'")
     html = dictionary_html(data_dictionary(con))
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;" in html
+
+
+def test_docs_data_dictionary_is_generated_from_the_schema(tmp_path):
+    """docs/data-dictionary.md is the command's output on a fresh database: the docs read
+    the same comments as the page, so they cannot drift."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from support import REPO_ROOT
+
+    db = tmp_path / "d.duckdb"
+    open_store(db).close()
+    mtasts = str(Path(sys.executable).parent / "mtasts")
+    done = subprocess.run([mtasts, "db", "dictionary", "--db", str(db)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (REPO_ROOT / "docs" / "data-dictionary.md").read_text(encoding="utf-8") == done.stdout
+    one = subprocess.run([mtasts, "db", "dictionary", "--db", str(db), "--format", "csv", "posture"],
+                         capture_output=True, text=True, timeout=60)
+    assert one.stdout.splitlines()[0] == "group,relation,kind,relation_meaning,column_name,data_type,column_meaning"
+    assert all(line.split(",")[1] == "posture" for line in one.stdout.splitlines()[1:])
+    missing = subprocess.run([mtasts, "db", "dictionary", "--db", str(db), "nope"], capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode == 2 and "no table or view nope" in missing.stderr
