@@ -102,3 +102,29 @@ def test_two_monthly_runs_cannot_overlap(tmp_path):
     assert done.returncode == 75
     assert "another 'mtasts monthly' is running" in done.stderr and "pid 1" in done.stderr
     assert not (tmp_path / "m.duckdb").exists()                   # it did nothing
+
+
+def test_an_offline_tranco_error_is_shortened_at_a_word(tmp_path, monkeypatch):
+    """Without the internet the download fails with a long message: the error keeps whole
+    words (it used to stop mid-word) and says what to do."""
+    import tranco
+
+    from collectors.crawl.inputs import InputError, resolve_tranco
+
+    long = ("HTTPSConnectionPool(host='tranco-list.eu', port=443): Max retries exceeded with url: "
+            "/api/lists/date/latest (Caused by NameResolutionError(\"<urllib3.connection."
+            "HTTPSConnection object at 0x7f>: Failed to resolve 'tranco-list.eu' ([Errno -3] "
+            "Temporary failure in name resolution)\"))")
+
+    class Offline:
+        def __init__(self, *a, **k) -> None:
+            raise ConnectionError(long)
+
+    monkeypatch.setattr(tranco, "Tranco", Offline)
+    with pytest.raises(InputError) as err:
+        resolve_tranco("tranco:latest", tmp_path)
+    message = str(err.value)
+    assert message.endswith("pass a local CSV instead")
+    detail = message.split("the download failed: ", 1)[1].rsplit("); pass a local CSV", 1)[0]
+    assert detail.endswith(" ...") and long.startswith(detail[: -len(" ...")])
+    assert long[len(detail) - len(" ...")] == " "              # cut between words
