@@ -43,10 +43,12 @@ sample: system-deps $(STAMP)
 	$(BIN)/mtasts lab sample
 
 # The sample as a real DuckDB file (git-ignored) the notebooks open by default; the command
-# rebuilds it only when data/sample/ or the schema changed. Root needs --allow-root.
+# rebuilds it only when data/sample/ or the schema changed. Root needs --allow-root. jupysql's
+# usage statistics and version check (ploomber) are off for every kernel started from here.
 lab: $(STAMP)
 	$(BIN)/mtasts db sample
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	PLOOMBER_STATS_ENABLED=false PLOOMBER_VERSION_CHECK_DISABLED=true \
+	  $(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # system-deps first: the venv's install compiles the Postfix reader with the C compiler it brings.
 test: system-deps $(STAMP)
