@@ -15,7 +15,7 @@ help:
 	@echo "make test     run the whole test suite (installs servers' Debian packages as root)"
 	@echo "make monthly  crawl this month's list, ingest new lab evidence, render the month's report"
 	@echo "make sample   rebuild data/sample/ by running the local lab and a testbed crawl (root)"
-	@echo "make lab      open the notebooks in JupyterLab"
+	@echo "make lab      open the notebooks in JupyterLab on the sample (data/sample.duckdb) or your data/observatory.duckdb"
 	@echo "make bench    run the benchmarks (benchmarks/)"
 	@echo "make lock     re-pin requirements.lock from the current .venv"
 
@@ -23,10 +23,12 @@ venv: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml setup.py collectors/lab_ingest/_postfix_fast.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
+	@echo "Installing the pinned packages of requirements.lock into $(VENV) (first time only: a few minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+	@echo "$(VENV) is ready"
 
 system-deps:
 	@scripts/install-system-deps
@@ -40,8 +42,13 @@ monthly: $(STAMP)
 sample: system-deps $(STAMP)
 	$(BIN)/mtasts lab sample
 
+# The sample as a real DuckDB file (git-ignored) the notebooks open by default; the command
+# rebuilds it only when data/sample/ or the schema changed. Root needs --allow-root. jupysql's
+# usage statistics and version check (ploomber) are off for every kernel started from here.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/mtasts db sample
+	PLOOMBER_STATS_ENABLED=false PLOOMBER_VERSION_CHECK_DISABLED=true \
+	  $(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # system-deps first: the venv's install compiles the Postfix reader with the C compiler it brings.
 test: system-deps $(STAMP)

@@ -22,7 +22,7 @@
 # on one DuckDB file: `ctx.sql("SELECT ...")` returns a pandas DataFrame.
 
 # %% tags=["parameters"]
-db_path = "data/observatory.duckdb"
+db_path = ""  # empty: the repository's data/observatory.duckdb, else the embedded sample
 run_ids = []
 month = ""
 rank_buckets = [1000, 10000, 100000, 1000000]
@@ -33,7 +33,7 @@ data_note = ""
 
 # %%
 from collectors.report import ReportContext
-from collectors.report.dictionary import data_dictionary
+from collectors.report.dictionary import data_dictionary, show_dictionary
 
 ctx = ReportContext.open(
     "explore", db_path, run_ids=run_ids, month=month, rank_buckets=rank_buckets,
@@ -45,14 +45,16 @@ run = ctx.current_run
 # %% [markdown]
 # ## Data dictionary
 #
-# Every table and view, its columns and types. Raw observations (`crawl_*`)
-# are facts as seen; `posture` and the `report_*` views derive verdicts from
-# them (one SQL definition each, in `collectors/store/views/`).
+# Every table and view, grouped, with every column, its type and meaning. Raw
+# observations (`crawl_*`) are facts as seen; `posture` and the `report_*` views
+# derive verdicts from them (one SQL definition each, in `collectors/store/views/`).
+# The meanings are the schema's own comments (`duckdb_columns().comment`). In
+# JupyterLab the table is searchable; in the report, each relation is listed.
 
 # %%
 dictionary = data_dictionary(ctx.con)
-ctx.key("relations", int(dictionary["table_name"].nunique()))
-ctx.table(dictionary, "data_dictionary", caption="Tables and views", max_rows=400)
+ctx.key("relations", int(dictionary["relation"].nunique()))
+show_dictionary(dictionary, interactive=ctx.output_dir is None)
 
 # %% [markdown]
 # ## Ready queries

@@ -22,7 +22,7 @@
 # notice text quoted as received (escaped: it is remote text).
 
 # %% tags=["parameters"]
-db_path = "data/observatory.duckdb"
+db_path = ""  # empty: the repository's data/observatory.duckdb, else the embedded sample
 run_ids = []
 month = ""
 rank_buckets = [1000, 10000, 100000, 1000000]

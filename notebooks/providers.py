@@ -24,7 +24,7 @@
 # The published table is shown beside ours, with its source.
 
 # %% tags=["parameters"]
-db_path = "data/observatory.duckdb"
+db_path = ""  # empty: the repository's data/observatory.duckdb, else the embedded sample
 run_ids = []
 month = ""
 rank_buckets = [1000, 10000, 100000, 1000000]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -21,6 +22,7 @@ _COMMAND_MODULES = (
     "collectors.cli.testbed",
     "collectors.cli.ingest",
     "collectors.cli.crawl",
+    "collectors.cli.check",
     "collectors.cli.export",
     "collectors.cli.lab",
     "collectors.cli.report",
@@ -52,11 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so that Python's final flush meets no closed pipe either."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # not a file (main() called in-process)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # the reader went away (e.g. '| head'): stop quietly
+        _discard_stdout()
+        return 0
     except CliError as exc:
         print(f"mtasts: error: {exc}", file=sys.stderr)
         return exc.exit_code

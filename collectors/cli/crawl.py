@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import sys
 from pathlib import Path
@@ -50,24 +51,8 @@ def _rate(value: str) -> float:
     return n
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "crawl", help="observe the MTA-STS/TLS-RPT posture of a domain list into the store",
-        description=(
-            "Crawl a top list (a Tranco/Cloudflare Radar/Majestic CSV, a plain list, or "
-            "tranco:latest|tranco:DATE|tranco:ID through the tranco package's cache) and store "
-            "raw observations; 'mtasts export posture' writes the per-domain verdicts."),
-    )
-    p.add_argument("list", nargs="?", metavar="LIST", help="list file (or tranco:ID); omit with --resume")
-    add_db_option(p)
-    p.add_argument("--top", type=_positive_int, metavar="N", help="only the first N entries of the list")
-    p.add_argument("--resume", metavar="RUN",
-                   help="finish an interrupted run (an id or 'latest') with the run's own list and "
-                        "settings. With --resume, --top is refused; --https-port, --smtp-port and "
-                        "--probe-smtp must equal the run's (a run measures one way); --tranco-cache "
-                        "says where to find the run's Tranco list if it must be read again (checked "
-                        "against its SHA-256); every other option applies to the rest of the run and "
-                        "is kept for later resumes")
+def add_network_options(p: argparse.ArgumentParser) -> None:
+    """How to reach the network: the flags 'mtasts crawl' and 'mtasts check' share."""
     p.add_argument("--resolver", metavar="IP[:PORT]",
                    help="recursive (validating) resolver to ask (default: resolv.conf's nameserver)")
     p.add_argument("--ca-bundle", metavar="FILE", help="PEM trust anchors (default: the system store)")
@@ -77,12 +62,34 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="total bound of one policy fetch or SMTP probe (default 10)")
     p.add_argument("--dns-timeout", type=_seconds, metavar="SECONDS",
                    help="per-attempt DNS timeout; 3 attempts (default 2)")
+    p.add_argument("--probe-smtp", action="store_true", default=None,
+                   help="also probe each distinct MX host once: EHLO, STARTTLS, certificate, QUIT")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "crawl", help="observe the MTA-STS/TLS-RPT posture of a domain list into the store",
+        description=(
+            "Crawl a top list (a Tranco/Cloudflare Radar/Majestic CSV, a plain list, or "
+            "tranco:latest|tranco:DATE|tranco:ID through the tranco package's cache) and store "
+            "raw observations; 'mtasts export posture' writes the per-domain verdicts."),
+    )
+    p.add_argument("list", nargs="?", metavar="LIST",
+                   help="list file, tranco:ID, or - for domains on standard input; omit with --resume")
+    add_db_option(p)
+    p.add_argument("--top", type=_positive_int, metavar="N", help="only the first N entries of the list")
+    p.add_argument("--resume", metavar="RUN",
+                   help="finish an interrupted run (an id or 'latest') with the run's own list and "
+                        "settings. With --resume, --top is refused; --https-port, --smtp-port and "
+                        "--probe-smtp must equal the run's (a run measures one way); --tranco-cache "
+                        "says where to find the run's Tranco list if it must be read again (checked "
+                        "against its SHA-256); every other option applies to the rest of the run and "
+                        "is kept for later resumes")
+    add_network_options(p)
     p.add_argument("--concurrency", type=_positive_int, metavar="N", help="domains in flight (default 500)")
     p.add_argument("--rate", type=_rate, metavar="QPS", help="global DNS query rate limit (default: none)")
     p.add_argument("--per-host", type=_positive_int, metavar="N",
                    help="parallel connections to one policy/MX address (default 8)")
-    p.add_argument("--probe-smtp", action="store_true", default=None,
-                   help="also probe each distinct MX host once: EHLO, STARTTLS, certificate, QUIT")
     p.add_argument("--tranco-cache", metavar="DIR",
                    help="cache folder of the tranco package (only with a tranco:ID list)")
     dist = p.add_argument_group("distributed crawl (Dask; docs/cluster.md)")
@@ -103,13 +110,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_crawl)
 
 
-def _settings_overrides(args: argparse.Namespace) -> dict[str, object]:
-    return {
-        "ca_bundle": str(Path(args.ca_bundle).resolve()) if args.ca_bundle else None,
-        "https_port": args.https_port, "smtp_port": args.smtp_port, "timeout": args.timeout,
-        "dns_timeout": args.dns_timeout, "concurrency": args.concurrency, "rate": args.rate,
-        "per_host": args.per_host, "probe_smtp": args.probe_smtp,
-    }
+def settings_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The crawl settings the network flags set (None: not given)."""
+    names = ("https_port", "smtp_port", "timeout", "dns_timeout", "concurrency", "rate", "per_host",
+             "probe_smtp")
+    return {"ca_bundle": str(Path(args.ca_bundle).resolve()) if args.ca_bundle else None,
+            **{name: getattr(args, name, None) for name in names}}
+
+
+def stdin_list(db: str) -> Path:
+    """``mtasts crawl -``: the list read from standard input, kept as a file beside the
+    database (``runs/stdin-<sha256>.txt``) so that --resume finds it again."""
+    data = sys.stdin.buffer.read()
+    if not data.strip():
+        raise CliError("no domains on standard input (one a line)")
+    folder = Path(db).resolve().parent / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"stdin-{hashlib.sha256(data).hexdigest()[:16]}.txt"
+    path.write_bytes(data)
+    return path
 
 
 # What a run measures: a resumed run that changed them would mix two measurements.
@@ -155,7 +174,8 @@ def _resume_list(store, run_id: str, source: str | None, tranco_cache: str | Non
     return source
 
 
-def _resolver(args: argparse.Namespace) -> tuple[str, int] | None:
+def resolver_of(args: argparse.Namespace) -> tuple[str, int] | None:
+    """--resolver, else the system's (resolv.conf); a bad value is a CliError."""
     from collectors.crawl.resolver import ResolverConfigError, parse_resolver, system_resolver
 
     try:
@@ -212,10 +232,10 @@ def _resume(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise CliError(f"no crawl run {args.resume!r} in {args.db}")
     params = dict(run.parameters)
     stored = CrawlSettings.from_parameters(params.get("settings", {}))
-    overrides = _settings_overrides(args)
+    overrides = settings_overrides(args)
     _refuse_changed_measurement(run.run_id, stored, overrides)
     if args.resolver:
-        overrides["resolver"] = _resolver(args)
+        overrides["resolver"] = resolver_of(args)
     settings = CrawlSettings.from_parameters(params.get("settings", {}), **overrides)
     source = params.get("source")
     if not input_loaded(store, run.run_id):
@@ -234,7 +254,8 @@ def _start(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from collectors.crawl.inputs import InputError, is_tranco_spec, resolve_tranco
     from collectors.crawl.runner import CrawlSettings
 
-    source, top = args.list, args.top
+    source = str(stdin_list(args.db)) if args.list == "-" else args.list
+    top = args.top
     try:
         path = resolve_tranco(source, args.tranco_cache) if is_tranco_spec(source) else Path(source)
     except InputError as exc:
@@ -242,8 +263,8 @@ def _start(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if not path.is_file():
         raise CliError(f"no such list file: {source}")
     sha, size = file_fingerprint(path)
-    settings = CrawlSettings(resolver=_resolver(args), **{  # type: ignore[arg-type]
-        k: v for k, v in _settings_overrides(args).items() if v is not None})
+    settings = CrawlSettings(resolver=resolver_of(args), **{  # type: ignore[arg-type]
+        k: v for k, v in settings_overrides(args).items() if v is not None})
     input_list = source + (f" (top {top})" if top else "")
     run = store.start_run(
         "crawl", input_list,

@@ -1,4 +1,4 @@
-"""``mtasts db init | info | migrate``: create, describe and upgrade the store."""
+"""``mtasts db init | info | migrate | dictionary | sample``: create, describe and upgrade the store; materialise the sample."""
 
 from __future__ import annotations
 
@@ -26,6 +26,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     mig = dbsub.add_parser("migrate", help="apply pending forward migrations")
     add_db_option(mig)
     mig.set_defaults(func=_migrate)
+
+    dic = dbsub.add_parser(
+        "dictionary", help="every table, view and column with its description (Markdown or CSV)",
+        description="Print the data dictionary: every table and view, grouped, each column with its "
+                    "type and description, read from the database's own comments (COMMENT ON).")
+    add_db_option(dic)
+    dic.add_argument("--format", choices=("md", "csv"), default="md", help="output format (default md)")
+    dic.add_argument("relations", nargs="*", metavar="RELATION", help="only these tables or views")
+    dic.set_defaults(func=_dictionary)
+
+    sample = dbsub.add_parser(
+        "sample", help="materialise the embedded sample (data/sample/) as a DuckDB file",
+        description="Import the embedded sample (data/sample/, a local simulation) into "
+                    "data/sample.duckdb of the repository, the database notebooks open by default "
+                    "when there is no data/observatory.duckdb. Rebuilt only when data/sample/ or "
+                    "the schema changed since; 'make lab' runs it.")
+    sample.set_defaults(func=_sample)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -61,4 +78,35 @@ def _migrate(args: argparse.Namespace) -> int:
     with open_db(args.db) as store:
         after = store.schema_version()
     print(f"database {args.db}: schema version {before} -> {after}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from collectors.report import SampleError, materialise_sample
+    from collectors.report.database import SAMPLE_DB
+
+    try:
+        built = materialise_sample()
+    except SampleError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"{SAMPLE_DB}: {'materialised from data/sample/' if built else 'up to date with data/sample/'}")
+    return 0
+
+
+def _dictionary(args: argparse.Namespace) -> int:
+    import sys
+
+    from collectors.report.dictionary import data_dictionary, dictionary_markdown
+
+    with open_db(args.db, must_exist=True, read_only=True) as store:
+        df = data_dictionary(store.con)
+    unknown = sorted(set(args.relations) - set(df["relation"]))
+    if unknown:
+        raise CliError(f"no table or view {', '.join(unknown)} in {args.db}")
+    if args.relations:
+        df = df[df["relation"].isin(args.relations)]
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        print(dictionary_markdown(df))
     return 0

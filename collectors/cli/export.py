@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _posture(args: argparse.Namespace) -> int:
+    if args.format == "parquet" and not args.output and sys.stdout.isatty():
+        raise CliError("Parquet is binary: it is not written to a terminal; "
+                       "use --output FILE or redirect stdout")
     with open_db(args.db, must_exist=True, read_only=True) as store:
         run = store.get_run(args.run, kind="crawl")
         if run is None:
@@ -46,12 +49,8 @@ def _posture(args: argparse.Namespace) -> int:
             n = _write_file(rel, args.format, out)
             print(f"wrote {n:,} rows of run {run.run_id} to {out}", file=sys.stderr)
         else:
-            try:
-                _write(rel, args.format, sys.stdout.buffer)
-                sys.stdout.buffer.flush()
-            except BrokenPipeError:  # e.g. piped into head
-                sys.stderr.close()
-                return 0
+            _write(rel, args.format, sys.stdout.buffer)  # a closed pipe: main() ends quietly
+            sys.stdout.buffer.flush()
     return 0
 
 

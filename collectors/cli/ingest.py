@@ -105,9 +105,23 @@ def _ingest(args: argparse.Namespace) -> int:
                            f"{exc.strerror or exc}") from exc
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2, default=str))
+    else:
+        _print_summary(summary)
+    return _refuse_unrecognised(paths, summary)
+
+
+def _refuse_unrecognised(paths: list[Path], summary) -> int:  # type: ignore[no-untyped-def]
+    """Exit 1 when a file named on the command line (not one found in a folder) was not
+    recognised as any evidence format: its bytes are in quarantine, but the user asked
+    for it by name and got nothing from it."""
+    named = {p.resolve() for p in paths if p.is_file()}
+    missed = [f.source_name for f in summary.files
+              if f.format is None and Path(f.source_name).resolve() in named]
+    if not missed:
         return 0
-    _print_summary(summary)
-    return 0
+    print(f"mtasts: error: not recognised as lab evidence: {', '.join(missed)} (kept in quarantine; "
+          f"if it is one of the formats, name it with --format: {', '.join(FORMATS)})", file=sys.stderr)
+    return 1
 
 
 def _print_summary(summary) -> None:

@@ -14,6 +14,7 @@ import io
 import ipaddress
 import os
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -208,5 +209,5 @@ def resolve_tranco(spec: str, cache_dir: str | os.PathLike[str] | None = None) -
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
             f"cannot get Tranco list {spec} (not in the cache at {cache} and the download "
-            f"failed: {detail[:160]}); pass a local CSV instead"
+            f"failed: {textwrap.shorten(detail, 200, placeholder=' ...')}); pass a local CSV instead"
         ) from exc

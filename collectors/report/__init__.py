@@ -3,19 +3,24 @@
 Public API for notebooks: :class:`ReportContext` (runs, SQL, escaped tables,
 figures, key figures), :mod:`reference` (published figures with citations)
 and :mod:`escape`. For ``mtasts report`` and ``make sample``:
-:func:`render_report`, :func:`write_sample`, :func:`import_sample`.
+:func:`render_report`, :func:`write_sample`, :func:`import_sample`; for ``make lab``
+and notebooks opened without a database: :func:`default_database`, :func:`materialise_sample`.
 """
 
 from collectors.report import escape, reference
 from collectors.report.context import ReportContext
+from collectors.report.database import DefaultDatabase, default_database, materialise_sample
 from collectors.report.sample import SampleError, import_sample, read_metadata, write_sample
 
 __all__ = [
     "NOTEBOOKS",
+    "DefaultDatabase",
     "ReportContext",
     "SampleError",
+    "default_database",
     "escape",
     "import_sample",
+    "materialise_sample",
     "read_metadata",
     "reference",
     "render_report",

@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from collectors import __version__
+from collectors.report.database import default_database
 from collectors.report.escape import esc, html_table, quote
 from collectors.report.page import provenance_lists, write_json
 
@@ -84,7 +85,7 @@ class ReportContext:
     def open(
         cls,
         notebook: str,
-        db_path: str,
+        db_path: str = "",
         *,
         run_ids: Sequence[str] = (),
         month: str = "",
@@ -97,6 +98,10 @@ class ReportContext:
     ) -> "ReportContext":
         """Open ``db_path`` read-only and choose the crawl runs the page reports on.
 
+        An empty ``db_path`` means the repository's default database
+        (:func:`collectors.report.database.default_database`; the sample is labelled
+        a local simulation).
+
         Without ``run_ids``: every finished crawl run started before the end of
         ``month`` (default: the month of the newest one); the newest is the
         current run, older ones feed the trend and the lifecycle events.
@@ -107,6 +112,10 @@ class ReportContext:
             raise ValueError(f"materialise is all, current or none, not {materialise!r}")
         if month and not _MONTH.match(month):
             raise ValueError(f"month must be YYYY-MM, not {month!r}")
+        if not db_path:
+            default = default_database()
+            db_path, local_simulation = str(default.path), local_simulation or default.local_simulation
+            data_note = data_note or default.data_note
         if not Path(db_path).is_file():
             raise FileNotFoundError(f"no database at {db_path}")
         con = duckdb.connect(str(db_path), read_only=True)

@@ -1,69 +1,133 @@
-"""The data dictionary students read first: what each table and view holds.
+"""The data dictionary students read first: every table and view, every column, what it holds.
 
-Column names and types come from the database itself; these are the words
-around them. Posture columns follow notes on the verdict vocabulary
-(docs/posture-export.md).
+The words live at each definition, as DuckDB comments: ``COMMENT ON`` in
+``migrations/010_dictionary.sql`` for tables and at the end of each
+``views/*.sql`` for views. This module only reads them back (``duckdb_columns()``,
+``duckdb_tables()``, ``duckdb_views()``), so the page, the docs and the notebooks
+cannot drift from the schema; ``tests/store/test_dictionary.py`` fails on a
+public column without a description.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
-RELATIONS = {
-    "runs": "one row per crawl or ingest run: inputs with content hashes, parameters, tool version",
-    "quarantine": "input that could not be parsed, kept with its raw bytes and the reason",
-    "posture": "one row per domain per crawl run: the MTA-STS / TLS-RPT verdicts (the export columns)",
-    "crawl_domains": "the normalised input list of a crawl run, with ranks",
-    "crawl_observations": "per domain: MX, _mta-sts and _smtp._tls DNS answers as seen, parsed",
-    "crawl_policy": "per domain with a valid record: the HTTPS policy fetch (RFC 8461 3.3) and the policy",
-    "crawl_mx": "per domain and MX host: covered by the policy's mx patterns or not",
-    "crawl_tlsa": "per MX host: TLSA records (DANE, RFC 7672)",
-    "crawl_smtp": "per MX host, with --probe-smtp: STARTTLS and certificate facts",
-    "report_funnel": "macro report_funnel([top_n, ...]): funnel counts per run and rank bucket",
-    "report_run_summary": "one line per crawl run for the trend",
-    "report_misconfig_classes": "domains per misconfiguration class and run (classes overlap)",
-    "report_failure_stages": "where policy fetches failed, per run",
-    "report_delivery_risk": "domains an RFC-compliant sender would not deliver to",
-    "report_policy_hosts": "who serves policies (mta-sts CNAME target organisation)",
-    "report_mx_providers": "which organisations run the MX of MTA-STS domains",
-    "report_lifecycle_events": "changes between consecutive runs (RFC 8461 3.1 and 8.3)",
-    "lab_deliveries": "per lab test address: provider, server, sent, delivered, TLS",
-    "provider_behaviour": "per provider and lab server: delivered or not, verdict, policy fetch, TLS-RPT",
-    "notification_timing": "per undelivered test message: time to first and final notice",
-}
+from collectors.report.escape import esc
 
-POSTURE_COLUMNS = {
-    "mx_status": "ok | none | null_mx | dns_error",
-    "mx_hosts": "the MX host names, ';'-joined, by preference",
-    "sts_record": "the _mta-sts TXT record: absent | valid | invalid | multiple | dns_error",
-    "sts_id": "the record's id when valid",
-    "policy_fetch": "ok | not_attempted | dns_error | tcp_error | tls_error | http_error | redirect | too_large | timeout | syntax_error",
-    "policy_mode": "enforce | testing | none (valid policy only)",
-    "policy_max_age": "seconds (valid policy only)",
-    "policy_mx": "the policy's mx patterns, ';'-joined",
-    "mx_policy_match": "all | some | none | n/a: MX hosts covered by the patterns (RFC 8461 4.1)",
-    "tlsrpt_record": "the _smtp._tls TXT record: absent | valid | invalid | multiple | dns_error",
-    "dnssec": "secure | insecure | bogus | unknown (AD bit on the MX answer)",
-    "tlsa": "yes | no | n/a: any TLSA record at _25._tcp.<mx>",
-    "mx_starttls": "worst over MX hosts of ok | no_starttls | cert_invalid | tcp_error; not_probed; n/a",
-    "misconfigured": "any of the four published classes",
-    "delivery_risk": "enforce mode and an MX a compliant sender must refuse",
-    "misconfig_classes": "';'-joined: invalid_txt | policy_retrieval | mx_cert_invalid | mx_not_covered",
-    "mismatch_subclass": "why an MX is uncovered: wrong_tld | wrong_domain | extra_label | typo | mta_sts_in_pattern | other",
-    "policy_tls_subclass": "when policy_fetch = tls_error: name_mismatch | self_signed | expired | unknown_ca | no_certificate | other",
-    "policy_host_cname": "CNAME target of mta-sts.<domain> (third-party policy hosts)",
-    "sts_cname": "CNAME target of _mta-sts.<domain> when delegated",
-}
+# Groups of the page, in order: (title, test on (relation, is_view)).
+GROUPS: tuple[tuple[str, Any], ...] = (
+    ("Runs and quarantine", lambda n, v: n in ("runs", "quarantine", "schema_migrations",
+                                               "run_overview", "quarantine_summary")),
+    ("Crawl verdicts (views)", lambda n, v: v and n in ("posture", "crawl_verdicts",
+                                                        "crawl_domain_mx", "crawl_progress")),
+    ("Crawl raw observations (tables)", lambda n, v: not v and n.startswith("crawl_")),
+    ("Report views", lambda n, v: v and n.startswith("report_")),
+    ("Lab verdicts (views)", lambda n, v: v),
+    ("Lab evidence (tables)", lambda n, v: True),
+)
 
 
-def data_dictionary(con) -> pd.DataFrame:
-    """Every table and view of the main schema with its columns, types and meaning."""
+def _group(name: str, is_view: bool) -> str:
+    return next(title for title, test in GROUPS if test(name, is_view))
+
+
+def data_dictionary(con: Any) -> pd.DataFrame:
+    """Every table and view of the main schema, grouped: kind, columns, types and meaning."""
     cols = con.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns"
-        " WHERE table_schema = 'main' AND table_name <> 'schema_migrations'"
-        " ORDER BY table_name, ordinal_position").df()
-    cols.insert(0, "relation_meaning", cols["table_name"].map(RELATIONS).fillna(""))
-    cols["column_meaning"] = [
-        POSTURE_COLUMNS.get(c, "") if t == "posture" else ""
-        for t, c in zip(cols["table_name"], cols["column_name"])]
-    return cols[["table_name", "relation_meaning", "column_name", "data_type", "column_meaning"]]
+        "SELECT c.table_name AS relation, coalesce(t.comment, v.comment, '') AS relation_meaning,"
+        " v.view_name IS NOT NULL AS is_view, c.column_name, c.data_type,"
+        " coalesce(c.comment, '') AS column_meaning, c.column_index"
+        " FROM duckdb_columns() c"
+        " LEFT JOIN duckdb_tables() t ON t.table_name = c.table_name AND t.schema_name = c.schema_name"
+        "  AND t.database_name = c.database_name"
+        " LEFT JOIN duckdb_views() v ON v.view_name = c.table_name AND v.schema_name = c.schema_name"
+        "  AND v.database_name = c.database_name"
+        " WHERE c.schema_name = 'main' AND c.database_name = current_database()"
+        " AND NOT c.internal").df()
+    cols.insert(0, "group", [_group(n, bool(v)) for n, v in zip(cols["relation"], cols["is_view"])])
+    order = {title: i for i, (title, _) in enumerate(GROUPS)}
+    cols["_g"] = cols["group"].map(order)
+    cols = cols.sort_values(["_g", "relation", "column_index"]).reset_index(drop=True)
+    cols["kind"] = cols["is_view"].map({True: "view", False: "table"})
+    return cols[["group", "relation", "kind", "relation_meaning", "column_name", "data_type",
+                 "column_meaning"]]
+
+
+def undescribed(con: Any) -> list[str]:
+    """``relation`` or ``relation.column`` of everything public that has no description."""
+    df = data_dictionary(con)
+    missing = sorted({r for r, m in zip(df["relation"], df["relation_meaning"]) if not m.strip()})
+    missing += [f"{r}.{c}" for r, c, m in zip(df["relation"], df["column_name"], df["column_meaning"])
+                if not m.strip()]
+    return missing
+
+
+def dictionary_html(df: pd.DataFrame) -> str:
+    """The whole dictionary as escaped HTML: a contents list of every relation by group,
+    then one table per relation with every column (no row limit). No script: the
+    browser's find searches it; in JupyterLab the interactive table does."""
+    parts, contents = [], []
+    for group, in_group in df.groupby("group", sort=False):
+        links = []
+        parts.append(f"<h3>{esc(group)}</h3>")
+        for relation, rows in in_group.groupby("relation", sort=False):
+            anchor = f"dict-{relation}"
+            links.append(f'<a href="#{esc(anchor)}">{esc(relation)}</a>')
+            body = "".join(
+                f"<tr><td><code>{esc(c)}</code></td><td>{esc(t)}</td><td>{esc(m)}</td></tr>"
+                for c, t, m in zip(rows["column_name"], rows["data_type"], rows["column_meaning"]))
+            parts.append(
+                f'<details open id="{esc(anchor)}"><summary><strong>{esc(relation)}</strong>'
+                f" ({esc(rows['kind'].iloc[0])}, {len(rows)} columns): {esc(rows['relation_meaning'].iloc[0])}"
+                f'</summary><table class="report-table"><thead><tr><th>column</th><th>type</th>'
+                f"<th>meaning</th></tr></thead><tbody>{body}</tbody></table></details>")
+        contents.append(f"<li>{esc(group)}: {', '.join(links)}</li>")
+    return (f'<div class="dictionary"><p class="note">{df["relation"].nunique()} relations,'
+            f" {len(df)} columns.</p><ul>{''.join(contents)}</ul>{''.join(parts)}</div>")
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def dictionary_markdown(df: pd.DataFrame) -> str:
+    """The dictionary as Markdown (``mtasts db dictionary``): a section per relation with
+    its description and a table of its columns, grouped as on the page."""
+    out = ["# Data dictionary\n",
+           "Every table and view of the store with every column, generated by `mtasts db dictionary`",
+           "from the schema's own comments (`COMMENT ON` in `collectors/store/migrations/010_dictionary.sql`",
+           "and at the end of each `collectors/store/views/*.sql`). Do not edit by hand: change the comment,",
+           "then `mtasts db init --db /tmp/d.duckdb && mtasts db dictionary --db /tmp/d.duckdb >",
+           "docs/data-dictionary.md` (tests/store/test_dictionary.py checks it is current).\n"]
+    for group, in_group in df.groupby("group", sort=False):
+        out.append(f"## {group}\n")
+        for relation, rows in in_group.groupby("relation", sort=False):
+            out.append(f"### `{relation}` ({rows['kind'].iloc[0]})\n\n{rows['relation_meaning'].iloc[0]}\n")
+            out.append("| column | type | meaning |\n|---|---|---|")
+            out += [f"| `{c}` | {t} | {_md_cell(m)} |"
+                    for c, t, m in zip(rows["column_name"], rows["data_type"], rows["column_meaning"])]
+            out.append("")
+    return "\n".join(out)
+
+
+def show_dictionary(df: pd.DataFrame, *, interactive: bool) -> None:
+    """Show the dictionary: in JupyterLab as one searchable, sortable table (itables);
+    in a rendered report as :func:`dictionary_html` (pages there carry no script)."""
+    from IPython.display import HTML, display
+
+    if interactive:
+        from itables import show
+
+        from collectors.report.jupyter import enable_interactive_tables
+
+        enable_interactive_tables()
+        relations = (df.drop_duplicates("relation")[["group", "relation", "kind", "relation_meaning"]]
+                     .reset_index(drop=True))
+        show(relations, paging=False, scrollY="30vh", scrollCollapse=True, classes="display compact",
+             columnDefs=[{"className": "dt-left", "targets": "_all"}])
+        show(df.drop(columns="relation_meaning"), paging=False, scrollY="60vh", scrollCollapse=True,
+             classes="display compact", columnDefs=[{"className": "dt-left", "targets": "_all"}])
+    else:
+        display(HTML(dictionary_html(df)))

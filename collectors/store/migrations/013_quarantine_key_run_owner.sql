@@ -13,3 +13,4 @@ COMMENT ON COLUMN quarantine.quarantine_key IS 'identifies the quarantined item 
 -- process is gone is recognised as ''interrupted'' (Store.mark_interrupted_runs).
 ALTER TABLE runs ADD COLUMN owner JSON;
 COMMENT ON COLUMN runs.owner IS 'the process running the run: {"host", "boot_id", "pid", "start_ticks"}; a running run whose process is gone is marked interrupted';
+COMMENT ON COLUMN runs.status IS 'running | finished | failed | interrupted (a running run whose process is gone)';
