@@ -7,7 +7,7 @@ and never raises on bad input.
 """
 
 from collectors.rfc.findings import Finding, has_errors
-from collectors.rfc.mx_match import mx_matches
+from collectors.rfc.mx_match import classify_mismatch, mx_matches
 from collectors.rfc.sts_policy import StsPolicy, parse_sts_policy
 from collectors.rfc.sts_record import StsRecord, parse_sts_record
 from collectors.rfc.tlsrpt_record import TlsRptRecord, parse_tlsrpt_record
@@ -26,6 +26,7 @@ __all__ = [
     "TlsRptPolicyResult",
     "TlsRptRecord",
     "TlsRptReport",
+    "classify_mismatch",
     "has_errors",
     "mx_matches",
     "parse_sts_policy",

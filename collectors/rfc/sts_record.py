@@ -40,8 +40,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from collectors.rfc._txt import bounded, join_txt_records
-from collectors.rfc.findings import Finding, has_errors
+from collectors.rfc.findings import Finding, bounded, has_errors
+from collectors.rfc.txt import join_txt_records, select_record
 
 RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
 
@@ -86,54 +86,36 @@ def parse_sts_record(txt: object) -> StsRecord:
     """
     findings: list[Finding] = []
     records = join_txt_records(txt, findings, "sts_record")
-    kept = [r for r in records if _KEPT.match(r)]
-    lookalikes = [r for r in records if not _KEPT.match(r) and _looks_like_sts(r)]
-    unrelated = [r for r in records if not _KEPT.match(r) and not _looks_like_sts(r)]
-
-    for other in unrelated:
-        findings.append(Finding.warning(
-            "sts_record.unrelated_txt",
-            f"TXT record {_quote(other)} is not an MTA-STS record; it is discarded "
-            "(RFC 8461 section 3.1)",
-        ))
-
-    if len(kept) > 1:
-        # Section 3.1: "If the number of resulting records is not one ... senders MUST
-        # assume the recipient domain does not have an available MTA-STS Policy".
-        findings.append(Finding.error(
-            "sts_record.multiple",
-            f"{len(kept)} records begin with 'v=STSv1;'; RFC 8461 section 3.1 requires exactly one",
-        ))
-        return StsRecord(False, "multiple", records=records, findings=bounded(findings))
-
-    if not kept:
-        if not lookalikes:
-            findings.append(Finding.error(
-                "sts_record.absent", "no TXT record beginning with 'v=STSv1;' (RFC 8461 section 3.1)"))
-            return StsRecord(False, "absent", records=records, findings=bounded(findings))
-        raw = lookalikes[0]
-        for other in lookalikes[1:]:
+    for other in records:
+        if not _KEPT.match(other) and not _looks_like_sts(other):
             findings.append(Finding.warning(
-                "sts_record.discarded_record",
-                f"another broken MTA-STS-like record {_quote(other)} is discarded as well",
+                "sts_record.unrelated_txt",
+                f"TXT record {_quote(other)} is not an MTA-STS record; it is discarded "
+                "(RFC 8461 section 3.1)",
             ))
-        record_id, extensions = _analyse(raw, findings)
-        if not has_errors(findings):  # cannot happen: a discarded record always has a reason
-            findings.append(Finding.error(
-                "sts_record.syntax", f"record {_quote(raw)} does not begin with 'v=STSv1;'"))
-        return StsRecord(False, "invalid", record_id, extensions, raw, records, bounded(findings))
-
-    raw = kept[0]
-    for other in lookalikes:
+    # Section 3.1: "If the number of resulting records is not one ... senders MUST
+    # assume the recipient domain does not have an available MTA-STS Policy".
+    status, raw, discarded = select_record(records, findings, prefix="sts_record", version="v=STSv1;",
+                                           section="RFC 8461 section 3.1", kept=_KEPT.match,
+                                           looks_like=_looks_like_sts)
+    if status == "multiple":
+        return StsRecord(False, "multiple", records=records, findings=bounded(findings))
+    if raw is None:
+        findings.append(Finding.error(
+            "sts_record.absent", "no TXT record beginning with 'v=STSv1;' (RFC 8461 section 3.1)"))
+        return StsRecord(False, "absent", records=records, findings=bounded(findings))
+    for other in discarded:
         findings.append(Finding.warning(
             "sts_record.discarded_record",
+            f"another broken MTA-STS-like record {_quote(other)} is discarded as well" if status == "invalid" else
             f"record {_quote(other)} looks like MTA-STS but does not begin with 'v=STSv1;'; "
             "it is discarded (RFC 8461 section 3.1)",
         ))
     record_id, extensions = _analyse(raw, findings)
-    ok = not has_errors(findings)
-    return StsRecord(ok, "valid" if ok else "invalid", record_id, extensions, raw, records,
-                     bounded(findings))
+    if status == "invalid" and not has_errors(findings):  # cannot happen: a lookalike always has a reason
+        findings.append(Finding.error("sts_record.syntax", f"record {_quote(raw)} does not begin with 'v=STSv1;'"))
+    ok = status == "valid" and not has_errors(findings)
+    return StsRecord(ok, "valid" if ok else "invalid", record_id, extensions, raw, records, bounded(findings))
 
 
 def _looks_like_sts(record: str) -> bool:
