@@ -1,7 +1,7 @@
 """Talk to the lab's MTAs from inside its namespace: submit test messages over SMTP and
 prime postfix-mta-sts-resolver's policy cache through its socketmap.
 
-Both run in a thread that joined the namespace (collectors.testbed.netns.call_in), so
+Both run in a thread that joined the namespace (collectors.testbed.call_in), so
 the sockets are plain Python ones; every connection has a bounded timeout.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from collectors.testbed.netns import call_in
+from collectors.testbed import call_in
 
 SMTP_TIMEOUT = 30.0
 SOCKETMAP_TIMEOUT = 15.0

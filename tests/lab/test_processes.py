@@ -11,7 +11,8 @@ import threading
 
 import pytest
 
-from collectors.lab.processes import alive, read_pid, run, spawn, stop_pid
+from collectors.lab.processes import read_pid, run, spawn, stop_pid
+from collectors.testbed.processes import running
 from collectors.lab.submit import _read_netstring, netstring, socketmap_query
 
 
@@ -30,14 +31,14 @@ def test_run_reports_missing_programs_and_timeouts():
 def test_a_pid_outside_the_namespace_is_never_signalled(tmp_path):
     pid = spawn(["sleep", "30"], netns=None, pid_file=tmp_path / "sleep.pid", log_file=tmp_path / "sleep.log")
     try:
-        assert read_pid(tmp_path / "sleep.pid") == pid and alive(pid)
+        assert read_pid(tmp_path / "sleep.pid") == pid and running(pid)
         # Claimed to belong to a namespace it is not in: left alone.
         assert stop_pid(pid, netns="mtasts-lab-no-such-namespace", timeout=1) is False
-        assert alive(pid)
+        assert running(pid)
         assert stop_pid(pid, netns=None, timeout=5) is True
-        assert not alive(pid)
+        assert not running(pid)
     finally:
-        if alive(pid):
+        if running(pid):
             os.kill(pid, 9)
 
 
