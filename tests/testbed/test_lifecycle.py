@@ -13,7 +13,7 @@ import pytest
 from collectors.testbed import Testbed, TestbedError, World, generate_population, load_catalogue
 from collectors.testbed import netns, processes
 from collectors.testbed.scenario import Scenario, from_dict
-from collectors.testbed.selfcheck import check_world, sample
+from collectors.testbed.selfcheck import check_world, sample_domains
 
 pytestmark = pytest.mark.servers
 
@@ -103,7 +103,7 @@ def test_a_broken_zone_fails_fast_with_knots_reason_and_cleans_up(tmp_path) -> N
 def test_population_world_comes_up_and_passes_the_self_check(make_world, tmp_path) -> None:
     pop = generate_population(3000, seed=5, mix="stress")
     world = make_world(pop, tmp_path)
-    problems = check_world(world, pop, sample(pop, 60, seed=1))
+    problems = check_world(world, pop, sample_domains(pop, 60, seed=1))
     assert all(p == [] for p in problems.values()), {k: v for k, v in problems.items() if v}
 
 
