@@ -3,6 +3,10 @@
 The store knows no collector: collectors hand it rows; it owns the schema
 (``migrations/NNN_*.sql``, applied in order, forward only) and the derived
 views (``views/*.sql``, re-applied on every migrate so each has one definition).
+``DEFAULT_DB_PATH`` is where the database lives unless ``--db`` or ``$MTASTS_DB`` says
+otherwise. The crawl's vocabularies (:mod:`collectors.store.vocabulary`): the ``Literal``
+types ``FetchOutcome``, ``FetchPhase``, ``ProbeOutcome``, ``TlsSubclass`` of the raw tables
+and ``POSTURE_VALUES``, the posture export's values per column.
 """
 
 from collectors.store.db import (
@@ -14,15 +18,25 @@ from collectors.store.db import (
     file_fingerprint,
     open_store,
     transaction,
+    utcnow,
 )
+from collectors.store.month import is_month
+from collectors.store.vocabulary import POSTURE_VALUES, FetchOutcome, FetchPhase, ProbeOutcome, TlsSubclass
 
 __all__ = [
+    "available_migrations",
     "DEFAULT_DB_PATH",
+    "FetchOutcome",
+    "FetchPhase",
+    "file_fingerprint",
+    "is_month",
+    "open_store",
+    "POSTURE_VALUES",
+    "ProbeOutcome",
     "Run",
     "SchemaError",
     "Store",
-    "available_migrations",
-    "file_fingerprint",
-    "open_store",
+    "TlsSubclass",
     "transaction",
+    "utcnow",
 ]

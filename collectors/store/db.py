@@ -81,6 +81,7 @@ def transaction(con: Any) -> Iterator[Any]:
 
 
 def utcnow() -> dt.datetime:
+    """Now, timezone-aware in UTC: the ``observed_at`` of every row."""
     return dt.datetime.now(dt.timezone.utc)
 
 
