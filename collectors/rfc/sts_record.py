@@ -38,12 +38,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
 
 from collectors.rfc.findings import Finding, bounded, has_errors
-from collectors.rfc.txt import join_txt_records, select_record
-
-RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
+from collectors.rfc.txt import RecordStatus, join_txt_records, select_record
 
 VERSION = "v=STSv1"
 MAX_ID_LENGTH = 32
@@ -128,60 +125,17 @@ def _looks_like_sts(record: str) -> bool:
 
 def _analyse(raw: str, findings: list[Finding]) -> tuple[str | None, dict[str, str]]:
     """Check one record against the section 3.1 ABNF; return its id (when well-formed) and extensions."""
-    text = raw
-    if text[:1] in (" ", "\t"):
-        findings.append(Finding.error(
-            "sts_record.leading_whitespace",
-            "white space before 'v=STSv1' (the record MUST begin with the version, RFC 8461 section 3.1)",
-        ))
-        text = text.lstrip(_WSP)
-    parts = text.split(";")
-    head = parts[0]
-    fields = parts[1:]
-
-    if head.rstrip(_WSP) != VERSION:
-        fields = _version_problem(head, fields, findings)
-    elif head != VERSION and not fields:
-        findings.append(Finding.error(
-            "sts_record.trailing_whitespace",
-            "white space after the last field (only allowed around ';', RFC 8461 section 3.1 sts-sep)",
-        ))
-    elif head != VERSION:
-        findings.append(Finding.warning(
-            "sts_record.version_separator_whitespace",
-            "white space between 'v=STSv1' and ';': valid by the sts-sep ABNF, but a sender that "
-            "filters on the literal prefix 'v=STSv1;' (RFC 8461 section 3.1) discards the record",
-        ))
-
+    fields = _fields_after_version(raw, findings)
     record_id: str | None = None
     id_seen = False
     id_wrong_case: str | None = None
     extensions: dict[str, str] = {}
     seen: set[str] = set()
     for index, part in enumerate(fields):
-        last = index == len(fields) - 1
-        token = part.strip(_WSP)
-        if token == "":
-            if not last:
-                findings.append(Finding.error(
-                    "sts_record.empty_field", "empty field between two ';' (RFC 8461 section 3.1 ABNF)"))
+        pair = _name_value(part, index == len(fields) - 1, findings)
+        if pair is None:
             continue
-        if last and part != part.rstrip(_WSP):
-            findings.append(Finding.error(
-                "sts_record.trailing_whitespace",
-                "white space after the last field (only allowed around ';', RFC 8461 section 3.1 sts-sep)",
-            ))
-        name, eq, value = token.partition("=")
-        if not eq:
-            findings.append(Finding.error(
-                "sts_record.syntax", f"field {_quote(token)} is not name=value (RFC 8461 section 3.1)"))
-            continue
-        if name != name.rstrip(_WSP) or value != value.lstrip(_WSP):
-            findings.append(Finding.error(
-                "sts_record.whitespace_around_equals",
-                f"white space around '=' in {_quote(token)} (RFC 8461 section 3.1 allows none)",
-            ))
-            name, value = name.rstrip(_WSP), value.lstrip(_WSP)
+        name, value, token = pair
         if name in seen:
             # Section 3.2: of a repeated non-mx field "all entries except for the first SHALL be ignored".
             findings.append(Finding.warning(
@@ -194,26 +148,10 @@ def _analyse(raw: str, findings: list[Finding]) -> tuple[str | None, dict[str, s
             id_seen = True
             if _check_id(value, findings):
                 record_id = value
-            continue
-        if not _EXT_NAME.match(name) or not _EXT_VALUE.match(value):
-            findings.append(Finding.error(
-                "sts_record.bad_extension",
-                f"field {_quote(token)} is not a well-formed sts-extension "
-                "(name: letter or digit then up to 31 of letters, digits, '_', '-', '.'; "
-                "value: printable ASCII without '=', ';' or space; RFC 8461 section 3.1)",
-            ))
-            continue
-        if name == "v":
-            # By the ABNF a later "v=..." is just an extension named "v": ignored.
-            findings.append(Finding.warning(
-                "sts_record.duplicate_field",
-                f"a second version field {_quote(token)}; only the first counts (RFC 8461 section 3.2)",
-            ))
-            continue
-        if name.lower() == "id":
-            id_wrong_case = name
-        extensions[name] = value  # section 3.2: unknown fields SHALL be ignored
-
+        elif _is_extension(name, value, token, findings):
+            if name.lower() == "id":
+                id_wrong_case = name
+            extensions[name] = value  # section 3.2: unknown fields SHALL be ignored
     if not id_seen:
         if id_wrong_case is not None:
             findings.append(Finding.error(
@@ -224,6 +162,80 @@ def _analyse(raw: str, findings: list[Finding]) -> tuple[str | None, dict[str, s
             findings.append(Finding.error(
                 "sts_record.no_id", "no id= field; RFC 8461 section 3.1 requires one"))
     return record_id, extensions
+
+
+def _fields_after_version(raw: str, findings: list[Finding]) -> list[str]:
+    """Check the record's start (``v=STSv1`` first, then ``;``); the fields after it."""
+    text = raw
+    if text[:1] in (" ", "\t"):
+        findings.append(Finding.error(
+            "sts_record.leading_whitespace",
+            "white space before 'v=STSv1' (the record MUST begin with the version, RFC 8461 section 3.1)",
+        ))
+        text = text.lstrip(_WSP)
+    head, *fields = text.split(";")
+    if head.rstrip(_WSP) != VERSION:
+        return _version_problem(head, fields, findings)
+    if head != VERSION and not fields:
+        findings.append(Finding.error(
+            "sts_record.trailing_whitespace",
+            "white space after the last field (only allowed around ';', RFC 8461 section 3.1 sts-sep)",
+        ))
+    elif head != VERSION:
+        findings.append(Finding.warning(
+            "sts_record.version_separator_whitespace",
+            "white space between 'v=STSv1' and ';': valid by the sts-sep ABNF, but a sender that "
+            "filters on the literal prefix 'v=STSv1;' (RFC 8461 section 3.1) discards the record",
+        ))
+    return fields
+
+
+def _name_value(part: str, last: bool, findings: list[Finding]) -> tuple[str, str, str] | None:
+    """One field as ``(name, value, token)``, its white space problems reported; None for
+    an empty field or one that is not name=value."""
+    token = part.strip(_WSP)
+    if token == "":
+        if not last:
+            findings.append(Finding.error(
+                "sts_record.empty_field", "empty field between two ';' (RFC 8461 section 3.1 ABNF)"))
+        return None
+    if last and part != part.rstrip(_WSP):
+        findings.append(Finding.error(
+            "sts_record.trailing_whitespace",
+            "white space after the last field (only allowed around ';', RFC 8461 section 3.1 sts-sep)",
+        ))
+    name, eq, value = token.partition("=")
+    if not eq:
+        findings.append(Finding.error(
+            "sts_record.syntax", f"field {_quote(token)} is not name=value (RFC 8461 section 3.1)"))
+        return None
+    if name != name.rstrip(_WSP) or value != value.lstrip(_WSP):
+        findings.append(Finding.error(
+            "sts_record.whitespace_around_equals",
+            f"white space around '=' in {_quote(token)} (RFC 8461 section 3.1 allows none)",
+        ))
+        name, value = name.rstrip(_WSP), value.lstrip(_WSP)
+    return name, value, token
+
+
+def _is_extension(name: str, value: str, token: str, findings: list[Finding]) -> bool:
+    """True for a well-formed sts-extension other than a second version field."""
+    if not _EXT_NAME.match(name) or not _EXT_VALUE.match(value):
+        findings.append(Finding.error(
+            "sts_record.bad_extension",
+            f"field {_quote(token)} is not a well-formed sts-extension "
+            "(name: letter or digit then up to 31 of letters, digits, '_', '-', '.'; "
+            "value: printable ASCII without '=', ';' or space; RFC 8461 section 3.1)",
+        ))
+        return False
+    if name == "v":
+        # By the ABNF a later "v=..." is just an extension named "v": ignored.
+        findings.append(Finding.warning(
+            "sts_record.duplicate_field",
+            f"a second version field {_quote(token)}; only the first counts (RFC 8461 section 3.2)",
+        ))
+        return False
+    return True
 
 
 def _version_problem(head: str, fields: list[str], findings: list[Finding]) -> list[str]:

@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urlsplit
 
 from collectors.rfc.findings import Finding, bounded, has_errors
-from collectors.rfc.txt import join_txt_records, select_record
-
-RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
+from collectors.rfc.txt import RecordStatus, join_txt_records, select_record
 
 VERSION = "v=TLSRPTv1"
 #: RFC 8460 section 3: "Two URI schemes are supported: mailto and https".

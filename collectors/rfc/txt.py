@@ -59,12 +59,13 @@ def _text(value: object, findings: list[Finding], code_prefix: str) -> str:
     return str(value)
 
 
-Selected = Literal["absent", "valid", "invalid", "multiple"]
+#: What a TXT answer holds for a parser: no record, one that is valid or invalid, or several.
+RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
 
 
 def select_record(records: tuple[str, ...], findings: list[Finding], *, prefix: str, version: str,
                   section: str, kept: Callable[[str], bool],
-                  looks_like: Callable[[str], bool]) -> tuple[Selected, str | None, tuple[str, ...]]:
+                  looks_like: Callable[[str], bool]) -> tuple[RecordStatus, str | None, tuple[str, ...]]:
     """The record a parser reads: ``(status, raw, discarded)``.
 
     RFC 8461 3.1 and RFC 8460 3: records that do not begin with the version are
