@@ -15,6 +15,8 @@ from typing import Sequence
 from collectors import __version__
 from collectors.cli.common import CliError
 
+__all__ = ["CliError", "build_parser", "main"]
+
 # Subcommand modules, in the order --help lists them (the data flow).
 _COMMAND_MODULES = (
     "collectors.cli.db",
@@ -36,6 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``mtasts`` parser with every subcommand registered, in data-flow order."""
     parser = _Parser(
         prog="mtasts",
         description=(
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mtasts`` with ``argv``; the exit status (a user's mistake: one line on stderr)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

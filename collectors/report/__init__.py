@@ -2,18 +2,22 @@
 
 Public API for notebooks: :class:`ReportContext` (runs, SQL, escaped tables,
 figures, key figures), :mod:`reference` (published figures with citations)
-and :mod:`escape`. For ``mtasts report`` and ``make sample``:
-:func:`render_report`, :func:`write_sample`, :func:`import_sample`.
+and :mod:`escape`, :func:`data_dictionary`. For ``mtasts report`` and ``make sample``:
+:func:`render_report` (the ``NOTEBOOKS``, in index order), :func:`write_sample`,
+:func:`import_sample` (``SAMPLE_DIR``: the embedded sample).
 """
 
 from collectors.report import escape, reference
 from collectors.report.context import ReportContext
-from collectors.report.sample import SampleError, import_sample, read_metadata, write_sample
+from collectors.report.dictionary import data_dictionary
+from collectors.report.sample import SAMPLE_DIR, SampleError, import_sample, read_metadata, write_sample
 
 __all__ = [
     "NOTEBOOKS",
     "ReportContext",
+    "SAMPLE_DIR",
     "SampleError",
+    "data_dictionary",
     "escape",
     "import_sample",
     "read_metadata",
