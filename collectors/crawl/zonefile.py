@@ -47,8 +47,8 @@ _SNIFF_TYPES = frozenset({"SOA", "NS", "A", "AAAA", "DS", "RRSIG", "NSEC", "NSEC
 # at least two labels, a non-numeric TLD, no A-label to check): taken as it is, which
 # saves most of the per-domain cost on a CZDS zone. Anything else goes through
 # normalise_domain (inputs.py), the one definition of a usable domain.
-_CANONICAL = re.compile(r"^(?!.*(?:^|\.)xn--)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
-                        r"(?=[a-z0-9-]*[a-z-])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+CANONICAL_NAME = re.compile(r"^(?!.*(?:^|\.)xn--)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                            r"(?=[a-z0-9-]*[a-z-])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _DIRECTIVES = ("$ORIGIN", "$TTL", "$INCLUDE", "$GENERATE")
 _SPILL_BATCH = 200_000           # names buffered in memory before they go to the spill files
 _BYTES_PER_BUCKET = 64 << 20     # about one bucket per 64 MiB of zone text (~0.5M NS lines)
@@ -532,7 +532,7 @@ class _ZoneWalk:
             if candidate is None:
                 self.last_outcome = (None, why, None) if why == "out_of_zone" else (None, None, why)
             else:
-                if len(candidate) <= 253 and _CANONICAL.match(candidate):
+                if len(candidate) <= 253 and CANONICAL_NAME.match(candidate):
                     domain, reason = candidate, None
                 else:
                     domain, reason = normalise_domain(candidate)

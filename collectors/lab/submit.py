@@ -97,7 +97,8 @@ def netstring(data: bytes) -> bytes:
     return str(len(data)).encode() + b":" + data + b","
 
 
-def _read_netstring(sock: socket.socket) -> bytes:
+def read_netstring(sock: socket.socket) -> bytes:
+    """One netstring (``<length>:<bytes>,``) from a socket: a socketmap(5) answer."""
     buf = b""
     while b":" not in buf:
         chunk = sock.recv(1)
@@ -126,7 +127,7 @@ def _query_all(host: str, port: int, map_name: str, domains: list[str]) -> dict[
         for domain in domains:
             try:
                 sock.sendall(netstring(f"{map_name} {domain}".encode()))
-                answers[domain] = _read_netstring(sock).decode("utf-8", "replace")
+                answers[domain] = read_netstring(sock).decode("utf-8", "replace")
             except (OSError, ValueError) as exc:
                 answers[domain] = f"ERROR {exc}"
     return answers

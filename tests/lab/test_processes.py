@@ -13,7 +13,7 @@ import pytest
 
 from collectors.lab.processes import read_pid, run, spawn, stop_pid
 from collectors.testbed.processes import running
-from collectors.lab.submit import _read_netstring, netstring, socketmap_query
+from collectors.lab.submit import read_netstring, netstring, socketmap_query
 
 
 def test_tty_stderr_reaches_programs_that_only_talk_to_terminals():
@@ -47,10 +47,10 @@ def test_netstring_framing():
     left, right = socket.socketpair()
     with left, right:
         left.sendall(b"10:NOTFOUND x,")
-        assert _read_netstring(right) == b"NOTFOUND x"
+        assert read_netstring(right) == b"NOTFOUND x"
         left.sendall(b"5:abcdeX")
         with pytest.raises(ValueError):
-            _read_netstring(right)
+            read_netstring(right)
 
 
 def test_socketmap_query_against_a_socketmap_server():
@@ -62,7 +62,7 @@ def test_socketmap_query_against_a_socketmap_server():
         conn, _ = server.accept()
         with conn:
             for _ in range(2):
-                request = _read_netstring(conn).decode()
+                request = read_netstring(conn).decode()
                 name, _, key = request.partition(" ")
                 answer = f"OK secure match=mx.{key}" if key.startswith("a.") else "NOTFOUND "
                 conn.sendall(netstring(f"{answer}".encode()))
