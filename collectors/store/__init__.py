@@ -5,8 +5,9 @@ The store knows no collector: collectors hand it rows; it owns the schema
 views (``views/*.sql``, re-applied on every migrate so each has one definition).
 ``DEFAULT_DB_PATH`` is where the database lives unless ``--db`` or ``$MTASTS_DB`` says
 otherwise. The crawl's vocabularies (:mod:`collectors.store.vocabulary`): the ``Literal``
-types ``FetchOutcome``, ``FetchPhase``, ``ProbeOutcome``, ``TlsSubclass`` of the raw tables
-and ``POSTURE_VALUES``, the posture export's values per column.
+types ``FetchOutcome``, ``FetchPhase``, ``ProbeOutcome``, ``TlsSubclass`` of the raw tables,
+``DomainReason`` and ``InputReason`` of a list's quarantined entries, and
+``POSTURE_VALUES``, the posture export's values per column.
 """
 
 from collectors.store.db import (
@@ -21,14 +22,18 @@ from collectors.store.db import (
     utcnow,
 )
 from collectors.store.month import is_month
-from collectors.store.vocabulary import POSTURE_VALUES, FetchOutcome, FetchPhase, ProbeOutcome, TlsSubclass
+from collectors.store.vocabulary import (
+    POSTURE_VALUES, DomainReason, FetchOutcome, FetchPhase, InputReason, ProbeOutcome, TlsSubclass,
+)
 
 __all__ = [
     "available_migrations",
     "DEFAULT_DB_PATH",
+    "DomainReason",
     "FetchOutcome",
     "FetchPhase",
     "file_fingerprint",
+    "InputReason",
     "is_month",
     "open_store",
     "POSTURE_VALUES",

@@ -13,6 +13,12 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+#: ``quarantine.reason`` of a list entry that is no usable domain name
+#: (``crawl.inputs.normalise_domain``); with ``duplicate``, every reason of source ``crawl_input``
+#: for a list (a zone file adds the reasons of its own syntax, docs/cluster.md).
+DomainReason = Literal["empty", "url", "ip_address", "invalid_characters", "invalid_idn", "empty_label",
+                       "label_too_long", "name_too_long", "single_label", "numeric_tld"]
+InputReason = Literal[DomainReason, "duplicate"]
 #: ``crawl_policy.outcome``: how the policy fetch (RFC 8461 3.3) ended. ``ok`` is a 200
 #: with a body within the 64 KiB cap (parsing is separate); ``dns_error``: the policy
 #: host has no address; ``redirect``: any 3xx (never followed).

@@ -9,11 +9,14 @@ from typing import get_args
 
 import pytest
 
+from collectors.crawl.inputs import normalise_domain
 from collectors.report.dictionary import POSTURE_COLUMNS
 from collectors.rfc.mx_match import MismatchClass
 from collectors.rfc.sts_policy import Mode
 from collectors.rfc.txt import RecordStatus
-from collectors.store import POSTURE_VALUES, FetchOutcome, FetchPhase, ProbeOutcome, TlsSubclass
+from collectors.store import (
+    POSTURE_VALUES, DomainReason, FetchOutcome, FetchPhase, InputReason, ProbeOutcome, TlsSubclass,
+)
 from support import REPO_ROOT, readme_table
 
 VIEWS = REPO_ROOT / "collectors" / "store" / "views" / "010_crawl.sql"
@@ -59,3 +62,18 @@ def test_the_views_speak_only_the_vocabulary() -> None:
     known = set().union(*map(set, POSTURE_VALUES.values())) | set(get_args(FetchPhase)) | DNS_RCODES
     assert literals - known == set()
     assert {"not_attempted", "syntax_error", "null_mx", "bogus", "not_probed", "n/a"} <= literals
+
+
+def test_the_list_quarantine_reasons_are_documented() -> None:
+    """docs/posture-export.md lists exactly the reasons a list entry is quarantined for."""
+    text = (REPO_ROOT / "docs" / "posture-export.md").read_text()
+    listed = text.split("with the raw bytes and a reason:", 1)[1].split(")", 1)[0]
+    assert set(re.findall(r"`([a-z_]+)`", listed)) == set(get_args(InputReason))
+
+
+@pytest.mark.parametrize("value", ["", "http://example.com/", "192.0.2.1", "a_b.example", "xn--zz.example",
+                                   "a..example", "a" * 64 + ".example", ("a" * 63 + ".") * 4 + "example",
+                                   "localhost", "example.123"])
+def test_normalise_domain_speaks_the_vocabulary(value: str) -> None:
+    domain, reason = normalise_domain(value)
+    assert domain is None and reason in get_args(DomainReason)
