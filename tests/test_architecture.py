@@ -34,6 +34,12 @@ PENDING = {
                                         "collectors.lab_ingest.postfix_envelope._MONTHS"},
     "tests/lab_ingest/test_ingest_speed_paths.py": {"collectors.lab_ingest.postfix_envelope._CLASSIC_TAIL",
                                                     "collectors.lab_ingest.postfix_envelope._fraction"},
+    # lab_ingest's modules, until the split gives the package its __all__ to import from
+    "collectors/cli/ingest.py": {"collectors.lab_ingest.detect", "collectors.lab_ingest.ingest",
+                                 "collectors.lab_ingest.postfix_fast"},
+    "collectors/cli/lab_ledger.py": {"collectors.lab_ingest.ingest", "collectors.lab_ingest.ledger",
+                                     "collectors.lab_ingest.normalize"},
+    "collectors/lab/lab.py": {"collectors.lab_ingest.ledger", "collectors.lab_ingest.normalize"},
 }
 
 
@@ -222,7 +228,8 @@ def test_other_packages_import_only_public_names(surface: str) -> None:
             elif not imp.names:
                 offenders.append(f"{where}: import {imp.module} (import names from it)")
             else:
-                offenders += [f"{where}: {n} is not in {surface}.__all__" for n in imp.names if n not in members]
+                offenders += [f"{where}: {n} is not in {surface}.__all__" for n in imp.names
+                              if n not in members and not _pending(path, f"{imp.module}.{n}")]
     assert not offenders, "\n".join(offenders)
 
 
