@@ -66,7 +66,7 @@ def pids(name: str) -> list[int]:
     """Every process whose network namespace is ``name`` (``ip netns pids``)."""
     if not exists(name):
         return []
-    out = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False)
+    out = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False, timeout=60)
     return [int(w) for w in out.stdout.split() if w.isdigit()]
 
 
