@@ -1,9 +1,7 @@
 """MTA-STS Observatory: measure SMTP transport security (RFC 8461, RFC 8460).
 
-Subpackages follow the data flow: ``rfc`` (pure parsers, no I/O), ``store``
-(DuckDB schema and runs), ``crawl`` (internet posture collector),
-``lab_ingest`` (audit-lab evidence), ``testbed`` (a simulated internet),
-and ``cli`` (the only module that wires them together).
+The subpackages follow the data flow; which may import which is the dependency rule
+in README.md ("The dependency rule"), enforced by tests/test_architecture.py.
 """
 
 from pathlib import Path

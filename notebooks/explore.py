@@ -33,7 +33,7 @@ data_note = ""
 
 # %%
 from collectors.report import ReportContext
-from collectors.report.dictionary import data_dictionary, show_dictionary
+from collectors.report import data_dictionary, show_dictionary
 
 ctx = ReportContext.open(
     "explore", db_path, run_ids=run_ids, month=month, rank_buckets=rank_buckets,

@@ -50,8 +50,7 @@ import re
 
 import matplotlib.pyplot as plt
 
-from collectors.report import ReportContext
-from collectors.report.jupyter import enable_interactive_tables, enable_sql_cells
+from collectors.report import ReportContext, enable_interactive_tables, enable_sql_cells
 
 ctx = ReportContext.open(
     "tutorial", db_path, run_ids=run_ids, month=month, rank_buckets=rank_buckets,

@@ -68,3 +68,12 @@ def recorder_line(**changes: object) -> bytes:
              "tls_bits": 128}
     value.update(changes)
     return json.dumps(value).encode()
+
+
+def readme_table(heading: str) -> list[list[str]]:
+    """The rows of the first Markdown table under ``heading`` in README.md, as stripped
+    cells (header and separator rows left out): tests read the README's rules from it."""
+    section = (REPO_ROOT / "README.md").read_text().split(heading, 1)[1].split("\n#", 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in section.splitlines() if line.lstrip().startswith("|")]
+    return rows[2:]

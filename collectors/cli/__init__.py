@@ -16,6 +16,8 @@ from typing import Sequence
 from collectors import __version__
 from collectors.cli.common import CliError
 
+__all__ = ["CliError", "build_parser", "main"]
+
 # Subcommand modules, in the order --help lists them (the data flow).
 _COMMAND_MODULES = (
     "collectors.cli.db",
@@ -38,6 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``mtasts`` parser with every subcommand registered, in data-flow order."""
     parser = _Parser(
         prog="mtasts",
         description=(
@@ -66,6 +69,7 @@ def _discard_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mtasts`` with ``argv``; the exit status (a user's mistake: one line on stderr)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -40,7 +40,7 @@ def _domains(given: list[str]) -> list[str]:
 
 
 def _entries(names: list[str]) -> list[Any]:
-    from collectors.crawl.inputs import InputEntry, normalise_domain
+    from collectors.crawl import InputEntry, normalise_domain
 
     entries, bad = [], []
     for i, raw in enumerate(names, 1):
@@ -55,7 +55,7 @@ def _entries(names: list[str]) -> list[Any]:
 
 def _crawl(args: argparse.Namespace, names: list[str]) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Crawl ``names`` in memory: the posture rows (export columns) and uncovered MX hosts."""
-    from collectors.crawl.runner import CrawlSettings, load_input, run_crawl
+    from collectors.crawl import CrawlSettings, load_input, run_crawl
     from collectors.store import open_store
 
     if args.ca_bundle:
@@ -95,7 +95,7 @@ def _headline(row: dict[str, Any]) -> str:
 
 
 def _human(row: dict[str, Any], uncovered: list[str]) -> str:
-    from collectors.crawl.advice import advise
+    from collectors.crawl import advise
 
     lines = [f"{row['domain']}: {_headline(row)}"]
     for a in advise(row, uncovered):

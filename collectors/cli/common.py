@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 
 import duckdb
 
-from collectors.store import DEFAULT_DB_PATH, SchemaError, Store, open_store
+from collectors.store import DEFAULT_DB_PATH, SchemaError, Store, is_month, open_store
 
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class CliError(Exception):
@@ -60,6 +58,6 @@ def existing_file(value: str) -> Path:
 
 def month_arg(value: str) -> str:
     """argparse type: a month as YYYY-MM (two-digit month)."""
-    if not _MONTH.match(value):
+    if not is_month(value):
         raise argparse.ArgumentTypeError(f"month must be YYYY-MM, not {value!r}")
     return value

@@ -148,7 +148,7 @@ def _refuse_changed_measurement(run_id: str, stored: object, overrides: dict[str
 def _run_list_name(store, run_id: str, tranco_cache: str | None) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
     """The run's recorded list (its name as given, its SHA-256); refuses --tranco-cache for a
     run whose list is not a Tranco list."""
-    from collectors.crawl.inputs import is_tranco_spec
+    from collectors.crawl import is_tranco_spec
 
     recorded = store.run_inputs(run_id) or [{}]
     name, sha = str(recorded[0].get("name", "")), recorded[0].get("sha256")
@@ -161,7 +161,7 @@ def _resume_list(store, run_id: str, source: str | None, tranco_cache: str | Non
     """Where to read the list of a run killed before its list was loaded: from --tranco-cache
     for a Tranco run when given, else where the run found it; refused when the file there is
     not the list the run started with (its SHA-256)."""
-    from collectors.crawl.inputs import InputError, resolve_tranco
+    from collectors.crawl import InputError, resolve_tranco
 
     name, sha = _run_list_name(store, run_id, tranco_cache)
     if tranco_cache:
@@ -176,7 +176,7 @@ def _resume_list(store, run_id: str, source: str | None, tranco_cache: str | Non
 
 def resolver_of(args: argparse.Namespace) -> tuple[str, int] | None:
     """--resolver, else the system's (resolv.conf); a bad value is a CliError."""
-    from collectors.crawl.resolver import ResolverConfigError, parse_resolver, system_resolver
+    from collectors.crawl import ResolverConfigError, parse_resolver, system_resolver
 
     try:
         if args.resolver:
@@ -187,7 +187,7 @@ def resolver_of(args: argparse.Namespace) -> tuple[str, int] | None:
 
 
 def _crawl(args: argparse.Namespace) -> int:
-    from collectors.crawl.runner import format_summary, input_loaded, run_crawl
+    from collectors.crawl import format_summary, input_loaded, run_crawl
 
     _refuse_bad_arguments(args)
     with open_db(args.db) as store:
@@ -204,7 +204,7 @@ def _crawl(args: argparse.Namespace) -> int:
 
 def _refuse_bad_arguments(args: argparse.Namespace) -> None:
     """One line for options that contradict each other, before the database is opened."""
-    from collectors.crawl.inputs import is_tranco_spec
+    from collectors.crawl import is_tranco_spec
 
     if args.ca_bundle and not Path(args.ca_bundle).is_file():
         raise CliError(f"no such CA bundle: {args.ca_bundle}")
@@ -225,7 +225,7 @@ def _refuse_bad_arguments(args: argparse.Namespace) -> None:
 def _resume(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """An interrupted run taken up again with its own list and settings: (run, settings, where
     its list is, its --top). The options given now apply to the rest of the run."""
-    from collectors.crawl.runner import CrawlSettings, input_loaded
+    from collectors.crawl import CrawlSettings, input_loaded
 
     run = store.get_run(args.resume, kind="crawl")
     if run is None:
@@ -251,8 +251,8 @@ def _resume(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _start(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """A new run of the list given: (run, settings, where its list is, --top)."""
-    from collectors.crawl.inputs import InputError, is_tranco_spec, resolve_tranco
-    from collectors.crawl.runner import CrawlSettings
+    from collectors.crawl import InputError, is_tranco_spec, resolve_tranco
+    from collectors.crawl import CrawlSettings
 
     source = str(stdin_list(args.db)) if args.list == "-" else args.list
     top = args.top
@@ -277,9 +277,9 @@ def _start(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _load_list(store, run, source: str | None, top: int | None) -> None:  # type: ignore[no-untyped-def]
     """The run's list into the store (once per run: a resumed run whose list is loaded skips this)."""
-    from collectors.crawl.inputs import InputError
-    from collectors.crawl.runner import load_input
-    from collectors.crawl.zonefile import read_list_or_zone
+    from collectors.crawl import InputError
+    from collectors.crawl import load_input
+    from collectors.crawl import read_list_or_zone
 
     path = Path(source) if source else None
     if path is None or not path.is_file():

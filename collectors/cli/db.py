@@ -82,8 +82,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from collectors.report import SampleError, materialise_sample
-    from collectors.report.database import SAMPLE_DB
+    from collectors.report import SAMPLE_DB, SampleError, materialise_sample
 
     try:
         built = materialise_sample()
@@ -96,7 +95,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _dictionary(args: argparse.Namespace) -> int:
     import sys
 
-    from collectors.report.dictionary import data_dictionary, dictionary_markdown
+    from collectors.report import data_dictionary, dictionary_markdown
 
     with open_db(args.db, must_exist=True, read_only=True) as store:
         df = data_dictionary(store.con)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from collectors import REPO_ROOT
 from collectors.cli.common import CliError
-from collectors.cli.lab_ledger import _add_addresses, _add_sent
+from collectors.cli.lab_ledger import add_addresses, add_sent
 from collectors.cli.lab_status import add_serve_status, add_watch
 
 SAMPLE_WORKDIR = Path("/var/tmp/mtasts-sample")
@@ -43,13 +43,12 @@ def _state_netns(args: argparse.Namespace) -> str:
 def _lab_errors(fn):
     """Run a subcommand, turning the lab's errors into one-line CLI errors."""
     def wrapped(args: argparse.Namespace) -> int:
-        from collectors.lab import LabError
-        from collectors.lab.templates import TemplateError
-        from collectors.testbed import TestbedError
+        from collectors.lab import LabError, TemplateError
+        from collectors.testbed import NetnsError, TestbedError
 
         try:
             return fn(args)
-        except (LabError, TemplateError, TestbedError) as exc:
+        except (LabError, NetnsError, TemplateError, TestbedError) as exc:
             raise CliError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     return wrapped
 
@@ -216,59 +215,23 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from datetime import datetime, timezone
 
-    from collectors.lab import Lab, QueueTimers
-    from collectors.report.sample import SAMPLE_DIR, write_sample
-    from collectors.testbed import Testbed, generate_population
+    from collectors.lab import QueueTimers
+    from collectors.report import SAMPLE_DIR, write_sample
 
     if os.geteuid() != 0:
         raise CliError("'mtasts lab sample' needs root (the lab and the testbed run in network namespaces)")
-    workdir = Path(args.workdir).resolve()
-    if workdir.is_symlink():
-        raise CliError(f"{workdir} is a symbolic link; give a plain directory")
-    marker = workdir / ".mtasts-sample"
-    if workdir.exists() and any(workdir.iterdir()):
-        if not marker.exists():
-            raise CliError(f"{workdir} is not empty and not a previous sample work directory; not touching it")
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    marker.touch()
-    workdir.chmod(0o755)  # the lab's recorder runs unprivileged
+    workdir = _sample_workdir(Path(args.workdir).resolve())
     db = workdir / "sample.duckdb"
     timers = QueueTimers()
     cli = [sys.executable, "-m", "collectors.cli"]
     started = datetime.now(timezone.utc)
     try:
-        lab = Lab(workdir / "lab", netns_name="mtasts-sample-lab", timers=timers)
-        lab.up()
-        try:
-            sent = {}
-            for profile in ("postfix-mta-sts", "postfix-opportunistic"):
-                results = lab.send(profile, args.rounds, interval=args.interval)
-                sent[profile] = sum(r.accepted for r in results)
-                print(f"lab: {profile} sent {sent[profile]} messages", flush=True)
-            lifetime = timers.seconds("maximal_queue_lifetime")
-            if not lab.wait_until_settled(lifetime + 180):
-                raise CliError(f"the lab's queues did not empty: {lab.queued()}")
-        finally:
-            problems = lab.down()
-            if problems:
-                print("lab down: " + "; ".join(problems), file=sys.stderr)
+        lab, sent = _sample_lab(args, workdir, timers)
         # Paths relative to the work directory: the sample records its inputs' names, and
         # no path of this machine belongs in the repository.
         inputs = [str(p.relative_to(workdir)) for p in lab.evidence.ingest_inputs()]
         _run_step(cli + ["ingest", "--db", db.name, "--year", str(started.year), *inputs], "ingest", workdir)
-
-        scenario = generate_population(args.population, seed=args.seed, mix=args.mix)
-        domains = workdir / "population.txt"
-        domains.write_text("".join(f"{d.name}\n" for d in scenario.domains))
-        world = Testbed(scenario, workdir / "testbed", mode="netns", netns_name="mtasts-sample-tb").up()
-        try:
-            _run_step(world.exec_prefix() + cli + ["crawl", domains.name, "--db", db.name, "--probe-smtp",
-                                                   "--no-progress", *_relative(world.crawler_args(), workdir)],
-                      "crawl", workdir)
-        finally:
-            world.down()
-
+        scenario = _sample_crawl(args, workdir, db, cli)
         out = Path(args.out) if args.out else SAMPLE_DIR
         metadata = write_sample(
             db, out, produced_by="make sample (mtasts lab sample)",
@@ -291,6 +254,66 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _sample_workdir(workdir: Path) -> Path:
+    """An empty work directory for the sample: a previous sample's is emptied, any other
+    non-empty directory is refused."""
+    import shutil
+
+    if workdir.is_symlink():
+        raise CliError(f"{workdir} is a symbolic link; give a plain directory")
+    marker = workdir / ".mtasts-sample"
+    if workdir.exists() and any(workdir.iterdir()):
+        if not marker.exists():
+            raise CliError(f"{workdir} is not empty and not a previous sample work directory; not touching it")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    workdir.chmod(0o755)  # the lab's recorder runs unprivileged
+    return workdir
+
+
+def _sample_lab(args: argparse.Namespace, workdir: Path, timers):  # type: ignore[no-untyped-def]
+    """Run the lab with both built-in profiles until its queues are empty; the (stopped)
+    lab and the messages each profile sent."""
+    import sys
+
+    from collectors.lab import Lab
+
+    lab = Lab(workdir / "lab", netns_name="mtasts-sample-lab", timers=timers)
+    lab.up()
+    try:
+        sent = {}
+        for profile in ("postfix-mta-sts", "postfix-opportunistic"):
+            results = lab.send(profile, args.rounds, interval=args.interval)
+            sent[profile] = sum(r.accepted for r in results)
+            print(f"lab: {profile} sent {sent[profile]} messages", flush=True)
+        lifetime = timers.seconds("maximal_queue_lifetime")
+        if not lab.wait_until_settled(lifetime + 180):
+            raise CliError(f"the lab's queues did not empty: {lab.queued()}")
+    finally:
+        problems = lab.down()
+        if problems:
+            print("lab down: " + "; ".join(problems), file=sys.stderr)
+    return lab, sent
+
+
+def _sample_crawl(args: argparse.Namespace, workdir: Path, db: Path, cli: list[str]):  # type: ignore[no-untyped-def]
+    """Crawl a generated testbed population into ``db``; the population's scenario."""
+    from collectors.testbed import Testbed, generate_population
+
+    scenario = generate_population(args.population, seed=args.seed, mix=args.mix)
+    domains = workdir / "population.txt"
+    domains.write_text("".join(f"{d.name}\n" for d in scenario.domains))
+    world = Testbed(scenario, workdir / "testbed", mode="netns", netns_name="mtasts-sample-tb").up()
+    try:
+        _run_step(world.exec_prefix() + cli + ["crawl", domains.name, "--db", db.name, "--probe-smtp",
+                                               "--no-progress", *_relative(world.crawler_args(), workdir)],
+                  "crawl", workdir)
+    finally:
+        world.down()
+    return scenario
 
 
 def _relative(args: list[str], base: Path) -> list[str]:
@@ -338,7 +361,7 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from collectors.lab.deploy import DeployPlan, render_deployment
+    from collectors.lab import DeployPlan, render_deployment
 
     extra = {k: v for k, v in (("policy_id", args.policy_id), ("serial", args.serial)) if v is not None}
     plan = DeployPlan(base=args.base.rstrip(".").lower(),
@@ -363,7 +386,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS = (_add_up, _add_send, _add_status, _add_down, _add_sample, _add_addresses, _add_sent, _add_render,
+_SUBCOMMANDS = (_add_up, _add_send, _add_status, _add_down, _add_sample, add_addresses, add_sent, _add_render,
                 add_serve_status, add_watch)
 
 

@@ -35,7 +35,8 @@ def _time(value: str) -> dt.datetime:
     return moment.astimezone(dt.timezone.utc)
 
 
-def _add_addresses(sub: argparse._SubParsersAction) -> None:
+def add_addresses(sub: argparse._SubParsersAction) -> None:
+    """``mtasts lab addresses``: fresh test addresses for a provider, recorded in the ledger."""
     p = sub.add_parser("addresses", help="make fresh test addresses, one per lab server, and record them",
                        description="Make one fresh test address per lab server label and append them "
                                    "to the send ledger with the provider, account and time.")
@@ -48,7 +49,8 @@ def _add_addresses(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_addresses)
 
 
-def _add_sent(sub: argparse._SubParsersAction) -> None:
+def add_sent(sub: argparse._SubParsersAction) -> None:
+    """``mtasts lab sent``: one send made by hand, recorded in the ledger."""
     p = sub.add_parser("sent", help="record a send made by hand in the ledger",
                        description="Append one send made by hand to the send ledger.")
     p.add_argument("--provider", required=True)

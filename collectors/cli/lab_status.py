@@ -41,7 +41,7 @@ def add_serve_status(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_serve_status(args: argparse.Namespace) -> int:
-    from collectors.lab.status import EvidenceIndex, StatusService, serve
+    from collectors.lab import EvidenceIndex, StatusService, serve_status
 
     token = args.token_file.read_text().strip() if args.token_file.exists() else ""
     if len(token) < 16:
@@ -50,7 +50,7 @@ def _cmd_serve_status(args: argparse.Namespace) -> int:
     service = StatusService(args.lab_domain.rstrip(".").lower(),
                             EvidenceIndex(args.received, args.access_log), args.issued, token)
     try:
-        serve(service, args.listen, args.port, per_minute=args.per_minute, ready=args.ready)
+        serve_status(service, args.listen, args.port, per_minute=args.per_minute, ready=args.ready)
     except KeyboardInterrupt:
         pass
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors.cli.common import CliError, add_db_option, month_arg, open_db
-from collectors.crawl.sanity import DEFAULT_CANARIES, Canary, check_run
+from collectors.crawl import DEFAULT_CANARIES, Canary, check_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -134,7 +134,7 @@ def _scenario_from(source: dict):
 
 
 def _check(args: argparse.Namespace) -> int:
-    from collectors.testbed.selfcheck import check_world, sample
+    from collectors.testbed import check_world, sample_domains
 
     world = _load(args.workdir)
     if world is None or not world.is_running():
@@ -146,7 +146,7 @@ def _check(args: argparse.Namespace) -> int:
     scenario = _scenario_from(source)
     if scenario.fingerprint() != world.fingerprint:
         raise CliError("the world no longer serves its scenario file as it is now; run 'mtasts testbed up' again")
-    domains = sample(scenario, args.sample, seed=args.seed) if args.sample > 0 else list(scenario.domains)
+    domains = sample_domains(scenario, args.sample, seed=args.seed) if args.sample > 0 else list(scenario.domains)
     results = check_world(world, scenario, domains)
     bad = {name: problems for name, problems in results.items() if problems}
     for name, problems in bad.items():

@@ -21,6 +21,8 @@ from typing import Iterator
 
 import idna
 
+from collectors.store import DomainReason
+
 # RFC 1035 2.3.4: 63 octets a label, 255 a wire name (253 in text without the root dot).
 MAX_LABEL = 63
 MAX_NAME = 253
@@ -46,10 +48,9 @@ class InputEntry:
     reason: str | None     # why the entry is unusable, None when valid
 
 
-def normalise_domain(value: str) -> tuple[str | None, str | None]:
+def normalise_domain(value: str) -> tuple[str | None, DomainReason | None]:
     """Lower-case, strip one trailing dot, IDN to A-label (UTS 46); ``(domain, None)`` or
-    ``(None, reason)``. Reasons: empty, url, ip_address, invalid_characters, invalid_idn,
-    empty_label, label_too_long, name_too_long, single_label, numeric_tld."""
+    ``(None, reason)`` (the store's ``DomainReason``)."""
     s = value.strip().strip('"').strip()
     if not s:
         return None, "empty"

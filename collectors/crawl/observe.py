@@ -22,8 +22,7 @@ from collectors.crawl import wire
 from collectors.crawl.policy_fetch import MAX_POLICY_BYTES, FetchResult, fetch_policy
 from collectors.crawl.resolver import DnsClient, Lookup
 from collectors.crawl.smtp_probe import SmtpProbe, probe_mx
-from collectors.rfc import mx_matches, parse_sts_policy, parse_sts_record, parse_tlsrpt_record
-from collectors.rfc.mx_match import classify_mismatch
+from collectors.rfc import classify_mismatch, mx_matches, parse_sts_policy, parse_sts_record, parse_tlsrpt_record
 
 Rows = dict[str, list[dict[str, Any]]]
 

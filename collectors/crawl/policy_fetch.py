@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from collectors.crawl.tlsinfo import tls_failure
+from collectors.store import FetchOutcome, FetchPhase, TlsSubclass
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
 MAX_POLICY_BYTES = 65536          # RFC 8461 3.3: "a policy ... larger than 64 KB" MAY be rejected
@@ -30,13 +31,13 @@ USER_AGENT = "mtasts-observatory (research crawler; RFC 8461 policy fetch)"
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """What one fetch saw. ``outcome``: ok | tcp_error | tls_error | http_error | redirect |
-    too_large | timeout (``ok`` = a 200 with a body within the cap; parsing is separate)."""
+    """What one fetch saw: how it ended (``outcome``, the store's vocabulary: ``ok`` = a 200
+    with a body within the cap; parsing is separate), where, and what came back."""
 
-    outcome: str
+    outcome: FetchOutcome
     address: str
     port: int
-    tls_subclass: str | None = None
+    tls_subclass: TlsSubclass | None = None
     tls_verify_code: int | None = None
     tls_version: str | None = None
     status: int | None = None
@@ -50,12 +51,12 @@ class FetchResult:
     t_tls: float | None = None
     t_first_byte: float | None = None
     t_total: float = 0.0
-    phase: str = "connect"
+    phase: FetchPhase = "connect"
     findings: tuple[tuple[str, str, str], ...] = field(default=())
 
 
 class _Abort(Exception):
-    def __init__(self, outcome: str, detail: str) -> None:
+    def __init__(self, outcome: FetchOutcome, detail: str) -> None:
         super().__init__(detail)
         self.outcome = outcome
         self.detail = detail
@@ -68,7 +69,7 @@ class _State:
                  "body", "truncated", "tls_version")
 
     def __init__(self) -> None:
-        self.phase = "connect"
+        self.phase: FetchPhase = "connect"
         self.t_connect = self.t_tls = self.t_first = None
         self.status = self.reason = None
         self.headers: list[tuple[str, str]] = []
@@ -102,7 +103,7 @@ async def fetch_policy(
                        address, port, started, f"{type(exc).__name__}: {exc}"[:300])
 
 
-def _result(st: _State, outcome: str, address: str, port: int, started: float, detail: str,
+def _result(st: _State, outcome: FetchOutcome, address: str, port: int, started: float, detail: str,
             **extra: object) -> FetchResult:
     ctype = _header(st, "content-type")
     return FetchResult(

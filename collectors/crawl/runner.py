@@ -25,8 +25,7 @@ from collectors.crawl.observe import ObserveConfig, Observer
 from collectors.crawl.resolver import DnsClient
 from collectors.crawl.tlsinfo import client_context
 from collectors.crawl.writer import BatchWriter
-from collectors.store import Run, Store, transaction
-from collectors.store.db import utcnow
+from collectors.store import Run, Store, transaction, utcnow
 
 QUARANTINE_SOURCE = "crawl_input"
 _STAGE_ROWS = 50_000
@@ -76,6 +75,8 @@ class InputCounts:
 
 
 def input_loaded(store: Store, run_id: str) -> bool:
+    """True once the run's list is in the store (its ``crawl_inputs`` marker): a resume
+    then crawls the pending domains without reading the list again."""
     return bool(store.con.execute("SELECT count(*) FROM crawl_inputs WHERE run_id = ?", [run_id]).fetchone()[0])
 
 
@@ -207,6 +208,8 @@ def _pending(store: Store, page: int = 10_000) -> Iterator[str]:
 
 @dataclass(slots=True)
 class CrawlStats:
+    """The work of one crawl session (or one shard): what was observed and asked, and how long it took."""
+
     domains: int = 0
     seconds: float = 0.0
     dns_queries: int = 0
@@ -217,10 +220,14 @@ class CrawlStats:
     hosts: int = 0                  # MX hosts looked up on their own (crawl_hosts)
     cpu_seconds: float = 0.0        # CPU of the crawl phase (all threads), not start-up
 
-    def add(self, other: "CrawlStats") -> None:
-        """Count ``other``'s work in this one (the seconds of both, as they ran one after the other)."""
+    def add_counts(self, other: "CrawlStats") -> None:
+        """Count ``other``'s domains, hosts, queries, fetches and probes in this one (not its times)."""
         for name in ("domains", "dns_queries", "tcp_queries", "policy_fetches", "smtp_probes", "hosts"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def add(self, other: "CrawlStats") -> None:
+        """Count ``other``'s work in this one (the seconds of both, as they ran one after the other)."""
+        self.add_counts(other)
         self.seconds += other.seconds
         self.writer_seconds += other.writer_seconds
         self.cpu_seconds += other.cpu_seconds
@@ -351,6 +358,7 @@ def summarise(store: Store, run_id: str) -> dict[str, Any]:
 
 
 def format_summary(run_id: str, summary: dict[str, Any], stats: CrawlStats | None) -> str:
+    """The few lines ``mtasts crawl`` prints at the end: the run's totals, this session's pace."""
     lines = [f"run {run_id}: {summary.get('domains', 0):,} domains observed"]
     if stats is not None and stats.domains:
         lines.append(f"  this session: {stats.domains:,} domains in {stats.seconds:.1f}s "

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.crawl.tlsinfo import der_facts, insecure_context, no_certificate_facts, tls_failure
+from collectors.store import ProbeOutcome, TlsSubclass
 
 MAX_REPLY_LINES = 100
 EHLO_NAME = "mtasts-observatory.invalid"
@@ -26,14 +27,14 @@ class SmtpProbe:
     mx_host: str
     address: str | None
     port: int
-    outcome: str
+    outcome: ProbeOutcome
     banner: str = ""
     ehlo: tuple[str, ...] = ()
     starttls_offered: bool | None = None
     tls_version: str | None = None
     verify_code: int | None = None
     verify_error: str | None = None
-    tls_subclass: str | None = None
+    tls_subclass: TlsSubclass | None = None
     cert: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
     t_connect: float | None = None
@@ -41,7 +42,7 @@ class SmtpProbe:
 
 
 class _Fail(Exception):
-    def __init__(self, outcome: str, detail: str) -> None:
+    def __init__(self, outcome: ProbeOutcome, detail: str) -> None:
         super().__init__(detail)
         self.outcome = outcome
 

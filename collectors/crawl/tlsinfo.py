@@ -6,8 +6,10 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from collectors.store import TlsSubclass
+
 # OpenSSL X509_V_ERR_* codes (x509_vfy.h) -> the study's TLS failure subclasses.
-_VERIFY_SUBCLASS = {
+_VERIFY_SUBCLASS: dict[int, TlsSubclass] = {
     62: "name_mismatch",     # X509_V_ERR_HOSTNAME_MISMATCH
     64: "name_mismatch",     # X509_V_ERR_IP_ADDRESS_MISMATCH
     18: "self_signed",       # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
@@ -38,7 +40,7 @@ def insecure_context() -> ssl.SSLContext:
     return ctx
 
 
-def tls_failure(exc: BaseException) -> tuple[str, int | None, str]:
+def tls_failure(exc: BaseException) -> tuple[TlsSubclass, int | None, str]:
     """(subclass, OpenSSL verify code, detail) of a failed handshake."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = getattr(exc, "verify_code", None)

@@ -47,8 +47,8 @@ _SNIFF_TYPES = frozenset({"SOA", "NS", "A", "AAAA", "DS", "RRSIG", "NSEC", "NSEC
 # at least two labels, a non-numeric TLD, no A-label to check): taken as it is, which
 # saves most of the per-domain cost on a CZDS zone. Anything else goes through
 # normalise_domain (inputs.py), the one definition of a usable domain.
-_CANONICAL = re.compile(r"^(?!.*(?:^|\.)xn--)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
-                        r"(?=[a-z0-9-]*[a-z-])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+CANONICAL_NAME = re.compile(r"^(?!.*(?:^|\.)xn--)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                            r"(?=[a-z0-9-]*[a-z-])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _DIRECTIVES = ("$ORIGIN", "$TTL", "$INCLUDE", "$GENERATE")
 _SPILL_BATCH = 200_000           # names buffered in memory before they go to the spill files
 _BYTES_PER_BUCKET = 64 << 20     # about one bucket per 64 MiB of zone text (~0.5M NS lines)
@@ -425,114 +425,148 @@ def _spill(fh: io.TextIOWrapper, path: Path, origin: str | None, stats: ZoneStat
            spill_paths: list[Path], spill_batch: int) -> Iterator[InputEntry]:
     """Parse the zone; write each NS owner's registrable domain to its hash bucket; yield
     the bad entries as they come."""
-    current_origin = origin.lower() if origin else None
-    if current_origin and not current_origin.endswith("."):
-        current_origin += "."
-    stats.apex = current_origin.rstrip(".") if current_origin else None
-    fallback = origin_from_filename(path)
-    registrable: _Registrable | None = _Registrable(stats.apex) if stats.apex is not None else None
-    n = len(spill_paths)
-    buffers: list[list[str]] = [[] for _ in range(n)]
-    buffered = 0
-    owner: str | None = None
-    owner_token: str | None = None
-    # the NS outcome of the previous owner: (domain, None, None) | (None, bad reason, None)
-    # | (None, None, skip reason); CZDS lists each domain's NS records one after another
-    last_owner: str | None = None
-    last_outcome: tuple[str | None, str | None, str | None] = (None, None, None)
-
-    def bad(lineno: int, raw: str, reason: str) -> InputEntry:
-        stats.bad[reason] = stats.bad.get(reason, 0) + 1
-        return InputEntry(lineno, None, raw, None, reason)
-
+    walk = _ZoneWalk(origin, origin_from_filename(path), stats)
+    buckets = _Buckets(spill_paths, spill_batch)
     for item in _records(fh, stats):
         if isinstance(item, tuple):
-            yield bad(*item)
+            yield _bad(stats, *item)
             continue
-        tokens = item.tokens
-        first = tokens[0]
-        if not item.blank_owner and first.startswith("$"):
-            directive = first.upper()
-            if directive == "$ORIGIN" and len(tokens) >= 2:
-                name, reason = absolute_name(tokens[1], current_origin)
-                if name is None:
-                    yield bad(item.lineno, item.text, reason or "bad_origin")
-                    continue
-                current_origin = name
-                owner_token = None  # a relative owner now means another name
-            elif directive == "$TTL" and len(tokens) >= 2:
-                pass  # RFC 2308 4: the default TTL; TTLs do not matter here
-            else:  # $INCLUDE would read another file: refused, like any unknown directive
-                yield bad(item.lineno, item.text, "unsupported_directive")
-            continue
-        if item.blank_owner:
-            if owner is None:
-                yield bad(item.lineno, item.text, "no_owner")
-                continue
-            rest = tokens
-        else:
-            if first != owner_token or owner is None:
-                if current_origin is None and not first.endswith(".") and fallback:
-                    current_origin = fallback
-                owner_name, reason = absolute_name(first, current_origin)
-                if owner_name is None:
-                    owner = owner_token = None
-                    yield bad(item.lineno, item.text, reason or "bad_owner")
-                    continue
-                owner, owner_token = owner_name, first
-            rest = tokens[1:]
-        stats.records += 1
+        domain, reason = walk.read(item)
+        if reason is not None:
+            yield _bad(stats, item.lineno, item.text, reason)
+        elif domain is not None:
+            stats.delegations += 1
+            buckets.add(domain, item.lineno)
+    buckets.flush()
+
+
+def _bad(stats: ZoneStats, lineno: int, raw: str, reason: str) -> InputEntry:
+    """A bad entry (the caller quarantines it), counted by reason."""
+    stats.bad[reason] = stats.bad.get(reason, 0) + 1
+    return InputEntry(lineno, None, raw, None, reason)
+
+
+class _ZoneWalk:
+    """One pass over a zone's records: the origin (``$ORIGIN``), the current owner, the
+    apex with its registrable-domain rule, and the previous NS owner's outcome (CZDS lists
+    each domain's NS records one after another, so it is worked out once per domain)."""
+
+    def __init__(self, origin: str | None, fallback: str | None, stats: ZoneStats) -> None:
+        current = origin.lower() if origin else None
+        if current and not current.endswith("."):
+            current += "."
+        self.origin = current
+        self.fallback = fallback                 # the zone the file name suggests
+        self.stats = stats
+        stats.apex = current.rstrip(".") if current else None
+        self.registrable: _Registrable | None = _Registrable(stats.apex) if stats.apex is not None else None
+        self.owner: str | None = None
+        self.owner_token: str | None = None
+        self.last_owner: str | None = None
+        # (domain, None, None) | (None, bad reason, None) | (None, None, skip reason)
+        self.last_outcome: tuple[str | None, str | None, str | None] = (None, None, None)
+
+    def read(self, item: _Record) -> tuple[str | None, str | None]:
+        """``(domain, None)`` for a delegation to spill, ``(None, reason)`` for a bad entry,
+        ``(None, None)`` for a record that is no delegation (counted as skipped)."""
+        if not item.blank_owner and item.tokens[0].startswith("$"):
+            return None, self._directive(item.tokens)
+        rest, reason = self._owner_of(item)
+        if rest is None:
+            return None, reason
+        self.stats.records += 1
         rtype = _record_type(rest)
         if rtype is None:
-            yield bad(item.lineno, item.text, "no_type")
-            continue
-        if rtype == "SOA" and registrable is None:
-            stats.apex = owner.rstrip(".")
-            registrable = _Registrable(stats.apex)
+            return None, "no_type"
+        assert self.owner is not None
+        if rtype == "SOA" and self.registrable is None:
+            self._set_apex(self.owner.rstrip("."))
         if rtype != "NS":
-            stats.skip("not_ns")
-            continue
-        if registrable is None:  # no SOA first (RFC 1035 5.2): the origin, else a TLD zone
-            if current_origin and current_origin != ".":
-                stats.apex = current_origin.rstrip(".")
-            else:
-                stats.apex = owner.rstrip(".").rsplit(".", 1)[-1]
-            registrable = _Registrable(stats.apex)
-        if owner != last_owner:
-            last_owner = owner
-            candidate, why = registrable.candidate(owner)
+            self.stats.skip("not_ns")
+            return None, None
+        if self.registrable is None:  # no SOA first (RFC 1035 5.2): the origin, else a TLD zone
+            use_origin = self.origin and self.origin != "."
+            self._set_apex(self.origin.rstrip(".") if use_origin else self.owner.rstrip(".").rsplit(".", 1)[-1])
+        return self._delegation(self.owner)
+
+    def _set_apex(self, apex: str) -> None:
+        self.stats.apex = apex
+        self.registrable = _Registrable(apex)
+
+    def _directive(self, tokens: tuple[str, ...]) -> str | None:
+        """Follow ``$ORIGIN``, ignore ``$TTL``; the bad reason of anything else."""
+        directive = tokens[0].upper()
+        if directive == "$ORIGIN" and len(tokens) >= 2:
+            name, reason = absolute_name(tokens[1], self.origin)
+            if name is None:
+                return reason or "bad_origin"
+            self.origin = name
+            self.owner_token = None  # a relative owner now means another name
+            return None
+        if directive == "$TTL" and len(tokens) >= 2:
+            return None  # RFC 2308 4: the default TTL; TTLs do not matter here
+        return "unsupported_directive"  # $INCLUDE would read another file: refused, like any unknown one
+
+    def _owner_of(self, item: _Record) -> tuple[tuple[str, ...] | None, str | None]:
+        """The record's tokens after its owner (a blank owner continues the previous one),
+        or ``(None, reason)``."""
+        if item.blank_owner:
+            return (item.tokens, None) if self.owner is not None else (None, "no_owner")
+        first = item.tokens[0]
+        if first != self.owner_token or self.owner is None:
+            if self.origin is None and not first.endswith(".") and self.fallback:
+                self.origin = self.fallback
+            name, reason = absolute_name(first, self.origin)
+            if name is None:
+                self.owner = self.owner_token = None
+                return None, reason or "bad_owner"
+            self.owner, self.owner_token = name, first
+        return item.tokens[1:], None
+
+    def _delegation(self, owner: str) -> tuple[str | None, str | None]:
+        """The registrable domain an NS owner delegates, worked out once per owner."""
+        if owner != self.last_owner:
+            self.last_owner = owner
+            assert self.registrable is not None
+            candidate, why = self.registrable.candidate(owner)
             if candidate is None:
-                last_outcome = (None, why, None) if why == "out_of_zone" else (None, None, why)
+                self.last_outcome = (None, why, None) if why == "out_of_zone" else (None, None, why)
             else:
-                if len(candidate) <= 253 and _CANONICAL.match(candidate):
+                if len(candidate) <= 253 and CANONICAL_NAME.match(candidate):
                     domain, reason = candidate, None
                 else:
                     domain, reason = normalise_domain(candidate)
-                last_outcome = (domain, None, None) if domain else (None, reason or "invalid", None)
-        domain, bad_reason, skip_reason = last_outcome
-        if domain is None:
-            if bad_reason:
-                yield bad(item.lineno, item.text, bad_reason)
-            else:
-                stats.skip(skip_reason or "skipped")
-            continue
-        stats.delegations += 1
+                self.last_outcome = (domain, None, None) if domain else (None, reason or "invalid", None)
+        domain, bad_reason, skip_reason = self.last_outcome
+        if domain is None and not bad_reason:
+            self.stats.skip(skip_reason or "skipped")
+        return domain, bad_reason
+
+
+class _Buckets:
+    """The spill files: names spread by hash, buffered, appended ``batch`` names at a time."""
+
+    def __init__(self, paths: list[Path], batch: int) -> None:
+        self.paths = paths
+        self.batch = batch
+        self.buffers: list[list[str]] = [[] for _ in paths]
+        self.buffered = 0
+
+    def add(self, domain: str, lineno: int) -> None:
         # crc32, not hash(): str hashes differ per process, and so would the bucket order
         # and with it which domains ``top`` keeps (the same command must give the same list).
-        buffers[zlib.crc32(domain.encode("ascii")) % n].append(f"{domain}\t{item.lineno}\n")
-        buffered += 1
-        if buffered >= spill_batch:
-            _flush(buffers, spill_paths)
-            buffered = 0
-    _flush(buffers, spill_paths)
+        self.buffers[zlib.crc32(domain.encode("ascii")) % len(self.paths)].append(f"{domain}\t{lineno}\n")
+        self.buffered += 1
+        if self.buffered >= self.batch:
+            self.flush()
 
-
-def _flush(buffers: list[list[str]], spill_paths: list[Path]) -> None:
-    for buf, target in zip(buffers, spill_paths):
-        if buf:
-            with open(target, "a", encoding="ascii") as out:
-                out.writelines(buf)
-            buf.clear()
+    def flush(self) -> None:
+        for buf, target in zip(self.buffers, self.paths):
+            if buf:
+                with open(target, "a", encoding="ascii") as out:
+                    out.writelines(buf)
+                buf.clear()
+        self.buffered = 0
 
 
 def read_list_or_zone(path: str | os.PathLike[str], top: int | None = None,

@@ -8,13 +8,25 @@ testbed's DNS and CA (see docs/lab-deploy.md for the same lab on real hosts).
     lab.send("postfix-mta-sts", rounds=1)
     lab.wait_until_settled(timeout=300)
     lab.down()
+
+``SERVERS`` are the six receiving servers' specs, ``BUILTIN_PROFILES`` the sender
+profiles; a local lab runs in namespace ``DEFAULT_NETNS`` with its files under
+``DEFAULT_WORKDIR``. :func:`render_deployment` writes the same lab's files for real hosts
+(a :class:`DeployPlan`); a template that cannot be filled raises :class:`TemplateError`.
+:class:`StatusService` is the lab host's live view of arrivals (:func:`serve_status`), read
+from an :class:`EvidenceIndex` of the evidence files.
 """
 
+from collectors.lab.deploy import DeployPlan, render_deployment
 from collectors.lab.design import BUILTIN_PROFILES, SERVERS, LabNames, QueueTimers, SenderProfile, ServerSpec
 from collectors.lab.lab import DEFAULT_NETNS, DEFAULT_WORKDIR, EvidencePaths, Lab, LabState
 from collectors.lab.processes import LabError
+from collectors.lab.status import EvidenceIndex, StatusService
+from collectors.lab.status import serve as serve_status
+from collectors.lab.templates import TemplateError
 
 __all__ = [
-    "BUILTIN_PROFILES", "DEFAULT_NETNS", "DEFAULT_WORKDIR", "EvidencePaths", "Lab", "LabError",
-    "LabNames", "LabState", "QueueTimers", "SERVERS", "SenderProfile", "ServerSpec",
+    "BUILTIN_PROFILES", "DEFAULT_NETNS", "DEFAULT_WORKDIR", "DeployPlan", "EvidenceIndex", "EvidencePaths", "Lab",
+    "LabError", "LabNames", "LabState", "QueueTimers", "SERVERS", "SenderProfile", "ServerSpec", "StatusService",
+    "TemplateError", "render_deployment", "serve_status",
 ]

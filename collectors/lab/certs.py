@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from collectors.lab.configs import TlsFiles
-from collectors.testbed.pki import Pki
+from collectors.testbed import Pki
 
 WRONG_NAME = "wrong-name.invalid"  # RFC 2606: a name that can never be the MX host's
 

@@ -34,20 +34,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from collectors.lab import certs, configs, netns
+from collectors.lab import certs, configs
 from collectors.lab.design import (
     BUILTIN_PROFILES, SERVERS, LabNames, LocalAddresses, QueueTimers, SenderProfile, builtin_profile,
 )
 from collectors.lab.dns import load_world, start_dns
 from collectors.lab.postfix import PostfixInstance
-from collectors.lab.processes import LabError, alive, read_pid, run, spawn, stop_pid, wait_until
+from collectors.lab.processes import LabError, read_pid, run, spawn, stop_pid, wait_until
 from collectors.lab.submit import Outgoing, SubmitResult, new_message_id, socketmap_query, submit
 from collectors.lab.templates import template_path
 from collectors.lab_ingest import LedgerEntry, address_uuid, append_ledger_csv, lab_label, make_addresses
-from collectors.testbed import plan as testbed_plan
-from collectors.testbed import processes as testbed_processes
-from collectors.testbed.netns import call_in
-from collectors.testbed.pki import Pki
+from collectors.testbed import AUTHORITATIVE, Pki, call_in, netns, processes
 
 DEFAULT_NETNS = "mtasts-lab"
 DEFAULT_WORKDIR = Path("data/runs/lab")
@@ -220,7 +217,7 @@ class Lab:
 
         # 1. DNS (and the namespace, its resolv.conf and its trust store) from the testbed.
         zone = configs.zone_text(self.names, self.addresses, state.policy_id, int(time.time()),
-                                 testbed_plan.AUTHORITATIVE)
+                                 AUTHORITATIVE)
         (w / "audit.zone").write_text(zone)
         world = start_dns(zone, self.names.zone + ".", w / "testbed", self.netns)
         state.ca_bundle = str(world.ca_bundle)
@@ -390,10 +387,10 @@ class Lab:
                 problems.append(f"{name} (pid {pid}) did not stop")
             self._pid_file(name).unlink(missing_ok=True)
         testbed_dir = self.workdir / "testbed"
-        testbed_processes.stop(testbed_dir / "pids")  # the DNS servers, by their PID files
+        processes.stop(testbed_dir / "pids")  # the DNS servers, by their PID files
         # Children (nginx workers, Postfix daemons) end with their masters; give them a moment.
-        wait_until(lambda: not [p for p in netns.pids(ns) if alive(p)], 10)
-        leftover = [p for p in netns.pids(ns) if alive(p)]
+        wait_until(lambda: not [p for p in netns.pids(ns) if processes.running(p)], 10)
+        leftover = [p for p in netns.pids(ns) if processes.running(p)]
         if leftover:
             # Never removed blindly: the namespace stays so the processes can be inspected.
             problems.append(f"processes the lab did not stop are still in namespace {ns}: {leftover}")
@@ -503,7 +500,7 @@ class Lab:
             procs[f"postfix-{name}"] = {"pid": pid, "running": pid is not None}
         for name in state.daemons:
             pid = read_pid(self._pid_file(name))
-            procs[name] = {"pid": pid, "running": bool(pid and alive(pid))}
+            procs[name] = {"pid": pid, "running": bool(pid and processes.running(pid))}
         world = load_world(self.workdir / "testbed")
         if world is not None:
             for name, info in world.status()["processes"].items():

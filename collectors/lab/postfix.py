@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.lab.processes import LabError, alive, read_pid, run, stop_pid, wait_until
+from collectors.lab.processes import LabError, read_pid, run, stop_pid, wait_until
+from collectors.testbed import processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ class PostfixInstance:
 
     def master_pid(self) -> int | None:
         pid = read_pid(self.pid_file)
-        return pid if pid is not None and alive(pid) else None
+        return pid if pid is not None and processes.running(pid) else None
 
     def postfix(self, netns: str, *args: str, timeout: float = 60):
         return run(["postfix", "-c", str(self.config_directory), *args], netns=netns,
@@ -97,7 +98,7 @@ class PostfixInstance:
         """Stop the instance by its master's PID file (master ends its children). True
         when no master is left."""
         pid = read_pid(self.pid_file)
-        if pid is None or not alive(pid):
+        if pid is None or not processes.running(pid):
             return True
         return stop_pid(pid, netns=netns, timeout=15)
 

@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from collectors.testbed.processes import running as alive  # the lab's name for it
-from collectors.testbed.processes import terminate
-
-NETNS_RUN_DIR = Path("/run/netns")
+from collectors.testbed import netns, processes
 
 
 class LabError(RuntimeError):
@@ -126,24 +123,6 @@ def read_pid(pid_file: Path) -> int | None:
         return None
 
 
-def netns_inode(netns: str) -> int | None:
-    try:
-        return os.stat(NETNS_RUN_DIR / netns).st_ino
-    except OSError:
-        return None
-
-
-def pid_in_netns(pid: int, netns: str) -> bool:
-    """True when process ``pid`` lives in network namespace ``netns``."""
-    inode = netns_inode(netns)
-    if inode is None:
-        return False
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino == inode
-    except OSError:
-        return False
-
-
 @dataclass(frozen=True, slots=True)
 class InNetns:
     """A PID the lab started, recognised as its own while it lives in ``netns`` (with no
@@ -153,14 +132,14 @@ class InNetns:
     netns: str | None
 
     def ours(self) -> bool:
-        return self.netns is None or pid_in_netns(self.pid, self.netns)
+        return self.netns is None or netns.holds(self.netns, self.pid)
 
 
 def stop_pid(pid: int, *, netns: str | None, sig: int = signal.SIGTERM, timeout: float = 10) -> bool:
     """Signal ``pid`` (only if it is in ``netns`` when one is given), wait up to
     ``timeout`` seconds, then SIGKILL it. True when it is gone."""
-    terminate([InNetns(pid, netns)], sig=sig, timeout=timeout, kill_wait=5.0)
-    return not alive(pid)
+    processes.terminate([InNetns(pid, netns)], sig=sig, timeout=timeout, kill_wait=5.0)
+    return not processes.running(pid)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:

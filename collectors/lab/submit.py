@@ -1,7 +1,7 @@
 """Talk to the lab's MTAs from inside its namespace: submit test messages over SMTP and
 prime postfix-mta-sts-resolver's policy cache through its socketmap.
 
-Both run in a thread that joined the namespace (collectors.testbed.netns.call_in), so
+Both run in a thread that joined the namespace (collectors.testbed.call_in), so
 the sockets are plain Python ones; every connection has a bounded timeout.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from collectors.testbed.netns import call_in
+from collectors.testbed import call_in
 
 SMTP_TIMEOUT = 30.0
 SOCKETMAP_TIMEOUT = 15.0
@@ -97,7 +97,8 @@ def netstring(data: bytes) -> bytes:
     return str(len(data)).encode() + b":" + data + b","
 
 
-def _read_netstring(sock: socket.socket) -> bytes:
+def read_netstring(sock: socket.socket) -> bytes:
+    """One netstring (``<length>:<bytes>,``) from a socket: a socketmap(5) answer."""
     buf = b""
     while b":" not in buf:
         chunk = sock.recv(1)
@@ -126,7 +127,7 @@ def _query_all(host: str, port: int, map_name: str, domains: list[str]) -> dict[
         for domain in domains:
             try:
                 sock.sendall(netstring(f"{map_name} {domain}".encode()))
-                answers[domain] = _read_netstring(sock).decode("utf-8", "replace")
+                answers[domain] = read_netstring(sock).decode("utf-8", "replace")
             except (OSError, ValueError) as exc:
                 answers[domain] = f"ERROR {exc}"
     return answers

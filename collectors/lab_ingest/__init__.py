@@ -7,7 +7,9 @@ is read, which tables it fills) -> ``linesource`` (a log's lines, gzip, skip or 
 earlier run) -> the parsers (``postfix_fast``/``postfix_log``, ``http_log``, the record
 parsers) -> ``readers`` (parsed input to table rows, pseudonymised by ``pseudonymise``) ->
 ``sink`` (buffered, de-duplicated bulk inserts on a writer thread) -> the store (the run and
-the ``ingested_files`` row). Only the names below are for other packages.
+the ``ingested_files`` row). Only the names below are for other packages: ``FORMATS`` (the
+evidence formats ``--format`` accepts), ``LAB_NGINX_LOG_FORMAT`` (the access-log format the
+lab's nginx writes), ``COMPILED_READER_AVAILABLE`` (whether the compiled Postfix reader is built).
 """
 
 from collectors.lab_ingest.driver import FileOutcome, IngestOptions, IngestSummary, ingest

@@ -67,6 +67,8 @@ class FileOutcome:
 
 @dataclass(frozen=True, slots=True)
 class IngestSummary:
+    """What one ingest run did: its id and, per input, a :class:`FileOutcome`."""
+
     run_id: str
     files: tuple[FileOutcome, ...]
 

@@ -2,28 +2,39 @@
 
 Public API for notebooks: :class:`ReportContext` (runs, SQL, escaped tables,
 figures, key figures), :mod:`reference` (published figures with citations)
-and :mod:`escape`. For ``mtasts report`` and ``make sample``:
-:func:`render_report`, :func:`write_sample`, :func:`import_sample`; for ``make lab``
-and notebooks opened without a database: :func:`default_database`, :func:`materialise_sample`.
+and :mod:`escape`, :func:`data_dictionary`. For ``mtasts report`` and ``make sample``:
+:func:`render_report` (the ``NOTEBOOKS``, in index order), :func:`write_sample`,
+:func:`import_sample` (``SAMPLE_DIR``: the embedded sample); for ``make lab`` and notebooks
+opened without a database: :func:`default_database`, :func:`materialise_sample` (into
+``SAMPLE_DB``); for students' notebooks: :func:`enable_sql_cells`, :func:`enable_interactive_tables`.
 """
 
 from collectors.report import escape, reference
 from collectors.report.context import ReportContext
-from collectors.report.database import DefaultDatabase, default_database, materialise_sample
-from collectors.report.sample import SampleError, import_sample, read_metadata, write_sample
+from collectors.report.database import SAMPLE_DB, DefaultDatabase, default_database, materialise_sample
+from collectors.report.dictionary import data_dictionary, dictionary_markdown, show_dictionary
+from collectors.report.jupyter import enable_interactive_tables, enable_sql_cells
+from collectors.report.sample import SAMPLE_DIR, SampleError, import_sample, read_metadata, write_sample
 
 __all__ = [
     "NOTEBOOKS",
     "DefaultDatabase",
     "ReportContext",
+    "SAMPLE_DB",
+    "SAMPLE_DIR",
     "SampleError",
+    "data_dictionary",
     "default_database",
+    "dictionary_markdown",
+    "enable_interactive_tables",
+    "enable_sql_cells",
     "escape",
     "import_sample",
     "materialise_sample",
     "read_metadata",
     "reference",
     "render_report",
+    "show_dictionary",
     "write_sample",
 ]
 

@@ -24,8 +24,8 @@ from collectors import __version__
 from collectors.report.database import default_database
 from collectors.report.escape import esc, html_table, quote
 from collectors.report.page import provenance_lists, write_json
+from collectors.store import is_month
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _NAME = re.compile(r"^[a-z0-9_]+$")
 LAB_RUN_KINDS = ("ingest", "lab")
 
@@ -110,7 +110,7 @@ class ReportContext:
         """
         if materialise not in ("all", "current", "none"):
             raise ValueError(f"materialise is all, current or none, not {materialise!r}")
-        if month and not _MONTH.match(month):
+        if month and not is_month(month):
             raise ValueError(f"month must be YYYY-MM, not {month!r}")
         if not db_path:
             default = default_database()

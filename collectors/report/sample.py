@@ -22,8 +22,7 @@ from typing import Any
 import duckdb
 
 from collectors import REPO_ROOT, __version__
-from collectors.store import open_store
-from collectors.store.db import file_fingerprint
+from collectors.store import file_fingerprint, open_store
 
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 METADATA = "metadata.json"

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
 import idna
 
-from collectors.rfc.findings import Finding, has_errors
+from collectors.rfc.findings import CappedFindings, Finding, has_errors
 
 Mode = Literal["enforce", "testing", "none"]
 LineEnding = Literal["LF", "CRLF", "mixed"]
@@ -49,8 +48,6 @@ MODES: tuple[Mode, ...] = ("enforce", "testing", "none")
 MAX_AGE_LIMIT = 31557600  # section 3.2: "maximum value of 31557600"
 MAX_AGE_DIGITS = 10  # sts-policy-max-age-value = 1*10(DIGIT)
 KNOWN_FIELDS = ("version", "mode", "max_age", "mx")
-#: Findings of one code kept per policy; beyond it one summary finding says how many more.
-MAX_FINDINGS_PER_CODE = 10
 
 _WSP = " \t"
 _FIELD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}\Z")
@@ -90,41 +87,13 @@ class StsPolicy:
     findings: tuple[Finding, ...] = ()
 
 
-class _Findings:
-    """Collects findings, keeping at most MAX_FINDINGS_PER_CODE of each code (garbage in, bounded out)."""
-
-    def __init__(self) -> None:
-        self.items: list[Finding] = []
-        self.counts: Counter[str] = Counter()
-        self.severity: dict[str, str] = {}
-
-    def error(self, code: str, message: str) -> None:
-        self._add(Finding.error(code, message))
-
-    def warning(self, code: str, message: str) -> None:
-        self._add(Finding.warning(code, message))
-
-    def _add(self, finding: Finding) -> None:
-        self.counts[finding.code] += 1
-        self.severity[finding.code] = finding.severity
-        if self.counts[finding.code] <= MAX_FINDINGS_PER_CODE:
-            self.items.append(finding)
-
-    def result(self) -> tuple[Finding, ...]:
-        extra = [
-            Finding(code, self.severity[code], f"... and {n - MAX_FINDINGS_PER_CODE} more like this")  # type: ignore[arg-type]
-            for code, n in self.counts.items() if n > MAX_FINDINGS_PER_CODE
-        ]
-        return tuple(self.items + extra)
-
-
 def parse_sts_policy(body: bytes | str) -> StsPolicy:
     """Parse an MTA-STS policy body (RFC 8461 section 3.2); never raises.
 
     ``bytes`` must be UTF-8 (section 3.2 allows UTF-8 only inside extension
     values); undecodable bytes are an error and are read on as U+FFFD.
     """
-    out = _Findings()
+    out = CappedFindings()
     text = _decode(body, out)
     if text.strip(" \t\r\n") == "":
         out.error("sts_policy.empty", "the policy body is empty (RFC 8461 section 3.2)")
@@ -191,7 +160,7 @@ def parse_sts_policy(body: bytes | str) -> StsPolicy:
                      extensions, findings)
 
 
-def _decode(body: object, out: _Findings) -> str:
+def _decode(body: object, out: CappedFindings) -> str:
     if isinstance(body, str):
         return body
     if isinstance(body, (bytes, bytearray, memoryview)):
@@ -219,7 +188,7 @@ def _line_ending(text: str) -> LineEnding | None:
 
 
 def _parse_line(number: int, line: str, values: dict[str, str], mx: list[str], seen_mx: set[str],
-                extensions: dict[str, str], out: _Findings) -> None:
+                extensions: dict[str, str], out: CappedFindings) -> None:
     """One ``sts-policy-field *WSP`` line: check it and record its value."""
     if line.strip(_WSP) == "":
         out.error("sts_policy.blank_line",
@@ -285,7 +254,7 @@ def _misspelt(name: str) -> str | None:
     return None
 
 
-def _check_max_age(text: str | None, out: _Findings) -> int | None:
+def _check_max_age(text: str | None, out: CappedFindings) -> int | None:
     if text is None:
         out.error("sts_policy.no_max_age", "no max_age field (required once, RFC 8461 section 3.2)")
         return None

@@ -38,12 +38,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
 
-from collectors.rfc._txt import bounded, join_txt_records
-from collectors.rfc.findings import Finding, has_errors
-
-RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
+from collectors.rfc.findings import Finding, bounded, has_errors
+from collectors.rfc.txt import RecordStatus, join_txt_records, select_record
 
 VERSION = "v=STSv1"
 MAX_ID_LENGTH = 32
@@ -86,54 +83,36 @@ def parse_sts_record(txt: object) -> StsRecord:
     """
     findings: list[Finding] = []
     records = join_txt_records(txt, findings, "sts_record")
-    kept = [r for r in records if _KEPT.match(r)]
-    lookalikes = [r for r in records if not _KEPT.match(r) and _looks_like_sts(r)]
-    unrelated = [r for r in records if not _KEPT.match(r) and not _looks_like_sts(r)]
-
-    for other in unrelated:
-        findings.append(Finding.warning(
-            "sts_record.unrelated_txt",
-            f"TXT record {_quote(other)} is not an MTA-STS record; it is discarded "
-            "(RFC 8461 section 3.1)",
-        ))
-
-    if len(kept) > 1:
-        # Section 3.1: "If the number of resulting records is not one ... senders MUST
-        # assume the recipient domain does not have an available MTA-STS Policy".
-        findings.append(Finding.error(
-            "sts_record.multiple",
-            f"{len(kept)} records begin with 'v=STSv1;'; RFC 8461 section 3.1 requires exactly one",
-        ))
-        return StsRecord(False, "multiple", records=records, findings=bounded(findings))
-
-    if not kept:
-        if not lookalikes:
-            findings.append(Finding.error(
-                "sts_record.absent", "no TXT record beginning with 'v=STSv1;' (RFC 8461 section 3.1)"))
-            return StsRecord(False, "absent", records=records, findings=bounded(findings))
-        raw = lookalikes[0]
-        for other in lookalikes[1:]:
+    for other in records:
+        if not _KEPT.match(other) and not _looks_like_sts(other):
             findings.append(Finding.warning(
-                "sts_record.discarded_record",
-                f"another broken MTA-STS-like record {_quote(other)} is discarded as well",
+                "sts_record.unrelated_txt",
+                f"TXT record {_quote(other)} is not an MTA-STS record; it is discarded "
+                "(RFC 8461 section 3.1)",
             ))
-        record_id, extensions = _analyse(raw, findings)
-        if not has_errors(findings):  # cannot happen: a discarded record always has a reason
-            findings.append(Finding.error(
-                "sts_record.syntax", f"record {_quote(raw)} does not begin with 'v=STSv1;'"))
-        return StsRecord(False, "invalid", record_id, extensions, raw, records, bounded(findings))
-
-    raw = kept[0]
-    for other in lookalikes:
+    # Section 3.1: "If the number of resulting records is not one ... senders MUST
+    # assume the recipient domain does not have an available MTA-STS Policy".
+    status, raw, discarded = select_record(records, findings, prefix="sts_record", version="v=STSv1;",
+                                           section="RFC 8461 section 3.1", kept=_KEPT.match,
+                                           looks_like=_looks_like_sts)
+    if status == "multiple":
+        return StsRecord(False, "multiple", records=records, findings=bounded(findings))
+    if raw is None:
+        findings.append(Finding.error(
+            "sts_record.absent", "no TXT record beginning with 'v=STSv1;' (RFC 8461 section 3.1)"))
+        return StsRecord(False, "absent", records=records, findings=bounded(findings))
+    for other in discarded:
         findings.append(Finding.warning(
             "sts_record.discarded_record",
+            f"another broken MTA-STS-like record {_quote(other)} is discarded as well" if status == "invalid" else
             f"record {_quote(other)} looks like MTA-STS but does not begin with 'v=STSv1;'; "
             "it is discarded (RFC 8461 section 3.1)",
         ))
     record_id, extensions = _analyse(raw, findings)
-    ok = not has_errors(findings)
-    return StsRecord(ok, "valid" if ok else "invalid", record_id, extensions, raw, records,
-                     bounded(findings))
+    if status == "invalid" and not has_errors(findings):  # cannot happen: a lookalike always has a reason
+        findings.append(Finding.error("sts_record.syntax", f"record {_quote(raw)} does not begin with 'v=STSv1;'"))
+    ok = status == "valid" and not has_errors(findings)
+    return StsRecord(ok, "valid" if ok else "invalid", record_id, extensions, raw, records, bounded(findings))
 
 
 def _looks_like_sts(record: str) -> bool:
@@ -146,60 +125,17 @@ def _looks_like_sts(record: str) -> bool:
 
 def _analyse(raw: str, findings: list[Finding]) -> tuple[str | None, dict[str, str]]:
     """Check one record against the section 3.1 ABNF; return its id (when well-formed) and extensions."""
-    text = raw
-    if text[:1] in (" ", "\t"):
-        findings.append(Finding.error(
-            "sts_record.leading_whitespace",
-            "white space before 'v=STSv1' (the record MUST begin with the version, RFC 8461 section 3.1)",
-        ))
-        text = text.lstrip(_WSP)
-    parts = text.split(";")
-    head = parts[0]
-    fields = parts[1:]
-
-    if head.rstrip(_WSP) != VERSION:
-        fields = _version_problem(head, fields, findings)
-    elif head != VERSION and not fields:
-        findings.append(Finding.error(
-            "sts_record.trailing_whitespace",
-            "white space after the last field (only allowed around ';', RFC 8461 section 3.1 sts-sep)",
-        ))
-    elif head != VERSION:
-        findings.append(Finding.warning(
-            "sts_record.version_separator_whitespace",
-            "white space between 'v=STSv1' and ';': valid by the sts-sep ABNF, but a sender that "
-            "filters on the literal prefix 'v=STSv1;' (RFC 8461 section 3.1) discards the record",
-        ))
-
+    fields = _fields_after_version(raw, findings)
     record_id: str | None = None
     id_seen = False
     id_wrong_case: str | None = None
     extensions: dict[str, str] = {}
     seen: set[str] = set()
     for index, part in enumerate(fields):
-        last = index == len(fields) - 1
-        token = part.strip(_WSP)
-        if token == "":
-            if not last:
-                findings.append(Finding.error(
-                    "sts_record.empty_field", "empty field between two ';' (RFC 8461 section 3.1 ABNF)"))
+        pair = _name_value(part, index == len(fields) - 1, findings)
+        if pair is None:
             continue
-        if last and part != part.rstrip(_WSP):
-            findings.append(Finding.error(
-                "sts_record.trailing_whitespace",
-                "white space after the last field (only allowed around ';', RFC 8461 section 3.1 sts-sep)",
-            ))
-        name, eq, value = token.partition("=")
-        if not eq:
-            findings.append(Finding.error(
-                "sts_record.syntax", f"field {_quote(token)} is not name=value (RFC 8461 section 3.1)"))
-            continue
-        if name != name.rstrip(_WSP) or value != value.lstrip(_WSP):
-            findings.append(Finding.error(
-                "sts_record.whitespace_around_equals",
-                f"white space around '=' in {_quote(token)} (RFC 8461 section 3.1 allows none)",
-            ))
-            name, value = name.rstrip(_WSP), value.lstrip(_WSP)
+        name, value, token = pair
         if name in seen:
             # Section 3.2: of a repeated non-mx field "all entries except for the first SHALL be ignored".
             findings.append(Finding.warning(
@@ -212,26 +148,10 @@ def _analyse(raw: str, findings: list[Finding]) -> tuple[str | None, dict[str, s
             id_seen = True
             if _check_id(value, findings):
                 record_id = value
-            continue
-        if not _EXT_NAME.match(name) or not _EXT_VALUE.match(value):
-            findings.append(Finding.error(
-                "sts_record.bad_extension",
-                f"field {_quote(token)} is not a well-formed sts-extension "
-                "(name: letter or digit then up to 31 of letters, digits, '_', '-', '.'; "
-                "value: printable ASCII without '=', ';' or space; RFC 8461 section 3.1)",
-            ))
-            continue
-        if name == "v":
-            # By the ABNF a later "v=..." is just an extension named "v": ignored.
-            findings.append(Finding.warning(
-                "sts_record.duplicate_field",
-                f"a second version field {_quote(token)}; only the first counts (RFC 8461 section 3.2)",
-            ))
-            continue
-        if name.lower() == "id":
-            id_wrong_case = name
-        extensions[name] = value  # section 3.2: unknown fields SHALL be ignored
-
+        elif _is_extension(name, value, token, findings):
+            if name.lower() == "id":
+                id_wrong_case = name
+            extensions[name] = value  # section 3.2: unknown fields SHALL be ignored
     if not id_seen:
         if id_wrong_case is not None:
             findings.append(Finding.error(
@@ -242,6 +162,80 @@ def _analyse(raw: str, findings: list[Finding]) -> tuple[str | None, dict[str, s
             findings.append(Finding.error(
                 "sts_record.no_id", "no id= field; RFC 8461 section 3.1 requires one"))
     return record_id, extensions
+
+
+def _fields_after_version(raw: str, findings: list[Finding]) -> list[str]:
+    """Check the record's start (``v=STSv1`` first, then ``;``); the fields after it."""
+    text = raw
+    if text[:1] in (" ", "\t"):
+        findings.append(Finding.error(
+            "sts_record.leading_whitespace",
+            "white space before 'v=STSv1' (the record MUST begin with the version, RFC 8461 section 3.1)",
+        ))
+        text = text.lstrip(_WSP)
+    head, *fields = text.split(";")
+    if head.rstrip(_WSP) != VERSION:
+        return _version_problem(head, fields, findings)
+    if head != VERSION and not fields:
+        findings.append(Finding.error(
+            "sts_record.trailing_whitespace",
+            "white space after the last field (only allowed around ';', RFC 8461 section 3.1 sts-sep)",
+        ))
+    elif head != VERSION:
+        findings.append(Finding.warning(
+            "sts_record.version_separator_whitespace",
+            "white space between 'v=STSv1' and ';': valid by the sts-sep ABNF, but a sender that "
+            "filters on the literal prefix 'v=STSv1;' (RFC 8461 section 3.1) discards the record",
+        ))
+    return fields
+
+
+def _name_value(part: str, last: bool, findings: list[Finding]) -> tuple[str, str, str] | None:
+    """One field as ``(name, value, token)``, its white space problems reported; None for
+    an empty field or one that is not name=value."""
+    token = part.strip(_WSP)
+    if token == "":
+        if not last:
+            findings.append(Finding.error(
+                "sts_record.empty_field", "empty field between two ';' (RFC 8461 section 3.1 ABNF)"))
+        return None
+    if last and part != part.rstrip(_WSP):
+        findings.append(Finding.error(
+            "sts_record.trailing_whitespace",
+            "white space after the last field (only allowed around ';', RFC 8461 section 3.1 sts-sep)",
+        ))
+    name, eq, value = token.partition("=")
+    if not eq:
+        findings.append(Finding.error(
+            "sts_record.syntax", f"field {_quote(token)} is not name=value (RFC 8461 section 3.1)"))
+        return None
+    if name != name.rstrip(_WSP) or value != value.lstrip(_WSP):
+        findings.append(Finding.error(
+            "sts_record.whitespace_around_equals",
+            f"white space around '=' in {_quote(token)} (RFC 8461 section 3.1 allows none)",
+        ))
+        name, value = name.rstrip(_WSP), value.lstrip(_WSP)
+    return name, value, token
+
+
+def _is_extension(name: str, value: str, token: str, findings: list[Finding]) -> bool:
+    """True for a well-formed sts-extension other than a second version field."""
+    if not _EXT_NAME.match(name) or not _EXT_VALUE.match(value):
+        findings.append(Finding.error(
+            "sts_record.bad_extension",
+            f"field {_quote(token)} is not a well-formed sts-extension "
+            "(name: letter or digit then up to 31 of letters, digits, '_', '-', '.'; "
+            "value: printable ASCII without '=', ';' or space; RFC 8461 section 3.1)",
+        ))
+        return False
+    if name == "v":
+        # By the ABNF a later "v=..." is just an extension named "v": ignored.
+        findings.append(Finding.warning(
+            "sts_record.duplicate_field",
+            f"a second version field {_quote(token)}; only the first counts (RFC 8461 section 3.2)",
+        ))
+        return False
+    return True
 
 
 def _version_problem(head: str, fields: list[str], findings: list[Finding]) -> list[str]:

@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urlsplit
 
-from collectors.rfc._txt import bounded, join_txt_records
-from collectors.rfc.findings import Finding, has_errors
-
-RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
+from collectors.rfc.findings import Finding, bounded, has_errors
+from collectors.rfc.txt import RecordStatus, join_txt_records, select_record
 
 VERSION = "v=TLSRPTv1"
 #: RFC 8460 section 3: "Two URI schemes are supported: mailto and https".
@@ -67,31 +64,21 @@ def parse_tlsrpt_record(txt: object) -> TlsRptRecord:
     """
     findings: list[Finding] = []
     records = join_txt_records(txt, findings, "tlsrpt_record")
-    candidates = [r for r in records if _is_candidate(r)]
-    lookalikes = [r for r in records if not _is_candidate(r) and _LOOKS_LIKE_TLSRPT.match(r)]
-
-    if len(candidates) > 1:
-        # Section 3: "If the number of resulting records is not one, senders MUST
-        # assume the recipient domain does not implement TLSRPT."
-        findings.append(Finding.error(
-            "tlsrpt_record.multiple",
-            f"{len(candidates)} records start with {VERSION}; RFC 8460 section 3 requires exactly one",
-        ))
-        return TlsRptRecord(False, "multiple", records=records, findings=bounded(findings))
-
-    if not candidates:
-        if not lookalikes:
-            return TlsRptRecord(False, "absent", records=records, findings=bounded(findings))
+    # Section 3: "If the number of resulting records is not one, senders MUST
+    # assume the recipient domain does not implement TLSRPT."
+    status, raw, discarded = select_record(records, findings, prefix="tlsrpt_record", version=VERSION,
+                                           section="RFC 8460 section 3", kept=_is_candidate,
+                                           looks_like=lambda r: bool(_LOOKS_LIKE_TLSRPT.match(r)))
+    if status == "multiple" or raw is None:
+        return TlsRptRecord(False, status, records=records, findings=bounded(findings))
+    if status == "invalid":
         findings.append(Finding.error(
             "tlsrpt_record.bad_version",
-            f"record {lookalikes[0][:80]!r} does not begin with {VERSION!r} "
+            f"record {raw[:80]!r} does not begin with {VERSION!r} "
             "(case-sensitive, no white space; RFC 8460 section 3), so it is discarded",
         ))
-        return TlsRptRecord(False, "invalid", raw=lookalikes[0], records=records,
-                            findings=bounded(findings))
-
-    raw = candidates[0]
-    for other in lookalikes:
+        return TlsRptRecord(False, "invalid", raw=raw, records=records, findings=bounded(findings))
+    for other in discarded:
         findings.append(Finding.warning(
             "tlsrpt_record.discarded_record",
             f"another record {other[:80]!r} looks like TLS-RPT but does not begin with "

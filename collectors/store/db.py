@@ -123,6 +123,7 @@ def process_gone(owner: dict[str, Any]) -> bool:
 
 
 def utcnow() -> dt.datetime:
+    """Now, timezone-aware in UTC: the ``observed_at`` of every row."""
     return dt.datetime.now(dt.timezone.utc)
 
 

@@ -6,14 +6,23 @@ nginx, an asyncio SMTP server) on loopback or inside a network namespace.
         run(["mtasts", "crawl", ..., *world.crawler_args()])
 
 See docs/testbed.md for the scenario format, the address plan and the two modes.
+``AUTHORITATIVE`` is the plan's address of the authoritative server (Knot DNS). The
+audit lab runs on this machinery too: :mod:`netns` (namespaces, ``call_in``),
+:mod:`processes` (daemons by PID file, liveness, stopping) and the private CA (:class:`Pki`).
 """
 
+from collectors.testbed import netns, processes
 from collectors.testbed.catalogue import load_catalogue
+from collectors.testbed.netns import NetnsError, call_in
+from collectors.testbed.pki import Pki
+from collectors.testbed.plan import AUTHORITATIVE
 from collectors.testbed.population import generate_population
 from collectors.testbed.scenario import Domain, MxHost, MxRecord, PolicyHost, Scenario, ScenarioError
+from collectors.testbed.selfcheck import check_world, sample_domains
 from collectors.testbed.world import Testbed, TestbedError, World
 
 __all__ = [
-    "Domain", "MxHost", "MxRecord", "PolicyHost", "Scenario", "ScenarioError",
-    "Testbed", "TestbedError", "World", "generate_population", "load_catalogue",
+    "AUTHORITATIVE", "Domain", "MxHost", "MxRecord", "NetnsError", "Pki", "PolicyHost", "Scenario",
+    "ScenarioError", "Testbed", "TestbedError", "World", "call_in", "check_world", "generate_population",
+    "load_catalogue", "netns", "processes", "sample_domains",
 ]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-import yaml
-
-from collectors.testbed.scenario import Scenario, _Loader, from_dict
+from collectors.testbed.scenario import Scenario, from_dict, read_yaml
 
 CATALOGUE_FILE = "catalogue.yaml"
 
@@ -18,7 +16,7 @@ def load_catalogue() -> Scenario:
     own values: the defaults describe a plain, healthy domain without MTA-STS.
     """
     text = resources.files("collectors.testbed").joinpath(CATALOGUE_FILE).read_text(encoding="utf-8")
-    data = yaml.load(text, Loader=_Loader)
+    data = read_yaml(text)
     defaults = data.pop("expected_defaults", {})
     for d in data.get("domains", ()):
         d.setdefault("case", d["name"].rsplit(".", 1)[0])

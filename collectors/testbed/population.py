@@ -17,16 +17,14 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any, Mapping
 
-import yaml
-
 from collectors.testbed.catalogue import load_catalogue
 from collectors.testbed.plan import pool_address
-from collectors.testbed.scenario import Domain, MxHost, Scenario, ScenarioError, _Loader, validate
+from collectors.testbed.scenario import Domain, MxHost, Scenario, ScenarioError, read_yaml, validate
 
 
 def load_mixes() -> dict[str, dict[str, float]]:
     text = resources.files("collectors.testbed").joinpath("mixes.yaml").read_text(encoding="utf-8")
-    return {k: {c: float(w) for c, w in v.items()} for k, v in yaml.load(text, Loader=_Loader).items()}
+    return {k: {c: float(w) for c, w in v.items()} for k, v in read_yaml(text).items()}
 
 
 def quotas(n: int, weights: Mapping[str, float]) -> dict[str, int]:

@@ -115,10 +115,9 @@ class Daemon:
         st = _stat(self.pid)
         return st is not None and st[1] == self.start_time
 
-
-def alive(d: Daemon) -> bool:
-    """True while the PID is the process we started (same start time) and not a zombie."""
-    return running(d.pid) and d.ours()
+    def running(self) -> bool:
+        """True while the PID is the process we started (same start time) and not a zombie."""
+        return running(self.pid) and self.ours()
 
 
 def start(name: str, argv: list[str], piddir: Path, logdir: Path, env: dict[str, str] | None = None) -> Daemon:

@@ -61,6 +61,8 @@ class MxHost:
 
 @dataclass(frozen=True)
 class MxRecord:
+    """One MX record of a domain: the exchange and its preference (RFC 5321 5.1)."""
+
     host: str
     preference: int = 10
 
@@ -149,7 +151,7 @@ class Scenario:
     @classmethod
     def load(cls, path: str | Path) -> "Scenario":
         with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=_Loader)
+            data = read_yaml(fh)
         return from_dict(data, default_name=Path(path).stem)
 
     def dump(self, path: str | Path) -> None:
@@ -159,6 +161,11 @@ class Scenario:
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def read_yaml(source: Any) -> Any:
+    """YAML text or a stream, read safely (the C loader when PyYAML has one)."""
+    return yaml.load(source, Loader=_Loader)
 
 
 def unprobed(expected: Mapping[str, Any]) -> dict[str, Any]:

@@ -285,7 +285,7 @@ def check_world(world: World, scenario: Scenario, domains: Iterable[Domain] | No
     return world.call(lambda: {d.name: checker.check(d) for d in todo})
 
 
-def sample(scenario: Scenario, k: int, seed: int = 0) -> list[Domain]:
+def sample_domains(scenario: Scenario, k: int, seed: int = 0) -> list[Domain]:
     """One domain of every case plus a seeded random sample of k domains."""
     by_case: dict[str, Domain] = {}
     for d in scenario.domains:

@@ -126,7 +126,7 @@ class World:
 
     def is_running(self) -> bool:
         ds = self.daemons()
-        return bool(ds) and all(processes.alive(d) for d in ds) and \
+        return bool(ds) and all(d.running() for d in ds) and \
             (self.netns is None or netns.exists(self.netns))
 
     def status(self) -> dict[str, Any]:
@@ -135,7 +135,7 @@ class World:
             "scenario": self.scenario_name, "domains": self.domains,
             "resolver": f"{self.resolver[0]}:{self.resolver[1]}", "https_port": self.https_port,
             "smtp_port": self.smtp_port, "latency_ms": self.latency_ms, "ca_bundle": str(self.ca_bundle),
-            "processes": {d.name: {"pid": d.pid, "running": processes.alive(d)} for d in self.daemons()},
+            "processes": {d.name: {"pid": d.pid, "running": d.running()} for d in self.daemons()},
             "crawler_args": self.crawler_args(), "startup_seconds": round(self.startup_seconds, 1),
         }
 
@@ -241,7 +241,7 @@ class Testbed:
             if os.geteuid() != 0:
                 raise TestbedError("netns mode needs root; use mode='loopback' (--mode loopback)")
             assert self.netns_name
-            if netns.exists(self.netns_name) and netns.pids_inside(self.netns_name):
+            if netns.exists(self.netns_name) and netns.pids(self.netns_name):
                 raise TestbedError(f"namespace {self.netns_name} is in use by processes this workdir "
                                    "did not start; pick another name or stop them")
         missing = missing_binaries(self.latency_ms > 0)
@@ -339,7 +339,7 @@ class Testbed:
 # -- readiness (run inside the world's namespace) ---------------------------------------------
 
 def _check_alive(daemon: processes.Daemon, log: Path) -> None:
-    if not processes.alive(daemon):
+    if not daemon.running():
         tail = ""
         try:
             tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-5:])

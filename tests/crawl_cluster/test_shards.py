@@ -12,7 +12,7 @@ import pytest
 from collectors.crawl.distributed import (
     ShardJob, ShardResult, ShardStore, ShardStoreError, auto_shard_size, polite_settings, register_shard,
 )
-from collectors.crawl.runner import CrawlSettings
+from collectors.crawl.runner import CrawlSettings, CrawlStats
 from collectors.crawl.writer import TABLES
 
 SETTINGS = CrawlSettings(resolver=("127.0.0.1", 53), rate=1000.0, per_host=8)
@@ -48,7 +48,8 @@ def _attempt(store, shard_store: ShardStore, run, job: ShardJob, *, mx_host: str
         counts[t] = data.num_rows
     if commit:
         shard_store.commit(attempt, {"rows": counts, "shard": job.shard})
-    return ShardResult(job.shard, attempt, counts, files, len(names), 0.1, 0.05, 3, 0, 0, 0, "tcp://w:1", "h", 1)
+    return ShardResult(job.shard, attempt, counts, files,
+                       CrawlStats(domains=len(names), seconds=0.1, cpu_seconds=0.05, dns_queries=3), "tcp://w:1", "h", 1)
 
 
 def _job(run, shard: int, domains: list[str], store_url: str) -> ShardJob:
@@ -146,8 +147,9 @@ def _host_attempt(store, shard_store: ShardStore, run, job: ShardJob, hosts: tup
         files[t] = shard_store.write_table(attempt, t, data)
         counts[t] = data.num_rows
     shard_store.commit(attempt, {"rows": counts, "shard": job.shard})
-    return ShardResult(job.shard, attempt, counts, files, 0, 0.1, 0.05, len(hosts), 0, 0, 0, "tcp://w:1", "h", 1,
-                       hosts=len(hosts))
+    return ShardResult(job.shard, attempt, counts, files,
+                       CrawlStats(seconds=0.1, cpu_seconds=0.05, dns_queries=len(hosts), hosts=len(hosts)),
+                       "tcp://w:1", "h", 1)
 
 
 def test_host_feed_gives_each_mx_host_once_and_finishes_a_killed_sessions_hosts(store, tmp_path: Path) -> None:

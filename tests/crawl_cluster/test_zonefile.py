@@ -261,7 +261,7 @@ def test_never_raises_on_garbage(tmp_path: Path, text: str) -> None:
 def test_canonical_fast_path_agrees_with_normalise_domain(name: str) -> None:
     """The zone reader's shortcut for names already canonical never disagrees with inputs.py."""
     from collectors.crawl.inputs import normalise_domain
-    from collectors.crawl.zonefile import _CANONICAL
+    from collectors.crawl.zonefile import CANONICAL_NAME
 
-    if _CANONICAL.match(name):
+    if CANONICAL_NAME.match(name):
         assert normalise_domain(name) == (name, None)

@@ -11,8 +11,9 @@ import threading
 
 import pytest
 
-from collectors.lab.processes import alive, read_pid, run, spawn, stop_pid
-from collectors.lab.submit import _read_netstring, netstring, socketmap_query
+from collectors.lab.processes import read_pid, run, spawn, stop_pid
+from collectors.testbed.processes import running
+from collectors.lab.submit import read_netstring, netstring, socketmap_query
 
 
 def test_tty_stderr_reaches_programs_that_only_talk_to_terminals():
@@ -30,14 +31,14 @@ def test_run_reports_missing_programs_and_timeouts():
 def test_a_pid_outside_the_namespace_is_never_signalled(tmp_path):
     pid = spawn(["sleep", "30"], netns=None, pid_file=tmp_path / "sleep.pid", log_file=tmp_path / "sleep.log")
     try:
-        assert read_pid(tmp_path / "sleep.pid") == pid and alive(pid)
+        assert read_pid(tmp_path / "sleep.pid") == pid and running(pid)
         # Claimed to belong to a namespace it is not in: left alone.
         assert stop_pid(pid, netns="mtasts-lab-no-such-namespace", timeout=1) is False
-        assert alive(pid)
+        assert running(pid)
         assert stop_pid(pid, netns=None, timeout=5) is True
-        assert not alive(pid)
+        assert not running(pid)
     finally:
-        if alive(pid):
+        if running(pid):
             os.kill(pid, 9)
 
 
@@ -46,10 +47,10 @@ def test_netstring_framing():
     left, right = socket.socketpair()
     with left, right:
         left.sendall(b"10:NOTFOUND x,")
-        assert _read_netstring(right) == b"NOTFOUND x"
+        assert read_netstring(right) == b"NOTFOUND x"
         left.sendall(b"5:abcdeX")
         with pytest.raises(ValueError):
-            _read_netstring(right)
+            read_netstring(right)
 
 
 def test_socketmap_query_against_a_socketmap_server():
@@ -61,7 +62,7 @@ def test_socketmap_query_against_a_socketmap_server():
         conn, _ = server.accept()
         with conn:
             for _ in range(2):
-                request = _read_netstring(conn).decode()
+                request = read_netstring(conn).decode()
                 name, _, key = request.partition(" ")
                 answer = f"OK secure match=mx.{key}" if key.startswith("a.") else "NOTFOUND "
                 conn.sendall(netstring(f"{answer}".encode()))

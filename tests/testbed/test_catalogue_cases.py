@@ -7,26 +7,15 @@ import importlib
 
 import pytest
 
+from collectors.store import POSTURE_VALUES
 from collectors.testbed import Scenario, load_catalogue
 from collectors.testbed.scenario import EXPECTED_COLUMNS, unprobed
 
-VOCABULARY = {
-    "mx_status": {"ok", "none", "null_mx", "dns_error"},
-    "sts_record": {"absent", "valid", "invalid", "multiple", "dns_error"},
-    "policy_fetch": {"ok", "not_attempted", "dns_error", "tcp_error", "tls_error", "http_error", "redirect",
-                     "too_large", "timeout", "syntax_error"},
-    "policy_mode": {"enforce", "testing", "none", ""},
-    "mx_policy_match": {"all", "some", "none", "n/a"},
-    "tlsrpt_record": {"absent", "valid", "invalid", "multiple", "dns_error"},
-    "dnssec": {"secure", "insecure", "bogus", "unknown"},
-    "tlsa": {"yes", "no", "n/a"},
-    "mx_starttls": {"ok", "no_starttls", "cert_invalid", "tcp_error", "not_probed", "n/a"},
-    "misconfigured": {True, False},
-    "delivery_risk": {True, False},
-    "mismatch_subclass": {"wrong_tld", "wrong_domain", "extra_label", "typo", "mta_sts_in_pattern", "other"},
-    "policy_tls_subclass": {"name_mismatch", "self_signed", "expired", "unknown_ca", "no_certificate", "other"},
-}
-CLASSES = {"invalid_txt", "policy_retrieval", "mx_cert_invalid", "mx_not_covered"}
+# The store's vocabulary of the posture export (an empty policy_mode: no policy expected).
+VOCABULARY = {column: set(values) for column, values in POSTURE_VALUES.items() if column != "misconfig_classes"}
+VOCABULARY["policy_mode"] |= {""}
+VOCABULARY["misconfigured"] = VOCABULARY["delivery_risk"] = {True, False}
+CLASSES = set(POSTURE_VALUES["misconfig_classes"])
 
 # Every case the issue names (RFC 8461 3.1-3.3, 4.1, 8.2; RFC 8460 3; IMC 2025 classes).
 REQUIRED_CASES = [

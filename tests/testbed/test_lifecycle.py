@@ -13,7 +13,7 @@ import pytest
 from collectors.testbed import Testbed, TestbedError, World, generate_population, load_catalogue
 from collectors.testbed import netns, processes
 from collectors.testbed.scenario import Scenario, from_dict
-from collectors.testbed.selfcheck import check_world, sample
+from collectors.testbed.selfcheck import check_world, sample_domains
 
 pytestmark = pytest.mark.servers
 
@@ -67,7 +67,7 @@ def test_netns_world_up_is_idempotent_and_down_leaves_nothing(tmp_path) -> None:
     world.down()
     assert not netns.exists(name)
     assert not Path(f"/etc/netns/{name}").exists()
-    assert not any(processes.alive(d) for d in world.daemons())
+    assert not any(d.running() for d in world.daemons())
     deadline = time.monotonic() + 5
     while _processes_mentioning(tmp_path / "w") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -83,7 +83,7 @@ def test_changed_scenario_restarts_the_world(tmp_path) -> None:
         other = from_dict({"domains": [{"name": "only.test", "mx": ["mx1.only.test"]}]})
         b = Testbed(other, tmp_path / "w", mode="netns", netns_name=name).up()
         assert b.fingerprint != a.fingerprint and b.domains == 1
-        assert not any(processes.alive(d) for d in [d for d in a.daemons() if d.pid not in
+        assert not any(d.running() for d in [d for d in a.daemons() if d.pid not in
                                                      {x.pid for x in b.daemons()}])
         r = b.call(lambda: dns.query.udp(dns.message.make_query("only.test", "MX"), "127.53.0.1", timeout=3))
         assert r.answer
@@ -103,7 +103,7 @@ def test_a_broken_zone_fails_fast_with_knots_reason_and_cleans_up(tmp_path) -> N
 def test_population_world_comes_up_and_passes_the_self_check(make_world, tmp_path) -> None:
     pop = generate_population(3000, seed=5, mix="stress")
     world = make_world(pop, tmp_path)
-    problems = check_world(world, pop, sample(pop, 60, seed=1))
+    problems = check_world(world, pop, sample_domains(pop, 60, seed=1))
     assert all(p == [] for p in problems.values()), {k: v for k, v in problems.items() if v}
 
 

@@ -70,14 +70,14 @@ def test_a_zombie_is_not_running_and_reaping_removes_it():
 def test_a_recycled_pid_is_never_signalled(tmp_path):
     d = processes.start("sleeper", ["sleep", "30"], tmp_path / "pids", tmp_path / "logs")
     try:
-        assert processes.alive(d)
+        assert d.running()
         # The PID file now tells of another process with this PID (as after a reboot or
         # PID reuse): the start time differs, so it is not ours.
         pid_file = tmp_path / "pids" / "sleeper.pid"
         pid_file.write_text(json.dumps({"pid": d.pid, "argv": ["sleep", "30"],
                                         "start_time": d.start_time + 1}) + "\n")
         assert processes.stop(tmp_path / "pids", timeout=1) == []
-        assert running(d.pid) and processes.alive(d)
+        assert running(d.pid) and d.running()
         assert not pid_file.exists()
         assert terminate([d], timeout=5) == [d]
         assert not running(d.pid)
@@ -89,7 +89,7 @@ def test_stop_kills_a_daemon_that_ignores_term(tmp_path):
     d = _start_ignoring_term(tmp_path)
     try:
         assert processes.stop(tmp_path / "pids", timeout=0.5) == ["stubborn"]
-        assert not processes.alive(d) and not running(d.pid)
+        assert not d.running() and not running(d.pid)
         assert processes.load(tmp_path / "pids") == []
     finally:
         _kill(d.pid)

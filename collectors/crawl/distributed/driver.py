@@ -37,8 +37,7 @@ from collectors.crawl.runner import (
     session_summary, summarise,
 )
 from collectors.crawl.writer import DOMAIN_TABLES, HOST_TABLES, TABLES
-from collectors.store import Run, Store, transaction
-from collectors.store.db import utcnow
+from collectors.store import Run, Store, transaction, utcnow
 
 MIN_SHARD = 100
 MAX_SHARD = 50_000
@@ -191,9 +190,9 @@ def _register(store: Store, run: Run, job: ShardJob, result: ShardResult, shard_
             "INSERT INTO crawl_shards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run.run_id, now, run.input_list, run.tool_version, job.shard, first, last, job.size,
              result.attempt, result.attempt.rsplit("attempt=", 1)[-1],
-             submissions, result.worker, result.host, result.pid, result.seconds, result.cpu_seconds,
-             result.dns_queries,
-             result.policy_fetches, result.smtp_probes])
+             submissions, result.worker, result.host, result.pid, result.stats.seconds,
+             result.stats.cpu_seconds, result.stats.dns_queries, result.stats.policy_fetches,
+             result.stats.smtp_probes])
         con.register("_shard_files", pa.table({
             "table_name": list(result.files), "path": list(result.files.values()),
             "rows": [result.rows[t] for t in result.files]}))
@@ -201,6 +200,91 @@ def _register(store: Store, run: Run, job: ShardJob, result: ShardResult, shard_
                     [run.run_id, now, run.input_list, run.tool_version, job.shard])
         con.unregister("_shard_files")
     return tables
+
+
+class ShardScheduler:
+    """One session's shards on the cluster: a bounded window of tasks in flight, domain
+    shards in list order and host shards as their MX hosts come in, each completed attempt
+    registered once, a failed task resubmitted up to ``max_submissions`` times."""
+
+    def __init__(self, store: Store, run: Run, settings: CrawlSettings, client: Any, shard_store: ShardStore,
+                 out: ClusterOutcome, *, max_submissions: int, worker_resolver: bool) -> None:
+        from distributed import as_completed
+
+        self.store, self.run, self.client, self.shard_store, self.out = store, run, client, shard_store, out
+        self.max_submissions = max_submissions
+        self.worker_resolver = worker_resolver
+        self.polite = polite_settings(settings, out.slots)
+        self.numbers = itertools.count(store.con.execute(
+            "SELECT coalesce(max(shard), 0) + 1 FROM crawl_shards WHERE run_id = ?", [run.run_id]).fetchone()[0])
+        self.jobs = _jobs(store, run, self.polite, shard_store.url, out.shard_size, worker_resolver, self.numbers)
+        self.hosts = HostFeed(store, run.run_id, settings.probe_smtp, out.shard_size)
+        self.inflight: dict[Any, tuple[ShardJob, int]] = {}
+        self.registered: list[tuple[int, str]] = []
+        self.pool = as_completed()
+        self.window = 2 * out.slots  # a queued shard per slot keeps every worker busy
+        self.domains_left = True
+
+    def submit(self, job: ShardJob, n: int) -> None:
+        """Submit attempt ``n`` of a shard's task."""
+        future = self.client.submit(crawl_shard, job, key=f"crawl-shard-{self.run.run_id}-{job.shard:06d}-{n}",
+                                    pure=False, retries=1)
+        self.inflight[future] = (job, n)
+        self.out.submissions += 1
+        self.pool.add(future)
+
+    def next_job(self) -> ShardJob | None:
+        """A host shard when one is full (or, the domains done, the rest), else a domain shard."""
+        domains_inflight = any(not j.is_hosts for j, _ in self.inflight.values())
+        batch = self.hosts.take(final=not self.domains_left and not domains_inflight)
+        if batch is None and self.domains_left:
+            job = next(self.jobs, None)
+            if job is not None:
+                return job
+            self.domains_left = False
+            batch = self.hosts.take(final=not domains_inflight)
+        if batch is None:
+            return None
+        return ShardJob(self.run, next(self.numbers), (), (), (), self.polite, self.shard_store.url,
+                        self.worker_resolver, hosts=batch)
+
+    def fill(self) -> None:
+        """Submit shards until the window is full or none is left to give."""
+        while len(self.inflight) < self.window:
+            job = self.next_job()
+            if job is None:
+                return
+            self.submit(job, 1)
+
+    def completed(self, future: Any) -> tuple[ShardResult, bool] | None:
+        """Register a finished task's attempt; on failure resubmit it or give the shard up.
+        The result and whether it was registered now (False: a duplicate), None when the
+        task failed; ``self.out`` counts what happened."""
+        job, n = self.inflight.pop(future)
+        try:
+            result: ShardResult = future.result()
+            tables = _register(self.store, self.run, job, result, self.shard_store, n)
+        except Exception as exc:  # KilledWorker, a task error after its retry, a bad attempt
+            if n < self.max_submissions:
+                self.submit(job, n + 1)
+            else:
+                self.out.failed.append((job.shard, f"{type(exc).__name__}: {exc}"[:300]))
+            return None
+        finally:
+            future.release()
+        if tables is None:
+            self.out.duplicates += 1
+            return result, False
+        self.out.shards += 1
+        self.registered.append((job.shard, result.attempt))
+        self.hosts.add(tables["crawl_mx"])
+        self.out.stats.add_counts(result.stats)
+        return result, True
+
+    def cancel(self) -> None:
+        """Cancel the tasks still in flight (an interrupt, an error of the driver)."""
+        for future in list(self.inflight):
+            future.cancel()
 
 
 def crawl_distributed(
@@ -218,93 +302,30 @@ def crawl_distributed(
 ) -> ClusterOutcome:
     """Crawl every pending domain of ``run`` on the cluster behind ``client``: domain
     shards, and host shards for the MX hosts they meet (each host once per run)."""
-    from distributed import as_completed
-
     out = ClusterOutcome(dashboard=getattr(client, "dashboard_link", None))
     out.slots = max(1, sum(client.nthreads().values()))
     started = time.monotonic()
     remove_orphans(store, shard_store, run.run_id)
     total = pending_count(store, run.run_id)
     out.shard_size = shard_size or auto_shard_size(total, out.slots)
-    polite = polite_settings(settings, out.slots)
-    numbers = itertools.count(store.con.execute(
-        "SELECT coalesce(max(shard), 0) + 1 FROM crawl_shards WHERE run_id = ?", [run.run_id]).fetchone()[0])
-    jobs = _jobs(store, run, polite, shard_store.url, out.shard_size, worker_resolver, numbers)
-    hosts = HostFeed(store, run.run_id, settings.probe_smtp, out.shard_size)
+    scheduler = ShardScheduler(store, run, settings, client, shard_store, out,
+                               max_submissions=max_submissions, worker_resolver=worker_resolver)
     bar = progress_bar(total, progress, desc=f"crawl ({out.slots} slots)")
-    inflight: dict[Any, tuple[ShardJob, int]] = {}
-    registered: list[tuple[int, str]] = []
-    pool = as_completed()
-    window = 2 * out.slots  # a queued shard per slot keeps every worker busy
-    domains_left = True
-
-    def submit(job: ShardJob, n: int) -> None:
-        future = client.submit(crawl_shard, job, key=f"crawl-shard-{run.run_id}-{job.shard:06d}-{n}",
-                               pure=False, retries=1)
-        inflight[future] = (job, n)
-        out.submissions += 1
-        pool.add(future)
-
-    def next_job() -> ShardJob | None:
-        """A host shard when one is full (or, the domains done, the rest), else a domain shard."""
-        nonlocal domains_left
-        domains_inflight = any(not j.is_hosts for j, _ in inflight.values())
-        batch = hosts.take(final=not domains_left and not domains_inflight)
-        if batch is None and domains_left:
-            job = next(jobs, None)
-            if job is not None:
-                return job
-            domains_left = False
-            batch = hosts.take(final=not domains_inflight)
-        if batch is None:
-            return None
-        return ShardJob(run, next(numbers), (), (), (), polite, shard_store.url, worker_resolver, hosts=batch)
-
-    def fill() -> None:
-        while len(inflight) < window:
-            job = next_job()
-            if job is None:
-                return
-            submit(job, 1)
-
     try:
-        fill()
-        for future in pool:
-            job, n = inflight.pop(future)
-            try:
-                result: ShardResult = future.result()
-                tables = _register(store, run, job, result, shard_store, n)
-            except Exception as exc:  # KilledWorker, a task error after its retry, a bad attempt
-                if n < max_submissions:
-                    submit(job, n + 1)
-                else:
-                    out.failed.append((job.shard, f"{type(exc).__name__}: {exc}"[:300]))
-                    fill()
-                future.release()
-                continue
-            future.release()
-            done = tables is not None
-            if done:
-                out.shards += 1
-                registered.append((job.shard, result.attempt))
-                hosts.add(tables["crawl_mx"])
-                out.stats.domains += result.domains
-                out.stats.hosts += result.hosts
-                out.stats.dns_queries += result.dns_queries
-                out.stats.tcp_queries += result.tcp_queries
-                out.stats.policy_fetches += result.policy_fetches
-                out.stats.smtp_probes += result.smtp_probes
-                bar.update(result.domains)
-            else:
-                out.duplicates += 1
-            if on_shard is not None:
-                on_shard(result, done)
-            fill()
+        scheduler.fill()
+        for future in scheduler.pool:
+            completed = scheduler.completed(future)
+            if completed is not None:
+                result, done = completed
+                if done:
+                    bar.update(result.stats.domains)
+                if on_shard is not None:
+                    on_shard(result, done)
+            scheduler.fill()
     finally:
         bar.close()
-        for future in list(inflight):
-            future.cancel()
-    _remove_unregistered(shard_store, run.run_id, registered)
+        scheduler.cancel()
+    _remove_unregistered(shard_store, run.run_id, scheduler.registered)
     out.stats.seconds = time.monotonic() - started
     return out
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 
 from collectors.crawl.distributed.shardstore import ShardStore
-from collectors.crawl.runner import CrawlSettings, crawl_hosts, crawl_pending
+from collectors.crawl.runner import CrawlSettings, CrawlStats, crawl_hosts, crawl_pending
 from collectors.crawl.writer import TABLES
 from collectors.store import Run, open_store
 
@@ -54,23 +54,17 @@ class ShardJob:
 
 @dataclass(frozen=True, slots=True)
 class ShardResult:
-    """What a committed attempt holds, and who made it."""
+    """What a committed attempt holds, what it took, and who made it."""
 
     shard: int
     attempt: str                    # the attempt folder URL
     rows: dict[str, int]            # per raw table
     files: dict[str, str]           # per raw table, the Parquet file
-    domains: int
-    seconds: float
-    cpu_seconds: float              # the worker process's CPU during the task
-    dns_queries: int
-    tcp_queries: int
-    policy_fetches: int
-    smtp_probes: int
+    stats: CrawlStats               # the shard's domains (job.size), MX hosts, queries, fetches,
+                                    # probes; seconds and cpu_seconds of the whole task
     worker: str | None
     host: str
     pid: int
-    hosts: int = 0                  # MX hosts looked up (a host shard)
 
 
 def _worker_address() -> str | None:
@@ -126,9 +120,6 @@ def crawl_shard(job: ShardJob) -> ShardResult:
                                      "seconds": round(seconds, 3)})
     finally:
         store.close()
-    return ShardResult(
-        shard=job.shard, attempt=attempt, rows=rows, files=files, domains=job.size, seconds=seconds,
-        cpu_seconds=time.process_time() - cpu_started,
-        dns_queries=stats.dns_queries, tcp_queries=stats.tcp_queries,
-        policy_fetches=stats.policy_fetches, smtp_probes=stats.smtp_probes,
-        worker=_worker_address(), host=socket.gethostname(), pid=os.getpid(), hosts=stats.hosts)
+    stats = replace(stats, domains=job.size, seconds=seconds, cpu_seconds=time.process_time() - cpu_started)
+    return ShardResult(shard=job.shard, attempt=attempt, rows=rows, files=files, stats=stats,
+                       worker=_worker_address(), host=socket.gethostname(), pid=os.getpid())

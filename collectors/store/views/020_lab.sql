@@ -7,14 +7,17 @@
 -- lab: <uuid>@<label>.audit.<domain>): the server label is the first label of the domain.
 
 -- What each server label is and what an MTA-STS-enforcing sender must do there (RFC 8461 4.2, 5).
+-- The store knows no collector, so this is a copy of the lab's design (collectors/lab/design.py,
+-- SERVERS: description, sts_policy, expect_enforcing_delivery); tests/lab/test_design.py holds
+-- the two equal.
 CREATE OR REPLACE VIEW lab_servers AS
 SELECT * FROM (VALUES
-    ('a', 'valid certificate',                   TRUE,  'deliver'),
-    ('b', 'no TLS',                              TRUE,  'refuse'),
-    ('c', 'IPv6 only',                           TRUE,  'deliver'),
-    ('d', 'untrusted certificate, wrong name',   TRUE,  'refuse'),
-    ('e', 'TLS required',                        TRUE,  'deliver'),
-    ('f', 'no TLS and no MTA-STS record',        FALSE, 'deliver')
+    ('a', 'valid certificate',                           TRUE,  'deliver'),
+    ('b', 'no TLS',                                      TRUE,  'refuse'),
+    ('c', 'IPv6 only, valid certificate',                TRUE,  'deliver'),
+    ('d', 'untrusted certificate with the wrong name',   TRUE,  'refuse'),
+    ('e', 'TLS required, valid certificate',             TRUE,  'deliver'),
+    ('f', 'no TLS and no MTA-STS record (control)',      FALSE, 'deliver')
 ) AS t(server_label, setup, under_enforce_policy, enforcing_sender_must);
 
 -- Every test address seen anywhere: the ledger, messages received at the lab, Postfix deliveries.

@@ -2,19 +2,18 @@
 
 Both RFC 8461 section 3.1 and RFC 8460 section 3 say the same thing about a record
 made of several character-strings: they are concatenated without spaces before the
-record is read. Both parsers also cap how many findings of one code they return, so a
-hostile record (thousands of empty fields) cannot blow up a result row.
+record is read, and of all the records only those that begin with the version count:
+exactly one must remain (:func:`select_record`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Literal
 
 from collectors.rfc.findings import Finding
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
-#: Findings of one code kept per record; beyond it one summary finding says how many more.
-MAX_FINDINGS_PER_CODE = 10
 
 
 def join_txt_records(txt: object, findings: list[Finding], code_prefix: str) -> tuple[str, ...]:
@@ -60,17 +59,29 @@ def _text(value: object, findings: list[Finding], code_prefix: str) -> str:
     return str(value)
 
 
-def bounded(findings: list[Finding]) -> tuple[Finding, ...]:
-    """At most MAX_FINDINGS_PER_CODE findings of each code, then one that counts the rest."""
-    counts: dict[str, int] = {}
-    kept: list[Finding] = []
-    last: dict[str, Finding] = {}
-    for finding in findings:
-        counts[finding.code] = counts.get(finding.code, 0) + 1
-        last[finding.code] = finding
-        if counts[finding.code] <= MAX_FINDINGS_PER_CODE:
-            kept.append(finding)
-    for code, count in counts.items():
-        if count > MAX_FINDINGS_PER_CODE:
-            kept.append(Finding(code, last[code].severity, f"... and {count - MAX_FINDINGS_PER_CODE} more like this"))
-    return tuple(kept)
+#: What a TXT answer holds for a parser: no record, one that is valid or invalid, or several.
+RecordStatus = Literal["absent", "valid", "invalid", "multiple"]
+
+
+def select_record(records: tuple[str, ...], findings: list[Finding], *, prefix: str, version: str,
+                  section: str, kept: Callable[[str], bool],
+                  looks_like: Callable[[str], bool]) -> tuple[RecordStatus, str | None, tuple[str, ...]]:
+    """The record a parser reads: ``(status, raw, discarded)``.
+
+    RFC 8461 3.1 and RFC 8460 3: records that do not begin with the version are
+    discarded, and unless exactly one remains the domain has no record. ``multiple``
+    (with the ``<prefix>.multiple`` error added), ``absent`` (no record meant as one),
+    ``invalid`` (none kept, but ``raw`` is the first of the lookalikes: records meant as
+    one, which the caller explains), or ``valid`` (``raw`` the one kept; the status
+    still turns ``invalid`` when its fields are wrong). ``discarded``: the lookalikes
+    the caller reports besides ``raw``.
+    """
+    chosen = [r for r in records if kept(r)]
+    lookalikes = tuple(r for r in records if not kept(r) and looks_like(r))
+    if len(chosen) > 1:
+        findings.append(Finding.error(
+            f"{prefix}.multiple", f"{len(chosen)} records begin with {version!r}; {section} requires exactly one"))
+        return "multiple", None, lookalikes
+    if not chosen:
+        return ("invalid", lookalikes[0], lookalikes[1:]) if lookalikes else ("absent", None, ())
+    return "valid", chosen[0], lookalikes
