@@ -24,9 +24,20 @@ from collectors.testbed.plan import pool_address
 from collectors.testbed.scenario import Domain, MxHost, Scenario, ScenarioError, _Loader, validate
 
 
-def load_mixes() -> dict[str, dict[str, float]]:
+def _mix_file() -> dict[str, Any]:
     text = resources.files("collectors.testbed").joinpath("mixes.yaml").read_text(encoding="utf-8")
-    return {k: {c: float(w) for c, w in v.items()} for k, v in yaml.load(text, Loader=_Loader).items()}
+    return yaml.load(text, Loader=_Loader)
+
+
+def load_mixes() -> dict[str, dict[str, float]]:
+    """{mix: {case: weight}} from mixes.yaml (its ``strata`` section is not a mix)."""
+    return {k: {c: float(w) for c, w in v.items()} for k, v in _mix_file().items() if k != "strata"}
+
+
+def stratified_adoption(mix: str) -> float | None:
+    """The published adoption rate a stratified mix is weighted to, or None (mixes.yaml ``strata``)."""
+    value = (_mix_file().get("strata") or {}).get(mix)
+    return float(value) if value is not None else None
 
 
 def quotas(n: int, weights: Mapping[str, float]) -> dict[str, int]:
@@ -100,13 +111,18 @@ def instantiate(case: Domain, new_name: str, hosts: Mapping[str, MxHost]) -> tup
 
 
 def generate_population(n: int, seed: int = 0, mix: str | Mapping[str, float] = "default",
-                        suffix: str = "test") -> Scenario:
+                        suffix: str = "test", month: int | None = None) -> Scenario:
     """N domains ``pop000001.test``... drawn from the catalogue in the given mix.
 
-    ``mix`` is a mix name from mixes.yaml ("default", "stress") or a mapping
+    ``mix`` is a mix name from mixes.yaml ("default", "stress", "panel") or a mapping
     {case: weight}. Each domain's ``case`` names its template; ``expected`` is the
-    template's verdict.
+    template's verdict. With ``month`` (0, 1, ...): that month of the evolving
+    population that starts as this draw (:mod:`collectors.testbed.evolution`).
     """
+    if month is not None:
+        from collectors.testbed.evolution import evolve_population
+
+        return evolve_population(generate_population(n, seed, mix, suffix), seed, month).scenario
     if n < 0:
         raise ScenarioError("a population needs n >= 0")
     catalogue = load_catalogue()
