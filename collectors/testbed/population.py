@@ -58,12 +58,20 @@ def _pattern(old: str) -> re.Pattern[str]:
     return re.compile(r"(?<![A-Za-z0-9-])" + re.escape(old) + r"(?![A-Za-z0-9-])", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=None)
+def _label_pattern(label: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![A-Za-z0-9-])" + re.escape(label) + r"(?=\.)", re.IGNORECASE)
+
+
 class _Renamer:
     """Moves every name under ``old`` to ``new`` (in host names and free text)."""
 
     def __init__(self, old: str, new: str) -> None:
         self.old, self.new = old, new
         self.pattern = _pattern(old)
+        # the case's own label under another TLD (mx1.mx-wrong-tld.example): the copy's label
+        self.old_label, self.new_label = old.split(".")[0], new.split(".")[0]
+        self.label_pattern = _label_pattern(self.old_label)
 
     def name(self, n: str | None) -> str | None:
         if n is None:
@@ -75,9 +83,10 @@ class _Renamer:
         return n
 
     def text(self, t: str | None) -> str | None:
-        if t is None or self.old not in t.lower():
+        if t is None or self.old_label not in t.lower():
             return t
-        return self.pattern.sub(self.new, t)
+        t = self.pattern.sub(self.new, t)
+        return self.label_pattern.sub(self.new_label, t)
 
 
 def instantiate(case: Domain, new_name: str, hosts: Mapping[str, MxHost]) -> tuple[Domain, list[MxHost]]:
