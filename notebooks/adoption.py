@@ -62,7 +62,7 @@ if ctx.has_crawl:
         " ORDER BY top_n NULLS LAST",
         buckets=[*ctx.rank_buckets, None], run=run)
     # a bucket no smaller than the list repeats "all": drop it
-    largest = int(funnel["domains"].max())
+    largest = int(funnel["sampled_domains"].max())  # the list's length (ranks are list positions)
     funnel = funnel[[pd.isna(n) or n < largest for n in funnel["top_n"]]].reset_index(drop=True)
     funnel.insert(1, "bucket", ["all" if pd.isna(n) else f"top {int(n):,}" for n in funnel["top_n"]])
     whole = funnel[funnel["top_n"].isna()].iloc[0]
