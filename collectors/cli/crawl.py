@@ -184,7 +184,7 @@ def _resolver(args: argparse.Namespace) -> tuple[str, int] | None:
 
 
 def _crawl(args: argparse.Namespace) -> int:
-    from collectors.crawl.inputs import InputError, is_tranco_spec, resolve_tranco
+    from collectors.crawl.inputs import InputError, is_tranco_spec
     from collectors.crawl.zonefile import read_list_or_zone
     from collectors.crawl.runner import (
         CrawlSettings, format_summary, input_loaded, load_input, run_crawl,
@@ -235,32 +235,8 @@ def _crawl(args: argparse.Namespace) -> int:
                               [json.dumps(params, default=str), run.run_id])
             print(f"resuming {run.run_id}", file=sys.stderr)
         else:
-            source = args.list
-            top = args.top
-            try:
-                path = resolve_tranco(source, args.tranco_cache) if is_tranco_spec(source) else Path(source)
-            except InputError as exc:
-                raise CliError(str(exc)) from exc
-            if not path.is_file():
-                raise CliError(f"no such list file: {source}")
-            sha, size = file_fingerprint(path)
-            settings = CrawlSettings(resolver=_resolver(args), **{  # type: ignore[arg-type]
-                k: v for k, v in _settings_overrides(args).items() if v is not None})
-            input_list = source + (f" (top {top})" if top else "")
-            inputs = [{"name": str(source), "sha256": sha, "bytes": size}]
-            parameters: dict[str, object] = {"source": str(path.resolve()), "top": top,
-                                             "settings": settings.to_parameters()}
-            if args.weights:
-                w_sha, w_size = file_fingerprint(Path(args.weights))
-                inputs.append({"name": str(args.weights), "sha256": w_sha, "bytes": w_size, "role": "weights"})
-            if args.simulated_date:
-                parameters["simulated_date"] = args.simulated_date.date().isoformat()
-                parameters["wall_clock_started_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
-            run = store.start_run("crawl", input_list, inputs=inputs, parameters=parameters,
-                                  started_at=args.simulated_date)
-            if weights is not None:
-                _store_weights(store, run, weights)
-            print(f"run {run.run_id}", file=sys.stderr)
+            run, settings = _start_run(args, store, weights)
+            source, top = args.list, args.top
         if not input_loaded(store, run.run_id):
             path = Path(source) if source else None
             if path is None or not path.is_file():
@@ -279,6 +255,39 @@ def _crawl(args: argparse.Namespace) -> int:
             stats, summary = run_crawl(store, run, settings, progress=args.progress)
     print(format_summary(run.run_id, summary, stats))
     return 0
+
+
+def _start_run(args: argparse.Namespace, store, weights):  # type: ignore[no-untyped-def]
+    """A new crawl run of ``args.list``: recorded with its list's hash, its settings and, when
+    given, its sampling weights and simulated date. Returns (run, settings)."""
+    from collectors.crawl.inputs import InputError, is_tranco_spec, resolve_tranco
+    from collectors.crawl.runner import CrawlSettings
+
+    source, top = args.list, args.top
+    try:
+        path = resolve_tranco(source, args.tranco_cache) if is_tranco_spec(source) else Path(source)
+    except InputError as exc:
+        raise CliError(str(exc)) from exc
+    if not path.is_file():
+        raise CliError(f"no such list file: {source}")
+    sha, size = file_fingerprint(path)
+    settings = CrawlSettings(resolver=_resolver(args), **{  # type: ignore[arg-type]
+        k: v for k, v in _settings_overrides(args).items() if v is not None})
+    inputs = [{"name": str(source), "sha256": sha, "bytes": size}]
+    parameters: dict[str, object] = {"source": str(path.resolve()), "top": top,
+                                     "settings": settings.to_parameters()}
+    if args.weights:
+        w_sha, w_size = file_fingerprint(Path(args.weights))
+        inputs.append({"name": str(args.weights), "sha256": w_sha, "bytes": w_size, "role": "weights"})
+    if args.simulated_date:
+        parameters["simulated_date"] = args.simulated_date.date().isoformat()
+        parameters["wall_clock_started_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    run = store.start_run("crawl", source + (f" (top {top})" if top else ""), inputs=inputs,
+                          parameters=parameters, started_at=args.simulated_date)
+    if weights is not None:
+        _store_weights(store, run, weights)
+    print(f"run {run.run_id}", file=sys.stderr)
+    return run, settings
 
 
 def _read_weights(path: Path):  # type: ignore[no-untyped-def]
