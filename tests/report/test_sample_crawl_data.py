@@ -103,3 +103,24 @@ def test_view_finds_exactly_the_events_the_generator_planted(sample) -> None:
     planted = read_metadata(SAMPLE_DIR)["details"]["testbed"]["planted_events"]
     got = dict(con.execute("SELECT event, count(*) FROM report_lifecycle_events GROUP BY event").fetchall())
     assert got == planted
+
+
+@pytest.mark.parametrize("part", ["crawl", "lab"])
+def test_each_part_can_be_dropped_for_a_rebuild_keeping_the_other(tmp_path, part: str) -> None:
+    """`mtasts lab sample --only PART` starts from the committed sample without PART's rows."""
+    from collectors.cli.sample_crawl import drop_part
+
+    db = tmp_path / "s.duckdb"
+    import_sample(db, SAMPLE_DIR)
+    con = duckdb.connect(str(db))
+    before = dict(con.execute("SELECT kind = 'crawl', count(*) FROM runs GROUP BY ALL").fetchall())
+    crawl_rows = _count(con, "SELECT count(*) FROM crawl_observations")
+    lab_rows = _count(con, "SELECT count(*) FROM postfix_deliveries")
+    con.close()
+    assert drop_part(db, part) == before[part == "crawl"]
+    con = duckdb.connect(str(db), read_only=True)
+    kinds = dict(con.execute("SELECT kind = 'crawl', count(*) FROM runs GROUP BY ALL").fetchall())
+    assert kinds == {part != "crawl": before[part != "crawl"]}
+    assert _count(con, "SELECT count(*) FROM crawl_observations") == (0 if part == "crawl" else crawl_rows)
+    assert _count(con, "SELECT count(*) FROM postfix_deliveries") == (0 if part == "lab" else lab_rows)
+    con.close()
