@@ -14,7 +14,7 @@ help:
 	@echo "make report   render the report on the embedded sample data (data/sample)"
 	@echo "make test     run the whole test suite (installs servers' Debian packages as root)"
 	@echo "make monthly  crawl this month's list, ingest new lab evidence, render the month's report"
-	@echo "make sample   rebuild data/sample/ by running the local lab and a testbed crawl (root)"
+	@echo "make sample   rebuild data/sample/: the local lab and a year of testbed crawls (root; ONLY=crawl|lab: one part)"
 	@echo "make lab      open the notebooks in JupyterLab on the sample (data/sample.duckdb) or your data/observatory.duckdb"
 	@echo "make bench    run the benchmarks (benchmarks/)"
 	@echo "make lock     re-pin requirements.lock from the current .venv"
@@ -40,7 +40,7 @@ monthly: $(STAMP)
 	$(BIN)/mtasts monthly --list $(or $(LIST),tranco:latest) $(if $(TOP),--top $(TOP)) $(foreach e,$(EVIDENCE),--evidence $(e)) $(if $(CRAWL_ARGS),--crawl-args "$(CRAWL_ARGS)")
 
 sample: system-deps $(STAMP)
-	$(BIN)/mtasts lab sample
+	$(BIN)/mtasts lab sample $(if $(ONLY),--only $(ONLY))
 
 # The sample as a real DuckDB file (git-ignored) the notebooks open by default; the command
 # rebuilds it only when data/sample/ or the schema changed. Root needs --allow-root. jupysql's

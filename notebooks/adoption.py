@@ -62,10 +62,14 @@ if ctx.has_crawl:
         " ORDER BY top_n NULLS LAST",
         buckets=[*ctx.rank_buckets, None], run=run)
     # a bucket no smaller than the list repeats "all": drop it
-    largest = int(funnel["domains"].max())
+    largest = int(funnel["sampled_domains"].max())  # the list's length (ranks are list positions)
     funnel = funnel[[pd.isna(n) or n < largest for n in funnel["top_n"]]].reset_index(drop=True)
     funnel.insert(1, "bucket", ["all" if pd.isna(n) else f"top {int(n):,}" for n in funnel["top_n"]])
     whole = funnel[funnel["top_n"].isna()].iloc[0]
+    if int(whole["domains"]) != int(whole["sampled_domains"]):
+        ctx.note(f"A stratified sample: {int(whole['sampled_domains']):,} domains crawled stand for "
+                 f"{int(whole['domains']):,}; every count on this page is weighted by each domain's "
+                 "sampling weight (an estimate for the population; sampled_domains is the plain count).")
     for column in ("domains", "has_mx", "has_record", "valid_record", "policy_fetched",
                    "valid_policy", "mode_enforce", "mode_testing", "mode_none",
                    "tlsrpt_valid", "dnssec_secure", "dane_tlsa", "misconfigured", "delivery_risk"):
@@ -93,13 +97,16 @@ if ctx.has_crawl:
 # %%
 if ctx.has_crawl:
     along = ctx.sql(
-        """SELECT 'all domains' AS population, count(*) AS domains,
-                  count(*) FILTER (WHERE tlsrpt_valid) AS tlsrpt, count(*) FILTER (WHERE dnssec_secure) AS dnssec,
-                  count(*) FILTER (WHERE dane_tlsa) AS dane
+        """SELECT 'all domains' AS population, report_weighted(sum(weight)) AS domains,
+                  report_weighted(sum(weight) FILTER (WHERE tlsrpt_valid)) AS tlsrpt,
+                  report_weighted(sum(weight) FILTER (WHERE dnssec_secure)) AS dnssec,
+                  report_weighted(sum(weight) FILTER (WHERE dane_tlsa)) AS dane
            FROM report_domain_stages WHERE run_id = $run
            UNION ALL
-           SELECT 'with MTA-STS record', count(*), count(*) FILTER (WHERE tlsrpt_valid),
-                  count(*) FILTER (WHERE dnssec_secure), count(*) FILTER (WHERE dane_tlsa)
+           SELECT 'with MTA-STS record', report_weighted(sum(weight)),
+                  report_weighted(sum(weight) FILTER (WHERE tlsrpt_valid)),
+                  report_weighted(sum(weight) FILTER (WHERE dnssec_secure)),
+                  report_weighted(sum(weight) FILTER (WHERE dane_tlsa))
            FROM report_domain_stages WHERE run_id = $run AND has_record""", run=run)
     ctx.key("record_and_tlsrpt", int(along.iloc[1]["tlsrpt"]))
     ctx.table(along, "alongside", caption="TLS-RPT (valid record), DNSSEC (validated MX answer), DANE (TLSA for an MX)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import math
 import sys
@@ -66,6 +67,14 @@ def add_network_options(p: argparse.ArgumentParser) -> None:
                    help="also probe each distinct MX host once: EHLO, STARTTLS, certificate, QUIT")
 
 
+def _simulated_date(value: str) -> "dt.datetime":
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {value}") from exc
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "crawl", help="observe the MTA-STS/TLS-RPT posture of a domain list into the store",
@@ -103,6 +112,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "worker reaches (default: runs/<run_id>/ beside the database)")
     dist.add_argument("--shard-size", type=_positive_int, metavar="N",
                       help="domains per shard (default: about 4 shards per worker thread, 100-50000)")
+    p.add_argument("--weights", metavar="CSV",
+                   help="sampling weights of a stratified list (domain,stratum,weight; e.g. the testbed's "
+                        "weights.csv): stored with the run, used by every rate of the report")
+    p.add_argument("--simulated-date", type=_simulated_date, metavar="YYYY-MM-DD",
+                   help="date the run at this day instead of now: for a testbed world that simulates "
+                        "another month (the real start time is kept in the run's parameters)")
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="show the progress bar even when stderr is not a terminal")
@@ -190,8 +205,9 @@ def _crawl(args: argparse.Namespace) -> int:
     from collectors.crawl import format_summary, input_loaded, run_crawl
 
     _refuse_bad_arguments(args)
+    weights = _read_weights(Path(args.weights)) if args.weights else None
     with open_db(args.db) as store:
-        run, settings, source, top = _resume(store, args) if args.resume else _start(store, args)
+        run, settings, source, top = _resume(store, args) if args.resume else _start(store, args, weights)
         if not input_loaded(store, run.run_id):
             _load_list(store, run, source, top)
         if args.cluster or args.workers:
@@ -214,6 +230,11 @@ def _refuse_bad_arguments(args: argparse.Namespace) -> None:
         raise CliError("missing LIST (a list file or tranco:ID), or --resume RUN")
     if args.resume and args.top:
         raise CliError("--top applies to a new crawl; --resume RUN keeps the run's own list (drop --top)")
+    for given, flag in ((args.weights, "--weights"), (args.simulated_date, "--simulated-date")):
+        if args.resume and given:
+            raise CliError(f"{flag} applies to a new crawl; --resume RUN keeps the run's own")
+    if args.weights and not Path(args.weights).is_file():
+        raise CliError(f"no such weights file: {args.weights}")
     if not (args.cluster or args.workers):
         for given, flag in ((args.shard_store, "--shard-store"), (args.shard_size, "--shard-size")):
             if given:
@@ -249,8 +270,9 @@ def _resume(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return run, settings, source, params.get("top")
 
 
-def _start(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """A new run of the list given: (run, settings, where its list is, --top)."""
+def _start(store, args: argparse.Namespace, weights=None):  # type: ignore[no-untyped-def]
+    """A new run of the list given: (run, settings, where its list is, --top); recorded with
+    its list's hash, its settings and, when given, its sampling weights and simulated date."""
     from collectors.crawl import InputError, is_tranco_spec, resolve_tranco
     from collectors.crawl import CrawlSettings
 
@@ -265,12 +287,19 @@ def _start(store, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     sha, size = file_fingerprint(path)
     settings = CrawlSettings(resolver=resolver_of(args), **{  # type: ignore[arg-type]
         k: v for k, v in settings_overrides(args).items() if v is not None})
-    input_list = source + (f" (top {top})" if top else "")
-    run = store.start_run(
-        "crawl", input_list,
-        inputs=[{"name": str(source), "sha256": sha, "bytes": size}],
-        parameters={"source": str(path.resolve()), "top": top, "settings": settings.to_parameters()},
-    )
+    inputs = [{"name": str(source), "sha256": sha, "bytes": size}]
+    parameters: dict[str, object] = {"source": str(path.resolve()), "top": top,
+                                     "settings": settings.to_parameters()}
+    if args.weights:
+        w_sha, w_size = file_fingerprint(Path(args.weights))
+        inputs.append({"name": str(args.weights), "sha256": w_sha, "bytes": w_size, "role": "weights"})
+    if args.simulated_date:
+        parameters["simulated_date"] = args.simulated_date.date().isoformat()
+        parameters["wall_clock_started_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    run = store.start_run("crawl", source + (f" (top {top})" if top else ""), inputs=inputs,
+                          parameters=parameters, started_at=args.simulated_date)
+    if weights is not None:
+        _store_weights(store, run, weights)
     print(f"run {run.run_id}", file=sys.stderr)
     return run, settings, source, top
 
@@ -292,6 +321,45 @@ def _load_list(store, run, source: str | None, top: int | None) -> None:  # type
           f"{counts.quarantined:,} quarantined"
           + (f" ({', '.join(f'{k}={v:,}' for k, v in sorted(counts.reasons.items()))})"
              if counts.reasons else ""), file=sys.stderr)
+
+
+def _read_weights(path: Path):  # type: ignore[no-untyped-def]
+    """A domain,stratum,weight CSV as an Arrow table, checked before the run starts (a bad row
+    is refused with its content: a weight must be a number > 0, a domain a valid name)."""
+    import duckdb
+    import pyarrow as pa
+
+    from collectors.crawl import normalise_domain
+
+    try:
+        con = duckdb.connect()
+        rows = con.execute(
+            "SELECT domain, stratum, weight FROM read_csv(?, header = true,"
+            " columns = {'domain': 'VARCHAR', 'stratum': 'VARCHAR', 'weight': 'DOUBLE'})", [str(path)]).fetchall()
+    except duckdb.Error as exc:
+        raise CliError(f"unreadable weights file {path}: {str(exc).splitlines()[0]}") from exc
+    names, strata, weights = [], [], []
+    for domain, stratum, weight in rows:
+        name, _ = normalise_domain(domain or "")
+        if name is None or not stratum or weight is None or not weight > 0:
+            raise CliError(f"weights file {path}: bad row {domain!r},{stratum!r},{weight!r} (weight must be > 0)")
+        names.append(name)
+        strata.append(stratum)
+        weights.append(float(weight))
+    if len(set(names)) != len(names):
+        raise CliError(f"weights file {path}: a domain is listed twice")
+    return pa.table({"domain": names, "stratum": strata, "weight": weights})
+
+
+def _store_weights(store, run, table) -> None:  # type: ignore[no-untyped-def]
+    """The run's sampling weights (migration 007), with the run's provenance."""
+    prov = run.provenance()
+    store.con.register("_weights", table)
+    try:
+        store.con.execute("INSERT INTO crawl_weights SELECT ?, ?, ?, ?, domain, stratum, weight FROM _weights",
+                          [prov["run_id"], prov["observed_at"], prov["input_list"], prov["tool_version"]])
+    finally:
+        store.con.unregister("_weights")
 
 
 def _crawl_on_cluster(args: argparse.Namespace, store, run, settings):  # type: ignore[no-untyped-def]

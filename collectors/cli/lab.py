@@ -189,16 +189,18 @@ def _cmd_down(args: argparse.Namespace) -> int:
 # -- sample ---------------------------------------------------------------------------------------
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sample", help="rebuild data/sample/ from a lab run and a testbed crawl (root)",
-                       description="Run the local lab (both built-in sender profiles) and a crawl of a "
-                                   "generated testbed population, ingest what they produce, and export "
+    p = sub.add_parser("sample", help="rebuild data/sample/ from a lab run and a year of testbed crawls (root)",
+                       description="Run the local lab (both built-in sender profiles) and twelve monthly "
+                                   "crawls of an evolving testbed population, ingest what they produce, and export "
                                    "the database as the embedded sample, labelled a local simulation. "
                                    "This is what 'make sample' runs; nothing in the sample is typed by hand.")
     p.add_argument("--out", default=None, metavar="DIR", help="sample folder (default: data/sample)")
-    p.add_argument("--population", type=int, default=2000, metavar="N",
-                   help="domains in the crawled testbed population (default: %(default)s)")
+    p.add_argument("--only", choices=("crawl", "lab"), default=None,
+                   help="rebuild only this part; the other is kept from the committed sample")
+    p.add_argument("--population", type=int, default=4620, metavar="N",
+                   help="domains in the crawled evolving testbed population (default: %(default)s)")
     p.add_argument("--seed", type=int, default=2024, help="population seed (default: %(default)s)")
-    p.add_argument("--mix", default="default", help="population mix (default: %(default)s)")
+    p.add_argument("--mix", default="panel", help="population mix (default: %(default)s, stratified)")
     p.add_argument("--rounds", type=int, default=2, help="rounds sent by each profile (default: %(default)s)")
     p.add_argument("--interval", type=float, default=60.0, metavar="SECONDS",
                    help="pause between rounds (default: %(default)s)")
@@ -211,41 +213,34 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     import shutil
-    import sys
-    from dataclasses import asdict
-    from datetime import datetime, timezone
 
-    from collectors.lab import QueueTimers
-    from collectors.report import SAMPLE_DIR, write_sample
+    from collectors.cli.sample_crawl import crawl_part, drop_part
+    from collectors.report import SAMPLE_DIR, import_sample, read_metadata, write_sample
 
     if os.geteuid() != 0:
         raise CliError("'mtasts lab sample' needs root (the lab and the testbed run in network namespaces)")
+    clock = time.monotonic()
     workdir = _sample_workdir(Path(args.workdir).resolve())
     db = workdir / "sample.duckdb"
-    timers = QueueTimers()
-    cli = [sys.executable, "-m", "collectors.cli"]
-    started = datetime.now(timezone.utc)
+    out = Path(args.out) if args.out else SAMPLE_DIR
+    details: dict = {}
     try:
-        lab, sent = _sample_lab(args, workdir, timers)
-        # Paths relative to the work directory: the sample records its inputs' names, and
-        # no path of this machine belongs in the repository.
-        inputs = [str(p.relative_to(workdir)) for p in lab.evidence.ingest_inputs()]
-        _run_step(cli + ["ingest", "--db", db.name, "--year", str(started.year), *inputs], "ingest", workdir)
-        scenario = _sample_crawl(args, workdir, db, cli)
-        out = Path(args.out) if args.out else SAMPLE_DIR
+        if args.only:  # start from the committed sample without the part rebuilt now
+            details = dict(read_metadata(out).get("details") or {})
+            import_sample(db, out)
+            drop_part(db, args.only)
+        if args.only != "crawl":
+            details.update(_sample_lab(args, workdir, db))
+        if args.only != "lab":
+            details["testbed"] = crawl_part(workdir, db, population=args.population, seed=args.seed,
+                                            mix=args.mix, run_step=_run_step, relative=_relative)
+        profiles = ", ".join(details.get("lab", {}).get("profiles", []))
         metadata = write_sample(
             db, out, produced_by="make sample (mtasts lab sample)",
-            description=("Local simulation: the MTA-STS audit lab (real Postfix receivers A-F, "
-                         "postfix-mta-sts and postfix-opportunistic senders) run in a network namespace, "
-                         "and a crawl of a generated testbed population; no real domain or provider."),
-            details={
-                "lab": {"profiles": list(sent), "messages_sent": sent, "rounds": args.rounds,
-                        "interval_s": args.interval, "timers": asdict(timers),
-                        "base_domain": lab.names.base},
-                "testbed": {"scenario": scenario.name, "population": args.population, "seed": args.seed,
-                            "mix": args.mix},
-                "started_at": started.isoformat(timespec="seconds"),
-            })
+            description=("Local simulation: the MTA-STS audit lab (real Postfix receivers A-F; senders: "
+                         f"{profiles}) run in a network namespace, and twelve monthly crawls of an evolving "
+                         "testbed population (stratified, weighted); no real domain or provider."),
+            details=details)
         print(f"sample written to {out}: {sum(metadata['tables'].values())} rows in "
               f"{len(metadata['tables'])} tables (local simulation)")
     finally:
@@ -253,12 +248,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             print(f"work directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    print(f"make sample took {time.monotonic() - clock:.0f} s")
     return 0
 
 
 def _sample_workdir(workdir: Path) -> Path:
-    """An empty work directory for the sample: a previous sample's is emptied, any other
-    non-empty directory is refused."""
+    """The sample's work directory, emptied (only if a previous sample made it)."""
     import shutil
 
     if workdir.is_symlink():
@@ -274,13 +269,18 @@ def _sample_workdir(workdir: Path) -> Path:
     return workdir
 
 
-def _sample_lab(args: argparse.Namespace, workdir: Path, timers):  # type: ignore[no-untyped-def]
-    """Run the lab with both built-in profiles until its queues are empty; the (stopped)
-    lab and the messages each profile sent."""
+def _sample_lab(args: argparse.Namespace, workdir: Path, db: Path) -> dict:
+    """The lab part of the sample: run the lab's sender profiles, ingest the evidence into ``db``;
+    the details for the sample's metadata."""
     import sys
+    from dataclasses import asdict
+    from datetime import datetime, timezone
 
-    from collectors.lab import Lab
+    from collectors.lab import Lab, QueueTimers
 
+    timers = QueueTimers()
+    cli = [sys.executable, "-m", "collectors.cli"]
+    started = datetime.now(timezone.utc)
     lab = Lab(workdir / "lab", netns_name="mtasts-sample-lab", timers=timers)
     lab.up()
     try:
@@ -296,24 +296,13 @@ def _sample_lab(args: argparse.Namespace, workdir: Path, timers):  # type: ignor
         problems = lab.down()
         if problems:
             print("lab down: " + "; ".join(problems), file=sys.stderr)
-    return lab, sent
-
-
-def _sample_crawl(args: argparse.Namespace, workdir: Path, db: Path, cli: list[str]):  # type: ignore[no-untyped-def]
-    """Crawl a generated testbed population into ``db``; the population's scenario."""
-    from collectors.testbed import Testbed, generate_population
-
-    scenario = generate_population(args.population, seed=args.seed, mix=args.mix)
-    domains = workdir / "population.txt"
-    domains.write_text("".join(f"{d.name}\n" for d in scenario.domains))
-    world = Testbed(scenario, workdir / "testbed", mode="netns", netns_name="mtasts-sample-tb").up()
-    try:
-        _run_step(world.exec_prefix() + cli + ["crawl", domains.name, "--db", db.name, "--probe-smtp",
-                                               "--no-progress", *_relative(world.crawler_args(), workdir)],
-                  "crawl", workdir)
-    finally:
-        world.down()
-    return scenario
+    # Paths relative to the work directory: the sample records its inputs' names, and
+    # no path of this machine belongs in the repository.
+    inputs = [str(p.relative_to(workdir)) for p in lab.evidence.ingest_inputs()]
+    _run_step(cli + ["ingest", "--db", db.name, "--year", str(started.year), *inputs], "ingest", workdir)
+    return {"lab": {"profiles": list(sent), "messages_sent": sent, "rounds": args.rounds,
+                    "interval_s": args.interval, "timers": asdict(timers), "base_domain": lab.names.base,
+                    "started_at": started.isoformat(timespec="seconds")}}
 
 
 def _relative(args: list[str], base: Path) -> list[str]:

@@ -35,7 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="a scenario YAML file (default: the catalogue of edge cases)")
     up.add_argument("--population", type=int, metavar="N", help="serve N generated domains instead")
     up.add_argument("--seed", type=int, default=0, help="population seed (default: %(default)s)")
-    up.add_argument("--mix", default="default", help="population mix: default | stress (default: %(default)s)")
+    up.add_argument("--mix", default="default",
+                    help="population mix: default | stress | panel (default: %(default)s)")
+    up.add_argument("--month", type=int, metavar="K",
+                    help="serve month K (0, 1, ...) of the evolving population (docs/testbed.md); "
+                         "writes the lifecycle events planted since month K-1 to events.csv")
     up.add_argument("--mode", choices=("netns", "loopback"), default=None,
                     help="netns (root: a namespace, standard ports) or loopback (high ports); default: netns as root")
     up.add_argument("--netns", default=None, metavar="NAME", help="namespace name (default: mtasts-testbed)")
@@ -92,12 +96,17 @@ def _up(args: argparse.Namespace) -> int:
         raise CliError("--mode netns needs root (or use --mode loopback)")
     if args.population is not None and args.scenario is not None:
         raise CliError("give either a SCENARIO file or --population, not both")
+    if args.month is not None and args.population is None:
+        raise CliError("--month applies to a generated population (--population N)")
     if args.latency_ms < 0:
         raise CliError("--latency-ms must be >= 0")
     if args.population is not None:
         if args.population < 1:
             raise CliError("--population must be at least 1")
-        source = {"kind": "population", "n": args.population, "seed": args.seed, "mix": args.mix}
+        if args.month is not None and args.month < 0:
+            raise CliError("--month must be >= 0")
+        source = {"kind": "population", "n": args.population, "seed": args.seed, "mix": args.mix,
+                  "month": args.month}
     elif args.scenario is not None:
         source = {"kind": "file", "path": str(Path(args.scenario).resolve())}
     else:
@@ -110,6 +119,8 @@ def _up(args: argparse.Namespace) -> int:
     except (TestbedError, ScenarioError) as exc:
         raise CliError(str(exc), exit_code=1) from exc
     (workdir / "domains.txt").write_text("".join(d.name + "\n" for d in scenario.domains))
+    if source["kind"] == "population":
+        _write_population_files(source, workdir)
     (workdir / "source.json").write_text(json.dumps(source) + "\n")
     _print_status(world.status(), args.json)
     if not args.json:
@@ -123,7 +134,9 @@ def _scenario_from(source: dict):
 
     try:
         if source["kind"] == "population":
-            return generate_population(int(source["n"]), seed=int(source["seed"]), mix=source["mix"])
+            month = source.get("month")
+            return generate_population(int(source["n"]), seed=int(source["seed"]), mix=source["mix"],
+                                       month=None if month is None else int(month))
         if source["kind"] == "file":
             return Scenario.load(source["path"])
         return load_catalogue()
@@ -131,6 +144,26 @@ def _scenario_from(source: dict):
         raise CliError(f"bad scenario: {exc}") from exc
     except (ValueError, TypeError, KeyError, AttributeError) as exc:  # YAML that is not a scenario
         raise CliError(f"bad scenario file {source.get('path')}: {exc}") from exc
+
+
+def _write_population_files(source: dict, workdir: Path) -> None:
+    """weights.csv for a stratified mix (sampling weights, for ``mtasts crawl --weights``) and, for a month of an
+    evolving population, events.csv: the lifecycle events planted since the month before."""
+    from collectors.testbed import planted_events
+    from collectors.testbed import sampling_weights, write_weights
+
+    from collectors.testbed import stratified_adoption
+
+    n, seed, mix = int(source["n"]), int(source["seed"]), source["mix"]
+    weights = workdir / "weights.csv"
+    weights.unlink(missing_ok=True)
+    if stratified_adoption(mix) is not None:
+        write_weights(sampling_weights(n, seed, mix), weights)
+    events = workdir / "events.csv"
+    events.unlink(missing_ok=True)
+    if source.get("month") is not None:
+        planted = planted_events(n, seed, mix, int(source["month"]))
+        events.write_text("domain,event\n" + "".join(f"{d},{e}\n" for d, e in sorted(planted)))
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -212,9 +212,16 @@ class Store:
         row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
 
+    def applied_versions(self) -> set[int]:
+        if self.schema_version() == 0:
+            return set()
+        return {int(v) for (v,) in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+
     def pending_migrations(self) -> list[Migration]:
-        current = self.schema_version()
-        return [m for m in available_migrations() if m.version > current]
+        """Migrations not applied yet, also below the newest applied one (branches merged
+        later may bring a lower number than a database already has)."""
+        applied = self.applied_versions()
+        return [m for m in available_migrations() if m.version not in applied]
 
     def migrate(self) -> list[Migration]:
         """Apply pending migrations (each in a transaction), then re-create every view."""
@@ -232,8 +239,9 @@ class Store:
             " applied_at TIMESTAMPTZ NOT NULL, tool_version VARCHAR NOT NULL)"
         )
         applied = []
+        done = self.applied_versions()
         for mig in migrations:
-            if mig.version <= current:
+            if mig.version in done:
                 continue
             self.con.execute("BEGIN TRANSACTION")
             try:
@@ -268,11 +276,12 @@ class Store:
         inputs: Sequence[dict[str, Any]] = (),
         parameters: dict[str, Any] | None = None,
         run_id: str | None = None,
+        started_at: dt.datetime | None = None,
     ) -> Run:
-        """Record a new run as ``running`` and return it (first marking ``interrupted`` the
-        runs whose process is gone)."""
+        """Record a new run as ``running`` and return it (dated ``started_at``, default now),
+        first marking ``interrupted`` the runs whose process is gone."""
         self.mark_interrupted_runs()
-        started = utcnow()
+        started = started_at or utcnow()
         run_id = run_id or f"{kind}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         params = parameters or {}
         self.con.execute(

@@ -9,6 +9,9 @@ See docs/testbed.md for the scenario format, the address plan and the two modes.
 ``AUTHORITATIVE`` is the plan's address of the authoritative server (Knot DNS). The
 audit lab runs on this machinery too: :mod:`netns` (namespaces, ``call_in``),
 :mod:`processes` (daemons by PID file, liveness, stopping) and the private CA (:class:`Pki`).
+An evolving population (docs/testbed.md): :func:`generate_population` with ``month``, the
+events planted between two months (:func:`planted_events`), and a stratified mix's sampling
+weights (:func:`sampling_weights`, :func:`write_weights`, :func:`stratified_adoption`).
 """
 
 from collectors.testbed import netns, processes
@@ -16,13 +19,16 @@ from collectors.testbed.catalogue import load_catalogue
 from collectors.testbed.netns import NetnsError, call_in
 from collectors.testbed.pki import Pki
 from collectors.testbed.plan import AUTHORITATIVE
-from collectors.testbed.population import generate_population
+from collectors.testbed.evolution import planted_events
+from collectors.testbed.population import generate_population, stratified_adoption
 from collectors.testbed.scenario import Domain, MxHost, MxRecord, PolicyHost, Scenario, ScenarioError
 from collectors.testbed.selfcheck import check_world, sample_domains
+from collectors.testbed.strata import Weight, sampling_weights, write_weights
 from collectors.testbed.world import Testbed, TestbedError, World
 
 __all__ = [
     "AUTHORITATIVE", "Domain", "MxHost", "MxRecord", "NetnsError", "Pki", "PolicyHost", "Scenario",
     "ScenarioError", "Testbed", "TestbedError", "World", "call_in", "check_world", "generate_population",
-    "load_catalogue", "netns", "processes", "sample_domains",
+    "Weight", "load_catalogue", "netns", "planted_events", "processes", "sample_domains", "sampling_weights",
+    "stratified_adoption", "write_weights",
 ]

@@ -22,9 +22,20 @@ from collectors.testbed.plan import pool_address
 from collectors.testbed.scenario import Domain, MxHost, Scenario, ScenarioError, read_yaml, validate
 
 
-def load_mixes() -> dict[str, dict[str, float]]:
+def _mix_file() -> dict[str, Any]:
     text = resources.files("collectors.testbed").joinpath("mixes.yaml").read_text(encoding="utf-8")
-    return {k: {c: float(w) for c, w in v.items()} for k, v in read_yaml(text).items()}
+    return read_yaml(text)
+
+
+def load_mixes() -> dict[str, dict[str, float]]:
+    """{mix: {case: weight}} from mixes.yaml (its ``strata`` section is not a mix)."""
+    return {k: {c: float(w) for c, w in v.items()} for k, v in _mix_file().items() if k != "strata"}
+
+
+def stratified_adoption(mix: str) -> float | None:
+    """The published adoption rate a stratified mix is weighted to, or None (mixes.yaml ``strata``)."""
+    value = (_mix_file().get("strata") or {}).get(mix)
+    return float(value) if value is not None else None
 
 
 def quotas(n: int, weights: Mapping[str, float]) -> dict[str, int]:
@@ -45,12 +56,20 @@ def _pattern(old: str) -> re.Pattern[str]:
     return re.compile(r"(?<![A-Za-z0-9-])" + re.escape(old) + r"(?![A-Za-z0-9-])", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=None)
+def _label_pattern(label: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![A-Za-z0-9-])" + re.escape(label) + r"(?=\.)", re.IGNORECASE)
+
+
 class _Renamer:
     """Moves every name under ``old`` to ``new`` (in host names and free text)."""
 
     def __init__(self, old: str, new: str) -> None:
         self.old, self.new = old, new
         self.pattern = _pattern(old)
+        # the case's own label under another TLD (mx1.mx-wrong-tld.example): the copy's label
+        self.old_label, self.new_label = old.split(".")[0], new.split(".")[0]
+        self.label_pattern = _label_pattern(self.old_label)
 
     def name(self, n: str | None) -> str | None:
         if n is None:
@@ -62,9 +81,10 @@ class _Renamer:
         return n
 
     def text(self, t: str | None) -> str | None:
-        if t is None or self.old not in t.lower():
+        if t is None or self.old_label not in t.lower():
             return t
-        return self.pattern.sub(self.new, t)
+        t = self.pattern.sub(self.new, t)
+        return self.label_pattern.sub(self.new_label, t)
 
 
 def instantiate(case: Domain, new_name: str, hosts: Mapping[str, MxHost]) -> tuple[Domain, list[MxHost]]:
@@ -98,13 +118,18 @@ def instantiate(case: Domain, new_name: str, hosts: Mapping[str, MxHost]) -> tup
 
 
 def generate_population(n: int, seed: int = 0, mix: str | Mapping[str, float] = "default",
-                        suffix: str = "test") -> Scenario:
+                        suffix: str = "test", month: int | None = None) -> Scenario:
     """N domains ``pop000001.test``... drawn from the catalogue in the given mix.
 
-    ``mix`` is a mix name from mixes.yaml ("default", "stress") or a mapping
+    ``mix`` is a mix name from mixes.yaml ("default", "stress", "panel") or a mapping
     {case: weight}. Each domain's ``case`` names its template; ``expected`` is the
-    template's verdict.
+    template's verdict. With ``month`` (0, 1, ...): that month of the evolving
+    population that starts as this draw (:mod:`collectors.testbed.evolution`).
     """
+    if month is not None:
+        from collectors.testbed.evolution import evolve_population
+
+        return evolve_population(generate_population(n, seed, mix, suffix), seed, month).scenario
     if n < 0:
         raise ScenarioError("a population needs n >= 0")
     catalogue = load_catalogue()

@@ -20,9 +20,19 @@ from collectors.cli import main
     (["crawl", "--resume", "latest"], "no crawl run"),
     (["crawl", "--resume", "latest", "--top", "5"], "--top applies to a new crawl"),
     (["export", "posture", "--run", "latest"], "no crawl run"),
+    (["crawl", "{tmp}/l.txt", "--weights", "{tmp}/nope.csv"], "no such weights file"),
+    (["crawl", "{tmp}/l.txt", "--weights", "{tmp}/w-zero.csv"], "weight must be > 0"),
+    (["crawl", "{tmp}/l.txt", "--weights", "{tmp}/w-bad-name.csv"], "bad row"),
+    (["crawl", "{tmp}/l.txt", "--weights", "{tmp}/w-twice.csv"], "listed twice"),
+    (["crawl", "{tmp}/l.txt", "--weights", "{tmp}/w-words.csv"], "unreadable weights file"),
+    (["crawl", "--resume", "latest", "--weights", "{tmp}/w-zero.csv"], "--weights applies to a new crawl"),
+    (["crawl", "--resume", "latest", "--simulated-date", "2026-01-01"], "--simulated-date applies to a new crawl"),
 ])
 def test_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     (tmp_path / "l.txt").write_text("example.test\n")
+    for name, rows in (("w-zero", "example.test,a,0"), ("w-bad-name", "http://x/,a,1"),
+                       ("w-twice", "example.test,a,1\nEXAMPLE.test.,a,2"), ("w-words", "example.test,a,heavy")):
+        (tmp_path / f"{name}.csv").write_text(f"domain,stratum,weight\n{rows}\n")
     db = tmp_path / "x.duckdb"
     from collectors.store import open_store
     open_store(db).close()
@@ -32,7 +42,7 @@ def test_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: l
 
 
 def test_bad_option_values_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for bad in (["--https-port", "70000"], ["--concurrency", "0"], ["--timeout", "-1"], ["--rate", "x"],
+    for bad in (["--simulated-date", "2026-13-01"], ["--simulated-date", "yesterday"],["--https-port", "70000"], ["--concurrency", "0"], ["--timeout", "-1"], ["--rate", "x"],
                 ["--rate", "nan"], ["--rate", "inf"], ["--timeout", "nan"]):
         with pytest.raises(SystemExit) as exc:
             main(["crawl", "l.txt", *bad])

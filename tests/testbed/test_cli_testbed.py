@@ -62,6 +62,36 @@ def test_up_status_down_in_loopback_mode(tmp_path: Path, capsys) -> None:
     assert main(["testbed", "status", "--workdir", w]) == 3
 
 
+def test_month_needs_a_population_and_is_not_negative(tmp_path: Path) -> None:
+    r = mtasts("testbed", "up", "--month", "2", "--workdir", str(tmp_path / "w"), "--mode", "loopback")
+    assert r.returncode == 2 and "--month applies to a generated population" in r.stderr
+    r = mtasts("testbed", "up", "--population", "5", "--month", "-1", "--workdir", str(tmp_path / "w"),
+               "--mode", "loopback")
+    assert r.returncode == 2 and "--month must be >= 0" in r.stderr
+
+
+@pytest.mark.servers
+def test_up_month_serves_the_evolved_population_with_its_events_and_weights(tmp_path: Path, capsys) -> None:
+    from collectors.testbed.evolution import planted_events
+
+    require_testbed_servers()
+    w = str(tmp_path / "w")
+    args = ["testbed", "up", "--population", "300", "--mix", "panel", "--seed", "3", "--mode", "loopback",
+            "--workdir", w]
+    assert main([*args, "--month", "4"]) == 0
+    try:
+        events = (tmp_path / "w" / "events.csv").read_text().splitlines()
+        assert events[0] == "domain,event" and events[1:] == [f"{d},{e}" for d, e in planted_events(300, 3, "panel", 4)]
+        assert len(events) > 1
+        weights = (tmp_path / "w" / "weights.csv").read_text().splitlines()
+        assert len(weights) == 301 and {row.split(",")[1] for row in weights[1:]} == {"mta-sts", "other"}
+        capsys.readouterr()
+        assert main(["testbed", "check", "--sample", "0", "--workdir", w]) == 0
+        assert "checked 300 of 300 domains: 300 as specified" in capsys.readouterr().out
+    finally:
+        assert main(["testbed", "down", "--workdir", w]) == 0
+
+
 @pytest.mark.servers
 @pytest.mark.root
 def test_shell_runs_unmodified_clients_inside_the_namespace(tmp_path: Path) -> None:

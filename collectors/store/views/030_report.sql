@@ -5,6 +5,16 @@
 -- views and are only counted here; these views say how the report groups,
 -- orders and compares them. Notebooks and tests read the same definitions.
 
+-- Sampling weights (migration 007, `mtasts crawl --weights`): a domain stands for
+-- `weight` domains of the population its stratum was sampled from (1 without a row).
+-- Every count below that a rate is taken of is a weighted count, rounded: an estimate
+-- of the population's count; unweighted runs give the plain counts.
+CREATE OR REPLACE MACRO report_weighted(total) AS CAST(round(coalesce(total, 0)) AS BIGINT);
+
+CREATE OR REPLACE VIEW report_posture_weighted AS
+SELECT p.*, coalesce(w.weight, 1.0) AS weight, coalesce(w.stratum, '') AS stratum
+FROM posture p LEFT JOIN crawl_weights w ON w.run_id = p.run_id AND w.domain = p.domain;
+
 -- Crawl runs in order, each with its month and the run before it.
 CREATE OR REPLACE VIEW report_crawl_runs AS
 SELECT run_id, started_at, finished_at, status, input_list, tool_version, parameters,
@@ -30,28 +40,30 @@ SELECT run_id, domain, rank,
        dnssec = 'secure'                                  AS dnssec_secure,
        tlsa = 'yes'                                       AS dane_tlsa,
        misconfigured,
-       delivery_risk
-FROM posture;
+       delivery_risk,
+       weight
+FROM report_posture_weighted;
 
 -- The funnel per run and per top-N bucket (cumulative: top 1k is inside top 10k).
 -- A NULL bucket means the whole list.
 CREATE OR REPLACE MACRO report_funnel(top_ns) AS TABLE
 SELECT s.run_id, b.top_n,
-       count(*)                   AS domains,
-       count(*) FILTER (WHERE s.has_mx)         AS has_mx,
-       count(*) FILTER (WHERE s.has_record)     AS has_record,
-       count(*) FILTER (WHERE s.valid_record)   AS valid_record,
-       count(*) FILTER (WHERE s.policy_fetched) AS policy_fetched,
-       count(*) FILTER (WHERE s.valid_policy)   AS valid_policy,
-       count(*) FILTER (WHERE s.mode_enforce)   AS mode_enforce,
-       count(*) FILTER (WHERE s.mode_testing)   AS mode_testing,
-       count(*) FILTER (WHERE s.mode_none)      AS mode_none,
-       count(*) FILTER (WHERE s.tlsrpt_valid)   AS tlsrpt_valid,
-       count(*) FILTER (WHERE s.dnssec_secure)  AS dnssec_secure,
-       count(*) FILTER (WHERE s.dane_tlsa)      AS dane_tlsa,
-       count(*) FILTER (WHERE s.has_record AND s.tlsrpt_valid) AS record_and_tlsrpt,
-       count(*) FILTER (WHERE s.misconfigured)  AS misconfigured,
-       count(*) FILTER (WHERE s.delivery_risk)  AS delivery_risk
+       report_weighted(sum(s.weight))                                    AS domains,
+       report_weighted(sum(s.weight) FILTER (WHERE s.has_mx))            AS has_mx,
+       report_weighted(sum(s.weight) FILTER (WHERE s.has_record))        AS has_record,
+       report_weighted(sum(s.weight) FILTER (WHERE s.valid_record))      AS valid_record,
+       report_weighted(sum(s.weight) FILTER (WHERE s.policy_fetched))    AS policy_fetched,
+       report_weighted(sum(s.weight) FILTER (WHERE s.valid_policy))      AS valid_policy,
+       report_weighted(sum(s.weight) FILTER (WHERE s.mode_enforce))      AS mode_enforce,
+       report_weighted(sum(s.weight) FILTER (WHERE s.mode_testing))      AS mode_testing,
+       report_weighted(sum(s.weight) FILTER (WHERE s.mode_none))         AS mode_none,
+       report_weighted(sum(s.weight) FILTER (WHERE s.tlsrpt_valid))      AS tlsrpt_valid,
+       report_weighted(sum(s.weight) FILTER (WHERE s.dnssec_secure))     AS dnssec_secure,
+       report_weighted(sum(s.weight) FILTER (WHERE s.dane_tlsa))         AS dane_tlsa,
+       report_weighted(sum(s.weight) FILTER (WHERE s.has_record AND s.tlsrpt_valid)) AS record_and_tlsrpt,
+       report_weighted(sum(s.weight) FILTER (WHERE s.misconfigured))     AS misconfigured,
+       report_weighted(sum(s.weight) FILTER (WHERE s.delivery_risk))     AS delivery_risk,
+       count(*)                                                          AS sampled_domains
 FROM report_domain_stages s
 JOIN (SELECT unnest(top_ns) AS top_n) b ON b.top_n IS NULL OR s.rank <= b.top_n
 GROUP BY s.run_id, b.top_n;
@@ -65,9 +77,9 @@ FROM report_crawl_runs r JOIN report_funnel([NULL::BIGINT]) f USING (run_id);
 
 -- Misconfiguration classes (they overlap: a domain counts once in each of its classes).
 CREATE OR REPLACE VIEW report_misconfig_classes AS
-SELECT run_id, class, count(*) AS domains
-FROM (SELECT run_id, unnest(string_split(misconfig_classes, ';')) AS class
-      FROM posture WHERE coalesce(misconfig_classes, '') <> '')
+SELECT run_id, class, report_weighted(sum(weight)) AS domains
+FROM (SELECT run_id, weight, unnest(string_split(misconfig_classes, ';')) AS class
+      FROM report_posture_weighted WHERE coalesce(misconfig_classes, '') <> '')
 GROUP BY ALL;
 
 -- Where the policy fetch stopped, for domains whose record is valid (RFC 8461 section 3.3):
@@ -75,26 +87,27 @@ GROUP BY ALL;
 CREATE OR REPLACE VIEW report_failure_stages AS
 SELECT run_id, policy_fetch AS stage,
        CASE WHEN policy_fetch = 'tls_error' THEN coalesce(nullif(policy_tls_subclass, ''), 'other') END AS tls_subclass,
-       count(*) AS domains
-FROM posture
+       report_weighted(sum(weight)) AS domains
+FROM report_posture_weighted
 WHERE list_contains(string_split(misconfig_classes, ';'), 'policy_retrieval')
 GROUP BY ALL;
 
 -- Why an MX is not covered by the policy's mx patterns (RFC 8461 section 4.1): the
 -- crawler's mx_not_covered class.
 CREATE OR REPLACE VIEW report_mismatch_subclasses AS
-SELECT run_id, subclass, count(*) AS domains, count(*) FILTER (WHERE policy_mode = 'enforce') AS in_enforce_mode
-FROM (SELECT run_id, policy_mode,
+SELECT run_id, subclass, report_weighted(sum(weight)) AS domains,
+       report_weighted(sum(weight) FILTER (WHERE policy_mode = 'enforce')) AS in_enforce_mode
+FROM (SELECT run_id, policy_mode, weight,
              unnest(string_split(coalesce(nullif(mismatch_subclass, ''), 'other'), ';')) AS subclass
-      FROM posture WHERE list_contains(string_split(misconfig_classes, ';'), 'mx_not_covered'))
+      FROM report_posture_weighted WHERE list_contains(string_split(misconfig_classes, ';'), 'mx_not_covered'))
 GROUP BY ALL;
 
 -- Domains an RFC-compliant sender would not deliver to (the crawler's delivery_risk).
 CREATE OR REPLACE VIEW report_delivery_risk AS
 SELECT run_id, domain, rank, policy_mode, policy_max_age, mx_policy_match,
        coalesce(mismatch_subclass, '') AS mismatch_subclass, mx_starttls,
-       mx_hosts, policy_mx, misconfig_classes
-FROM posture
+       mx_hosts, policy_mx, misconfig_classes, weight
+FROM report_posture_weighted
 WHERE delivery_risk;
 
 -- The organisation behind a host name: its last two labels, or three under a
@@ -112,25 +125,28 @@ END;
 -- (third party), or the domain itself when there is no CNAME (self-hosted).
 CREATE OR REPLACE VIEW report_policy_hosts AS
 WITH hosts AS (
-  SELECT run_id, domain,
+  SELECT run_id, domain, weight,
          CASE WHEN coalesce(policy_host_cname, '') = '' THEN '(self-hosted)'
               WHEN report_host_org(policy_host_cname) = report_host_org(domain) THEN '(self-hosted)'
               ELSE report_host_org(policy_host_cname) END AS policy_host_org
-  FROM posture WHERE sts_record = 'valid')
-SELECT run_id, policy_host_org, domains, domains / sum(domains) OVER (PARTITION BY run_id) AS share
-FROM (SELECT run_id, policy_host_org, count(*) AS domains FROM hosts GROUP BY run_id, policy_host_org);
+  FROM report_posture_weighted WHERE sts_record = 'valid')
+SELECT run_id, policy_host_org, report_weighted(domains) AS domains,
+       domains / sum(domains) OVER (PARTITION BY run_id) AS share
+FROM (SELECT run_id, policy_host_org, sum(weight) AS domains FROM hosts GROUP BY run_id, policy_host_org);
 
 -- Which organisations run the MX hosts of MTA-STS domains (each domain counted
 -- once per organisation).
 CREATE OR REPLACE VIEW report_mx_providers AS
 WITH orgs AS (
-  SELECT DISTINCT run_id, domain, report_host_org(unnest(string_split(mx_hosts, ';'))) AS mx_org
-  FROM posture WHERE sts_record = 'valid' AND mx_status = 'ok')
-SELECT o.run_id, o.mx_org, o.domains, o.domains / t.domains AS share
-FROM (SELECT run_id, mx_org, count(*) AS domains FROM orgs GROUP BY run_id, mx_org) o
-JOIN (SELECT run_id, count(DISTINCT domain) AS domains FROM orgs GROUP BY run_id) t USING (run_id);
+  SELECT DISTINCT run_id, domain, weight, report_host_org(unnest(string_split(mx_hosts, ';'))) AS mx_org
+  FROM report_posture_weighted WHERE sts_record = 'valid' AND mx_status = 'ok')
+SELECT o.run_id, o.mx_org, report_weighted(o.domains) AS domains, o.domains / t.domains AS share
+FROM (SELECT run_id, mx_org, sum(weight) AS domains FROM orgs GROUP BY run_id, mx_org) o
+JOIN (SELECT run_id, sum(weight) AS domains
+      FROM (SELECT DISTINCT run_id, domain, weight FROM orgs) GROUP BY run_id) t USING (run_id);
 
--- Lifecycle events between consecutive crawl runs, per domain in both runs.
+-- Lifecycle events between consecutive crawl runs, per domain in both runs (a domain
+-- may have several events between two runs: one row each).
 --   policy_changed_same_id: the policy's mode, max_age or mx changed but the
 --     record's id did not, so senders with a cached policy never refetch
 --     (RFC 8461 section 3.1: the id must change whenever the policy changes);
@@ -139,25 +155,40 @@ JOIN (SELECT run_id, count(DISTINCT domain) AS domains FROM orgs GROUP BY run_id
 --     without a mode "none" policy first (RFC 8461 section 8.3), so cached
 --     policies stay in force for up to max_age;
 --   removed_after_mode_none: removed as section 8.3 says; published: new record;
---   mode_changed: the mode changed and the id did too.
+--   mode_changed: the mode changed and the id did too;
+--   policy_host_moved: mta-sts.<domain> became a CNAME to another host (a hosting provider);
+--   policy_cert_expired / policy_cert_renewed: the policy fetch failed on an expired
+--     certificate after it had worked / worked again after failing so;
+--   mx_cert_lapsed / mx_cert_renewed: a record holder's MX went from STARTTLS with a valid
+--     certificate to an invalid one / back (the probe sees validity, not its cause);
+--   mx_migrated_uncovered: the MX hosts changed, the policy did not, and the new MX are
+--     not covered by it (a migration that left the policy's mx stale, RFC 8461 4.1);
+--   tlsrpt_added: a valid TLS-RPT record appeared (RFC 8460 3).
 -- Seen at the crawl interval: a short "none" phase between two runs is missed.
 CREATE OR REPLACE VIEW report_lifecycle_events AS
 WITH pairs AS (
   SELECT r.run_id, r.previous_run_id, r.month,
-         c.domain,
+         c.domain, c.weight,
          p.sts_record AS before_record, c.sts_record AS after_record,
          p.sts_id AS before_id, c.sts_id AS after_id,
          p.policy_fetch = 'ok' AS before_policy_ok, c.policy_fetch = 'ok' AS after_policy_ok,
+         p.policy_fetch = 'tls_error' AND p.policy_tls_subclass = 'expired' AS before_cert_expired,
+         c.policy_fetch = 'tls_error' AND c.policy_tls_subclass = 'expired' AS after_cert_expired,
          p.policy_mode AS before_mode, c.policy_mode AS after_mode,
          p.policy_max_age AS before_max_age, c.policy_max_age AS after_max_age,
          list_sort(string_split(p.policy_mx, ';')) AS before_mx,
-         list_sort(string_split(c.policy_mx, ';')) AS after_mx
+         list_sort(string_split(c.policy_mx, ';')) AS after_mx,
+         coalesce(p.policy_host_cname, '') AS before_cname, coalesce(c.policy_host_cname, '') AS after_cname,
+         p.mx_starttls AS before_starttls, c.mx_starttls AS after_starttls,
+         p.mx_hosts AS before_mx_hosts, c.mx_hosts AS after_mx_hosts,
+         p.mx_policy_match AS before_match, c.mx_policy_match AS after_match,
+         p.tlsrpt_record AS before_tlsrpt, c.tlsrpt_record AS after_tlsrpt
   FROM report_crawl_runs r
-  JOIN posture c ON c.run_id = r.run_id
-  JOIN posture p ON p.run_id = r.previous_run_id AND p.domain = c.domain
+  JOIN report_posture_weighted c ON c.run_id = r.run_id
+  JOIN report_posture_weighted p ON p.run_id = r.previous_run_id AND p.domain = c.domain
   WHERE r.previous_run_id IS NOT NULL),
 classified AS (
-  SELECT *,
+  SELECT *, unnest(list_filter([
     CASE
       WHEN before_record = 'valid' AND after_record = 'valid' AND before_policy_ok AND after_policy_ok
            AND before_id = after_id
@@ -177,16 +208,29 @@ classified AS (
         THEN 'published'
       WHEN before_policy_ok AND after_policy_ok AND before_mode <> after_mode AND before_id <> after_id
         THEN 'mode_changed'
-    END AS event
+    END,
+    CASE WHEN before_record = 'valid' AND after_record = 'valid' AND before_cname = '' AND after_cname <> ''
+         THEN 'policy_host_moved' END,
+    CASE WHEN after_record = 'valid' AND before_policy_ok AND after_cert_expired THEN 'policy_cert_expired'
+         WHEN before_record = 'valid' AND before_cert_expired AND after_policy_ok THEN 'policy_cert_renewed' END,
+    CASE WHEN before_record = 'valid' AND after_record = 'valid'
+              AND before_starttls = 'ok' AND after_starttls = 'cert_invalid' THEN 'mx_cert_lapsed'
+         WHEN before_record = 'valid' AND after_record = 'valid'
+              AND before_starttls = 'cert_invalid' AND after_starttls = 'ok' THEN 'mx_cert_renewed' END,
+    CASE WHEN before_policy_ok AND after_policy_ok AND before_match = 'all' AND after_match IN ('some', 'none')
+              AND before_mx_hosts IS DISTINCT FROM after_mx_hosts AND before_mx IS NOT DISTINCT FROM after_mx
+         THEN 'mx_migrated_uncovered' END,
+    CASE WHEN before_tlsrpt = 'absent' AND after_tlsrpt = 'valid' THEN 'tlsrpt_added' END
+  ], lambda e: e IS NOT NULL)) AS event
   FROM pairs)
 SELECT run_id, previous_run_id, month, domain, event,
        event IN ('policy_changed_same_id', 'removed_without_mode_none') AS violates_rfc,
        CASE event WHEN 'policy_changed_same_id' THEN 'RFC 8461 3.1'
                   WHEN 'removed_without_mode_none' THEN 'RFC 8461 8.3' END AS rfc_section,
        before_id, after_id, before_mode, after_mode, before_max_age, after_max_age,
-       array_to_string(before_mx, ';') AS before_mx, array_to_string(after_mx, ';') AS after_mx
-FROM classified
-WHERE event IS NOT NULL;
+       array_to_string(before_mx, ';') AS before_mx, array_to_string(after_mx, ';') AS after_mx,
+       weight
+FROM classified;
 
 -- The policy text as served (capped at 64 KiB by the crawler; a body that is not
 -- UTF-8 is shown with its bytes as \xNN), for the domains a report quotes:
@@ -329,3 +373,35 @@ COMMENT ON COLUMN report_lab_notices.subject IS 'Subject header';
 COMMENT ON COLUMN report_lab_notices.notice_from IS 'From header of the notice';
 COMMENT ON COLUMN report_lab_notices.text IS 'the notice''s text (remote text: escape before display)';
 COMMENT ON COLUMN report_lab_notices.after_s IS 'seconds from sending to this notice';
+
+-- report_posture_weighted: the posture columns mean what they mean in posture.
+COMMENT ON VIEW report_posture_weighted IS 'The posture view with each domain''s sampling weight (crawl_weights; 1 when the run has none) and stratum: what every weighted rate of the report counts.';
+COMMENT ON COLUMN report_posture_weighted.run_id IS 'the crawl run';
+COMMENT ON COLUMN report_posture_weighted.domain IS 'the normalised list entry (A-label, lower case, no trailing dot)';
+COMMENT ON COLUMN report_posture_weighted.rank IS 'the list''s rank of the domain (plain lists: the entry''s ordinal)';
+COMMENT ON COLUMN report_posture_weighted.mx_status IS 'ok | none | null_mx | dns_error';
+COMMENT ON COLUMN report_posture_weighted.mx_hosts IS 'the MX host names, '';''-joined, by preference';
+COMMENT ON COLUMN report_posture_weighted.sts_record IS 'the _mta-sts TXT record: absent | valid | invalid | multiple | dns_error';
+COMMENT ON COLUMN report_posture_weighted.sts_id IS 'the record''s id when valid';
+COMMENT ON COLUMN report_posture_weighted.policy_fetch IS 'ok | not_attempted | dns_error | tcp_error | tls_error | http_error | redirect | too_large | timeout | syntax_error';
+COMMENT ON COLUMN report_posture_weighted.policy_mode IS 'enforce | testing | none (valid policy only)';
+COMMENT ON COLUMN report_posture_weighted.policy_max_age IS 'seconds (valid policy only)';
+COMMENT ON COLUMN report_posture_weighted.policy_mx IS 'the policy''s mx patterns, '';''-joined';
+COMMENT ON COLUMN report_posture_weighted.mx_policy_match IS 'all | some | none | n/a: MX hosts covered by the patterns (RFC 8461 4.1)';
+COMMENT ON COLUMN report_posture_weighted.tlsrpt_record IS 'the _smtp._tls TXT record: absent | valid | invalid | multiple | dns_error';
+COMMENT ON COLUMN report_posture_weighted.dnssec IS 'secure | insecure | bogus | unknown (AD bit on the MX answer)';
+COMMENT ON COLUMN report_posture_weighted.tlsa IS 'yes | no | n/a: any TLSA record at _25._tcp.<mx>';
+COMMENT ON COLUMN report_posture_weighted.mx_starttls IS 'worst over MX hosts of ok | no_starttls | cert_invalid | tcp_error; not_probed; n/a';
+COMMENT ON COLUMN report_posture_weighted.misconfigured IS 'any of the four published classes';
+COMMENT ON COLUMN report_posture_weighted.delivery_risk IS 'enforce mode and an MX a compliant sender must refuse';
+COMMENT ON COLUMN report_posture_weighted.findings IS ''';''-joined finding codes of the record and policy parsers (docs/rfc-core.md)';
+COMMENT ON COLUMN report_posture_weighted.misconfig_classes IS ''';''-joined: invalid_txt | policy_retrieval | mx_cert_invalid | mx_not_covered';
+COMMENT ON COLUMN report_posture_weighted.mismatch_subclass IS 'why an MX is uncovered: wrong_tld | wrong_domain | extra_label | typo | mta_sts_in_pattern | other';
+COMMENT ON COLUMN report_posture_weighted.policy_tls_subclass IS 'when policy_fetch = tls_error: name_mismatch | self_signed | expired | unknown_ca | no_certificate | other';
+COMMENT ON COLUMN report_posture_weighted.policy_host_cname IS 'CNAME target of mta-sts.<domain> (third-party policy hosts)';
+COMMENT ON COLUMN report_posture_weighted.sts_cname IS 'CNAME target of _mta-sts.<domain> when delegated';
+COMMENT ON COLUMN report_posture_weighted.weight IS 'how many domains of the population this domain stands for (crawl_weights.weight; 1 without weights)';
+COMMENT ON COLUMN report_posture_weighted.stratum IS 'the sampling stratum (crawl_weights.stratum; NULL without weights)';
+COMMENT ON COLUMN report_delivery_risk.weight IS 'the domain''s sampling weight (how many domains it stands for; 1 without weights)';
+COMMENT ON COLUMN report_domain_stages.weight IS 'the domain''s sampling weight (how many domains it stands for; 1 without weights)';
+COMMENT ON COLUMN report_lifecycle_events.weight IS 'the domain''s sampling weight (how many domains it stands for; 1 without weights)';

@@ -7,6 +7,7 @@ COPY crawl_shards FROM 'crawl_shards.parquet' (FORMAT 'parquet');
 COPY crawl_shard_files FROM 'crawl_shard_files.parquet' (FORMAT 'parquet');
 COPY crawl_smtp FROM 'crawl_smtp.parquet' (FORMAT 'parquet');
 COPY crawl_tlsa FROM 'crawl_tlsa.parquet' (FORMAT 'parquet');
+COPY crawl_weights FROM 'crawl_weights.parquet' (FORMAT 'parquet');
 COPY ingested_files FROM 'ingested_files.parquet' (FORMAT 'parquet');
 COPY lab_domains FROM 'lab_domains.parquet' (FORMAT 'parquet');
 COPY lab_settings FROM 'lab_settings.parquet' (FORMAT 'parquet');
