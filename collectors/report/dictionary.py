@@ -45,7 +45,7 @@ POSTURE_COLUMNS = {
     "tlsrpt_record": "the _smtp._tls TXT record: absent | valid | invalid | multiple | dns_error",
     "dnssec": "secure | insecure | bogus | unknown (AD bit on the MX answer)",
     "tlsa": "yes | no | n/a: any TLSA record at _25._tcp.<mx>",
-    "mx_starttls": "worst over MX hosts of ok | no_starttls | cert_invalid | tcp_error; not_probed; n/a",
+    "mx_starttls": "worst over MX hosts of ok | no_starttls | cert_invalid | tls_error | tcp_error; not_probed; n/a",
     "misconfigured": "any of the four published classes",
     "delivery_risk": "enforce mode and an MX a compliant sender must refuse",
     "misconfig_classes": "';'-joined: invalid_txt | policy_retrieval | mx_cert_invalid | mx_not_covered",

@@ -16,10 +16,12 @@ SELECT
         FILTER (WHERE NOT m.covered)                               AS mismatch_subclass,
     bool_or(coalesce(len(t.records), 0) > 0)                      AS any_tlsa,
     count(s.mx_host)                                               AS n_probed,
-    -- worst first: tcp_error > cert_invalid > no_starttls > ok (the contract's order)
+    -- worst first: tcp_error > tls_error > cert_invalid > no_starttls > ok (the contract's order)
     max(CASE s.outcome WHEN 'ok' THEN 0 WHEN 'no_starttls' THEN 1
-                       WHEN 'cert_invalid' THEN 2 ELSE 3 END)     AS worst_starttls,
-    bool_or(s.outcome = 'cert_invalid')                            AS any_cert_invalid,
+                       WHEN 'cert_invalid' THEN 2 WHEN 'tls_error' THEN 3 ELSE 4 END) AS worst_starttls,
+    -- no PKIX-valid certificate after STARTTLS: one that fails verification, or a handshake
+    -- the server broke off (tls_error) before presenting any (RFC 8461 4.2)
+    bool_or(s.outcome IN ('cert_invalid', 'tls_error'))            AS any_cert_invalid,
     bool_or(s.outcome = 'no_starttls')                             AS any_no_starttls
 FROM crawl_mx m
 LEFT JOIN crawl_tlsa t ON t.run_id = m.run_id AND t.mx_host = m.mx_host
@@ -105,7 +107,7 @@ matched AS (
             WHEN mx_status <> 'ok' OR n_mx = 0 THEN 'n/a'
             WHEN n_probed = 0 THEN 'not_probed'
             ELSE CASE worst_starttls WHEN 0 THEN 'ok' WHEN 1 THEN 'no_starttls'
-                                     WHEN 2 THEN 'cert_invalid' ELSE 'tcp_error' END
+                                     WHEN 2 THEN 'cert_invalid' WHEN 3 THEN 'tls_error' ELSE 'tcp_error' END
         END AS mx_starttls
     FROM fetched
 ),
