@@ -109,7 +109,7 @@ def load_input(store: Store, run: Run, entries: Iterable[InputEntry], source: st
             if entry.domain is None:
                 reason = entry.reason or "invalid"
                 counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
-                bad.append((entry.position, entry.raw, reason))
+                bad.append((entry.position, entry.raw, f"{reason}: {entry.detail}" if entry.detail else reason))
             else:
                 pos.append(entry.position)
                 ranks.append(entry.rank)
@@ -343,7 +343,9 @@ def summarise(store: Store, run_id: str) -> dict[str, Any]:
             errors[f"policy_{outcome}"] = n
     summary["errors_by_stage"] = errors
     summary["quarantine"] = dict(con.execute(
-        "SELECT reason, count(*) FROM quarantine WHERE run_id = ? AND source = ? GROUP BY 1 ORDER BY 2 DESC",
+        # the reason's code: the text before a ': detail' (line_too_long says what it cut)
+        "SELECT split_part(reason, ':', 1), count(*) FROM quarantine WHERE run_id = ? AND source = ?"
+        " GROUP BY 1 ORDER BY 2 DESC",
         [run_id, QUARANTINE_SOURCE]).fetchall())
     summary["domains"] = con.execute("SELECT count(*) FROM crawl_observations WHERE run_id = ?",
                                      [run_id]).fetchone()[0]
