@@ -82,6 +82,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=_rate, metavar="QPS", help="global DNS query rate limit (default: none)")
     p.add_argument("--per-host", type=_positive_int, metavar="N",
                    help="parallel connections to one policy/MX address (default 8)")
+    p.add_argument("--domain-timeout", type=_seconds, metavar="SECONDS",
+                   help="bound of one domain's whole observation, waiting for an address included "
+                        "(default: 4 DNS lookups with every attempt + 3 x --timeout)")
+    p.add_argument("--breaker-threshold", type=_positive_int, metavar="N",
+                   help="unanswered connections in a row after which an address is not contacted "
+                        "(its domains: host_unresponsive) until a trial after --breaker-cooldown (default 3)")
+    p.add_argument("--breaker-cooldown", type=_seconds, metavar="SECONDS",
+                   help="how long an unresponsive address is left alone before one trial (default 60)")
     p.add_argument("--probe-smtp", action="store_true", default=None,
                    help="also probe each distinct MX host once: EHLO, STARTTLS, certificate, QUIT")
     p.add_argument("--tranco-cache", metavar="DIR",
@@ -109,7 +117,8 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, object]:
         "ca_bundle": str(Path(args.ca_bundle).resolve()) if args.ca_bundle else None,
         "https_port": args.https_port, "smtp_port": args.smtp_port, "timeout": args.timeout,
         "dns_timeout": args.dns_timeout, "concurrency": args.concurrency, "rate": args.rate,
-        "per_host": args.per_host, "probe_smtp": args.probe_smtp,
+        "per_host": args.per_host, "probe_smtp": args.probe_smtp, "domain_timeout": args.domain_timeout,
+        "breaker_threshold": args.breaker_threshold, "breaker_cooldown": args.breaker_cooldown,
     }
 
 

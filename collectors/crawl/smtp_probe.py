@@ -40,6 +40,7 @@ class SmtpProbe:
     detail: str = ""
     t_connect: float | None = None
     t_total: float = 0.0
+    timed_out: bool = False         # no answer within the time bound (the circuit breaker counts these)
 
 
 class _Fail(Exception):
@@ -144,7 +145,7 @@ async def probe_mx(mx_host: str, address: str | None, *, port: int = 25,
                          t_total=time.monotonic() - started, **facts)
     except TimeoutError:
         return SmtpProbe(mx_host, address, port, "tcp_error", detail=f"timeout after {timeout:g}s",
-                         t_total=time.monotonic() - started, **facts)
+                         t_total=time.monotonic() - started, timed_out=True, **facts)
     except Exception as exc:  # defensive: hostile servers
         return SmtpProbe(mx_host, address, port, "tcp_error", detail=f"{type(exc).__name__}: {exc}"[:300],
                          t_total=time.monotonic() - started, **facts)

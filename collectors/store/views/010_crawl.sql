@@ -16,9 +16,11 @@ SELECT
         FILTER (WHERE NOT m.covered)                               AS mismatch_subclass,
     bool_or(coalesce(len(t.records), 0) > 0)                      AS any_tlsa,
     count(s.mx_host)                                               AS n_probed,
-    -- worst first: tcp_error > tls_error > cert_invalid > no_starttls > ok (the contract's order)
-    max(CASE s.outcome WHEN 'ok' THEN 0 WHEN 'no_starttls' THEN 1
-                       WHEN 'cert_invalid' THEN 2 WHEN 'tls_error' THEN 3 ELSE 4 END) AS worst_starttls,
+    -- worst first: tcp_error > host_unresponsive > tls_error > cert_invalid > no_starttls
+    -- > host_busy > ok (the contract's order; host_busy: not probed in the host's time, unknown)
+    max(CASE s.outcome WHEN 'ok' THEN 0 WHEN 'host_busy' THEN 1 WHEN 'no_starttls' THEN 2
+                       WHEN 'cert_invalid' THEN 3 WHEN 'tls_error' THEN 4
+                       WHEN 'host_unresponsive' THEN 5 ELSE 6 END) AS worst_starttls,
     -- no PKIX-valid certificate after STARTTLS: one that fails verification, or a handshake
     -- the server broke off (tls_error) before presenting any (RFC 8461 4.2)
     bool_or(s.outcome IN ('cert_invalid', 'tls_error'))            AS any_cert_invalid,
@@ -106,8 +108,9 @@ matched AS (
         CASE
             WHEN mx_status <> 'ok' OR n_mx = 0 THEN 'n/a'
             WHEN n_probed = 0 THEN 'not_probed'
-            ELSE CASE worst_starttls WHEN 0 THEN 'ok' WHEN 1 THEN 'no_starttls'
-                                     WHEN 2 THEN 'cert_invalid' WHEN 3 THEN 'tls_error' ELSE 'tcp_error' END
+            ELSE CASE worst_starttls WHEN 0 THEN 'ok' WHEN 1 THEN 'host_busy' WHEN 2 THEN 'no_starttls'
+                                     WHEN 3 THEN 'cert_invalid' WHEN 4 THEN 'tls_error'
+                                     WHEN 5 THEN 'host_unresponsive' ELSE 'tcp_error' END
         END AS mx_starttls
     FROM fetched
 ),
@@ -115,7 +118,10 @@ classed AS (
     SELECT *,
         list_filter([
             CASE WHEN sts_record IN ('invalid', 'multiple') THEN 'invalid_txt' END,
-            CASE WHEN sts_record = 'valid' AND policy_fetch NOT IN ('ok', 'not_attempted')
+            -- host_busy is the crawl's own limit (no slot to the address in the domain's
+            -- time), not the domain's fault: no class; host_unresponsive is a host that
+            -- stopped answering (a circuit breaker verdict), a retrieval failure like timeout
+            CASE WHEN sts_record = 'valid' AND policy_fetch NOT IN ('ok', 'not_attempted', 'host_busy')
                  THEN 'policy_retrieval' END,
             -- RFC 8461 4.2: the MX must offer STARTTLS with a PKIX-valid certificate;
             -- no STARTTLS means no certificate a sender could validate
