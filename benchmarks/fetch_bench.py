@@ -52,6 +52,7 @@ def _load(rev: str, workdir: Path) -> Any:
     path.write_text(_source(rev))
     spec = importlib.util.spec_from_file_location(f"policy_fetch_{rev[:10]}", path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]  # dataclasses look their module up
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
 
