@@ -4,6 +4,10 @@
   each without --probe-smtp, in a child process (its own peak RSS, CPU from rusage);
   domains/s, CPU per domain and per DNS query, peak RSS and its slope between the sizes.
 * Latency: the testbed's latency mode (dnsdist, 50 ms per DNS answer) at 10,000 domains.
+* Stalling host (issue 14): a world of 500 default-mix domains alone, then the same 500
+  beside 2,000 domains whose one policy address stalls the TLS handshake, both crawled
+  at ``--timeout 1`` in the same run: the second may take at most a few timeouts longer
+  (the address's circuit opens after the first attempts; waiting domains yield).
 * Peers on the same 10,000-domain world, same run: postfix-mta-sts-resolver's
   ``STSResolver.resolve`` 100 at a time (Debian's python3 has it), and checkdmarc's
   MTA-STS + TLS-RPT checks one domain after another (``--checkdmarc-python``: an
@@ -15,7 +19,7 @@ Each world's resolver cache starts cold, so the first crawl is the conservative 
 ``--warm`` adds a second crawl of the same world.
 
 Run:  .venv/bin/python -m benchmarks.crawl_bench [--sizes 10000,100000] [--latency-ms 50]
-      [--checkdmarc-python PATH] [--workdir DIR] [--json FILE]
+      [--stall 2000] [--stall-base 500] [--checkdmarc-python PATH] [--workdir DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ MTASTS = str(Path(sys.executable).parent / "mtasts")
 HERE = Path(__file__).resolve().parent
 
 
-def _world(n: int, workdir: Path, latency_ms: int, mode: str, seed: int = 1) -> tuple[Any, Path, Any]:
+def _world(n: int, workdir: Path, latency_ms: int, mode: str, seed: int = 1,
+           mix: str | dict[str, float] = "default") -> tuple[Any, Path, Any]:
     from collectors.testbed import Testbed, generate_population
 
-    scenario = generate_population(n, seed=seed)
+    scenario = generate_population(n, seed=seed, mix=mix)
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     listing = workdir / "list.csv"
@@ -94,6 +99,38 @@ def crawl(world: Any, listing: Path, db: Path, extra: list[str] = ()) -> dict[st
     }
 
 
+def stall(base: int, stalled: int, workdir: Path, mode: str, timeout: float = 1.0) -> dict[str, Any]:
+    """``base`` default-mix domains alone, then beside ``stalled`` domains whose policy
+    host (one address) stalls the TLS handshake: wall seconds of each crawl, the
+    difference in timeouts, and the stalled domains' verdicts."""
+    from collectors.testbed import load_mixes
+
+    default = load_mixes()["default"]
+    scale = base / sum(default.values())
+    worlds = {"fast": (base, "default"),
+              "with_stall": (base + stalled, {**{c: w * scale for c, w in default.items()}, "fetch-stall": stalled})}
+    out: dict[str, Any] = {"base": base, "stalled": stalled, "timeout": timeout}
+    for label, (n, mix) in worlds.items():
+        print(f"stalling host: {label}, {n:,} domains", file=sys.stderr)
+        world, listing, scenario = _world(n, workdir / label, 0, mode, mix=mix)
+        try:
+            db = workdir / label / "crawl.duckdb"
+            r = crawl(world, listing, db, ["--timeout", f"{timeout:g}"])
+            cases = {d.name: d.case for d in scenario.domains}
+            verdicts = Counter(f for d, (f, _m) in r["verdicts"].items() if cases[d] == "fetch-stall")
+            con = duckdb.connect(str(db), read_only=True)
+            slowest = con.execute("SELECT max(duration_ms) FROM crawl_observations").fetchone()[0]
+            con.close()
+            out[label] = {"domains": r["domains"], "crawl_seconds": r["crawl_seconds"], "wall": r["wall"],
+                          "cpu": r["cpu"], "slowest_domain_s": (slowest or 0) / 1000,
+                          "stalled_verdicts": dict(verdicts)}
+        finally:
+            world.down()
+    out["added_seconds"] = out["with_stall"]["crawl_seconds"] - out["fast"]["crawl_seconds"]
+    out["added_timeouts"] = out["added_seconds"] / timeout
+    return out
+
+
 def peer(world: Any, python: str, script: str, listing: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
     cmd = [*world.exec_prefix(), "env", *(f"{k}={v}" for k, v in env.items()), python, str(HERE / script),
            str(listing), str(timeout)]
@@ -138,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="an interpreter with postfix_mta_sts_resolver (Debian's python3)")
     ap.add_argument("--checkdmarc-latency-sample", type=int, default=200)
     ap.add_argument("--warm", action="store_true", help="also a second (warm-cache) crawl per size")
+    ap.add_argument("--stall", type=int, default=2000, help="domains on one stalling policy host (0: skip)")
+    ap.add_argument("--stall-base", type=int, default=500, help="the healthy domains beside them")
     ap.add_argument("--workdir")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
@@ -183,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             report["sizes"][n] = entry
         finally:
             world.down()
+
+    if args.stall:
+        report["stall"] = stall(args.stall_base, args.stall, base / "stall", mode)
 
     if args.latency_ms:
         n = args.latency_size
@@ -240,6 +282,14 @@ def _print(report: dict[str, Any], rows: list | None) -> None:
                 print(f"CPU per DNS query: ours {ours['crawl_cpu_per_query_us']:.1f} us (crawl phase; "
                       f"{ours['cpu_per_query_us']:.1f} us with start-up), {name} {p['cpu_per_query_us']:.1f} us "
                       f"(~{p['queries_estimated']:,} queries): {p['ours_over_theirs_cpu_per_query']:.2f}x (goal <= 2x)")
+    st = report.get("stall")
+    if st:
+        f, w = st["fast"], st["with_stall"]
+        print(f"stalling host (--timeout {st['timeout']:g}): {st['base']:,} domains alone {f['crawl_seconds']:.1f}s "
+              f"(slowest domain {f['slowest_domain_s']:.1f}s); with {st['stalled']:,} on a stalling address "
+              f"{w['crawl_seconds']:.1f}s (slowest domain {w['slowest_domain_s']:.1f}s): "
+              f"+{st['added_seconds']:.1f}s = {st['added_timeouts']:.1f} timeouts (goal: a few); "
+              f"their verdicts {w['stalled_verdicts']}")
     lat = report.get("latency")
     if lat:
         o = lat["ours"]

@@ -99,6 +99,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=_rate, metavar="QPS", help="global DNS query rate limit (default: none)")
     p.add_argument("--per-host", type=_positive_int, metavar="N",
                    help="parallel connections to one policy/MX address (default 8)")
+    p.add_argument("--domain-timeout", type=_seconds, metavar="SECONDS",
+                   help="bound of one domain's whole observation, waiting for an address included "
+                        "(default: 4 DNS lookups with every attempt + 3 x --timeout)")
+    p.add_argument("--breaker-threshold", type=_positive_int, metavar="N",
+                   help="unanswered connections in a row after which an address is not contacted "
+                        "(its domains: host_unresponsive) until a trial after --breaker-cooldown (default 3)")
+    p.add_argument("--breaker-cooldown", type=_seconds, metavar="SECONDS",
+                   help="how long an unresponsive address is left alone before one trial (default 60)")
     p.add_argument("--tranco-cache", metavar="DIR",
                    help="cache folder of the tranco package (only with a tranco:ID list)")
     dist = p.add_argument_group("distributed crawl (Dask; docs/cluster.md)")
@@ -128,7 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def settings_overrides(args: argparse.Namespace) -> dict[str, object]:
     """The crawl settings the network flags set (None: not given)."""
     names = ("https_port", "smtp_port", "timeout", "dns_timeout", "concurrency", "rate", "per_host",
-             "probe_smtp")
+             "probe_smtp", "domain_timeout", "breaker_threshold", "breaker_cooldown")
     return {"ca_bundle": str(Path(args.ca_bundle).resolve()) if args.ca_bundle else None,
             **{name: getattr(args, name, None) for name in names}}
 

@@ -29,6 +29,7 @@ _HOMES = {
     "ZoneStats": "zonefile", "read_list_or_zone": "zonefile",
     "InputEntry": "inputs", "normalise_domain": "inputs", "advise": "advice",
     "DEFAULT_CANARIES": "sanity", "Canary": "sanity", "check_run": "sanity",
+    "fetch_policy": "policy_fetch", "client_context": "tlsinfo",
 }
 
 __all__ = sorted(_HOMES, key=str.casefold)

@@ -26,6 +26,11 @@ from collectors.store import DomainReason
 # RFC 1035 2.3.4: 63 octets a label, 255 a wire name (253 in text without the root dot).
 MAX_LABEL = 63
 MAX_NAME = 253
+# A list line longer than this is no entry of any list format (a Majestic row is ~200
+# characters): it is quarantined with its first MAX_LINE_CHARS kept, never held whole.
+# Below the csv module's field limit (131,072), which would otherwise raise.
+MAX_LINE_CHARS = 65536
+LINE_TOO_LONG = "line_too_long"
 
 _LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -45,7 +50,8 @@ class InputEntry:
     rank: int | None       # the list's rank, or the entry's ordinal in a plain list
     raw: str               # the entry as read (the domain field of a CSV row)
     domain: str | None     # the normalised A-label domain, None when invalid
-    reason: str | None     # why the entry is unusable, None when valid
+    reason: str | None     # why the entry is unusable (a stable code), None when valid
+    detail: str | None = None  # what the code alone does not say (what an overlong line lost)
 
 
 def normalise_domain(value: str) -> tuple[str | None, DomainReason | None]:
@@ -121,17 +127,45 @@ def read_entries(path: str | os.PathLike[str], top: int | None = None) -> Iterat
             raise InputError(f"cannot read list {path}: {exc}") from exc
 
 
+def bounded_lines(fh: io.TextIOBase, cap: int = MAX_LINE_CHARS) -> Iterator[tuple[str, int | None]]:
+    """Each line without its terminator, at most ``cap`` characters of it: (text, None), or
+    for a longer line (its first ``cap`` characters, its whole length in bytes). The rest
+    of an overlong line is read in ``cap``-sized pieces and dropped: memory stays flat."""
+    while True:
+        line = fh.readline(cap + 2)  # room for a CRLF after exactly ``cap`` characters
+        if not line:
+            return
+        text = line.rstrip("\r\n")
+        if len(text) <= cap:
+            yield text, None
+            continue
+        size = len(line.encode("utf-8", "surrogateescape"))
+        piece = line
+        while piece and not piece.endswith(("\n", "\r")):
+            piece = fh.readline(cap)
+            size += len(piece.encode("utf-8", "surrogateescape"))
+        yield text[:cap], size - (len(piece) - len(piece.rstrip("\r\n")))
+
+
+def overlong_detail(size: int, kept: str) -> str:
+    """What an overlong line lost, for its quarantine reason."""
+    return f"line of {size:,} bytes; its first {len(kept):,} characters kept"
+
+
 def _entries(fh: io.TextIOBase, top: int | None) -> Iterator[InputEntry]:
     domain_col: int | None = None
     rank_col: int | None = None
     mode: str | None = None  # "csv" or "plain"
     count = 0  # entries so far: also the rank of a plain-list entry
     lineno = 0
-    for line in fh:
+    for text, overlong in bounded_lines(fh):
         lineno += 1
         if top is not None and count >= top:
             return
-        text = line.rstrip("\r\n")
+        if overlong is not None:
+            count += 1
+            yield InputEntry(lineno, count, text, None, LINE_TOO_LONG, overlong_detail(overlong, text))
+            continue
         if lineno == 1 and text.startswith("\ufeff"):
             text = text[1:]
         if mode is None:

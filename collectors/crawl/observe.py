@@ -3,8 +3,11 @@ as raw rows plus the RFC parsers' reading of them. Nothing here classifies into 
 export vocabulary; that is the SQL views' job.
 
 Lookups shared between domains (TLSA and SMTP of a common MX host) are made once per run
-through :class:`SharedLookups`; a per-address semaphore bounds parallel connections to
-one policy or MX host (many domains share them).
+through :class:`SharedLookups`. Connections to a policy or MX address go through an
+:class:`~collectors.crawl.gate.AddressGate` (a few at a time per address, a circuit
+breaker for an address that stopped answering), and each domain's total time is bounded
+(``domain_timeout``); a domain waiting for an address slot hands its share of the
+crawl's concurrency (its :class:`~collectors.crawl.gate.Turn`) back meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from collectors.crawl import wire
+from collectors.crawl.gate import AddressGate, Denied, Turn
 from collectors.crawl.policy_fetch import MAX_POLICY_BYTES, FetchResult, fetch_policy
 from collectors.crawl.resolver import DnsClient, Lookup
 from collectors.crawl.smtp_probe import SmtpProbe, probe_mx
@@ -36,6 +40,9 @@ class ObserveConfig:
     per_host: int = 8               # parallel connections to one address
     host_lookups: bool = True       # TLSA (and SMTP) of MX hosts inline; False: the caller
                                     # looks them up once per run (observe_host; the Dask crawl)
+    domain_timeout: float = 60.0    # bound of one domain's (or MX host's) whole observation
+    breaker_threshold: int = 3      # unanswered attempts in a row that open an address's circuit
+    breaker_cooldown: float = 60.0  # seconds an open circuit refuses before one trial
 
 
 def _now() -> dt.datetime:
@@ -98,38 +105,47 @@ class Observer:
     """Observes domains against one resolver; emits per-host rows through ``emit_host``."""
 
     def __init__(self, dns: DnsClient, config: ObserveConfig, context: ssl.SSLContext,
-                 emit_host: Callable[[str, dict[str, Any]], None]) -> None:
+                 emit_host: Callable[[str, dict[str, Any]], None],
+                 active: asyncio.Semaphore | None = None) -> None:
         self.dns = dns
         self.config = config
         self.context = context
         self.emit_host = emit_host
+        self.active = active  # the crawl's concurrency: a domain holds one while it works
         self._tlsa = SharedLookups()
         self._smtp = SharedLookups()
-        self._host_limits: dict[str, asyncio.Semaphore] = {}
+        gate = {"per_address": config.per_host, "threshold": config.breaker_threshold,
+                "cooldown": config.breaker_cooldown}
+        self.https_gate = AddressGate(**gate)
+        self.smtp_gate = AddressGate(**gate)
         self.fetches = 0
         self.probes = 0
 
-    def _limit(self, address: str) -> asyncio.Semaphore:
-        sem = self._host_limits.get(address)
-        if sem is None:
-            sem = self._host_limits[address] = asyncio.Semaphore(self.config.per_host)
-        return sem
+    def _turn(self) -> Turn:
+        return Turn(self.active, self.config.domain_timeout)
 
     async def observe(self, domain: str) -> Rows:
-        """Every row for ``domain``; an unexpected failure is kept in ``error``, never raised."""
+        """Every row for ``domain``; an unexpected failure is kept in ``error``, never raised.
+        Bounded: past ``domain_timeout`` (plus one fetch's grace) the domain is recorded
+        with the error instead of its observations."""
         started = time.monotonic()
         try:
-            rows = await self._observe(domain)
+            async with self._turn() as turn:  # waiting for a turn is not the domain's time
+                started = time.monotonic()
+                async with asyncio.timeout(self.config.domain_timeout + self.config.timeout):
+                    rows = await self._observe(domain, turn)
         except Exception as exc:  # keep the domain, record why it is incomplete
+            error = (f"the domain's time bound ({self.config.domain_timeout:g}s) ran out" if
+                     isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}")
             rows = {"crawl_observations": [{
                 "domain": domain, "observed_at": _now(), "mx_rcode": "ERROR", "sts_rcode": "ERROR",
-                "tlsrpt_rcode": "ERROR", "error": f"{type(exc).__name__}: {exc}"[:500],
+                "tlsrpt_rcode": "ERROR", "error": error[:500],
             }]}
         obs = rows["crawl_observations"][0]
         obs["duration_ms"] = (time.monotonic() - started) * 1000
         return rows
 
-    async def _observe(self, domain: str) -> Rows:
+    async def _observe(self, domain: str, turn: Turn) -> Rows:
         observed_at = _now()
         sts_task = asyncio.ensure_future(self.dns.query(f"_mta-sts.{domain}", wire.TXT))
         rpt_task = asyncio.ensure_future(self.dns.query(f"_smtp._tls.{domain}", wire.TXT))
@@ -143,7 +159,7 @@ class Observer:
         exchanges = sorted((r.data[0], r.data[1]) for r in mx_records)  # (preference, host)
         hosts = list(dict.fromkeys(h for _, h in exchanges if h))
         # The SMTP probes are slow (seconds); start them now, beside everything else.
-        smtp_task = (asyncio.ensure_future(self._smtp_all(hosts))
+        smtp_task = (asyncio.ensure_future(self._smtp_all(hosts, turn))
                      if hosts and self.config.probe_smtp and self.config.host_lookups else None)
         if not self.config.host_lookups:
             hosts = []  # the MX rows below still list every host
@@ -160,7 +176,7 @@ class Observer:
         patterns: list[str] | None = None
         if sts.status in ("NOERROR", "NXDOMAIN") and record.status == "valid":
             tlsa_task = asyncio.ensure_future(self._tlsa_all(hosts)) if hosts else None
-            policy_row, patterns = await self._policy(domain)
+            policy_row, patterns = await self._policy(domain, turn)
             if tlsa_task is not None:
                 await tlsa_task
         elif hosts:
@@ -203,7 +219,7 @@ class Observer:
         return rows
 
     # -- the policy (RFC 8461 3.3) ---------------------------------------------------
-    async def _policy(self, domain: str) -> tuple[dict[str, Any], list[str] | None]:
+    async def _policy(self, domain: str, turn: Turn) -> tuple[dict[str, Any], list[str] | None]:
         host = f"mta-sts.{domain}"
         observed_at = _now()
         t0 = time.monotonic()
@@ -221,12 +237,16 @@ class Observer:
             detail = f"A {a.status}, AAAA {aaaa.status}, no address" + (f" ({a.detail})" if a.detail else "")
             row.update(outcome="dns_error", phase="dns", detail=detail)
             return row, None
-        address = addresses[0]
-        self.fetches += 1
-        async with self._limit(address):
-            result = await fetch_policy(host, address, port=self.config.https_port,
-                                        context=self.context, timeout=self.config.timeout,
-                                        max_bytes=MAX_POLICY_BYTES)
+        address, port = addresses[0], self.config.https_port
+
+        def fetch() -> Awaitable[FetchResult]:
+            self.fetches += 1
+            return fetch_policy(host, address, port=port, context=self.context,
+                                timeout=self.config.timeout, max_bytes=MAX_POLICY_BYTES)
+        result = await self.https_gate.run(address, port, turn, self.config.timeout, fetch, _fetch_unanswered)
+        if isinstance(result, Denied):  # not contacted: the verdict and its reason
+            result = FetchResult(outcome=result.code, address=address, port=port, phase="wait",
+                                 detail=result.detail)
         row.update(_fetch_columns(result))
         patterns = None
         if result.outcome == "ok":
@@ -243,11 +263,12 @@ class Observer:
     async def observe_host(self, host: str) -> None:
         """The per-host facts of one MX host (TLSA; the SMTP probe with ``probe_smtp``),
         emitted as rows: for a caller that finds a run's hosts itself (host_lookups off)."""
-        tlsa = self._tlsa.get(host, lambda: self._tlsa_lookup(host))
-        if self.config.probe_smtp:
-            await asyncio.gather(tlsa, self._smtp.get(host, lambda: self._smtp_probe(host)))
-        else:
-            await tlsa
+        async with self._turn() as turn:
+            tlsa = self._tlsa.get(host, lambda: self._tlsa_lookup(host))
+            if self.config.probe_smtp:
+                await asyncio.gather(tlsa, self._smtp.get(host, lambda: self._smtp_probe(host, turn)))
+            else:
+                await tlsa
 
     async def _tlsa_all(self, hosts: list[str]) -> list[Any]:
         if len(hosts) == 1:
@@ -263,10 +284,10 @@ class Observer:
                                       "ad": lookup.ad if lookup.response else None, "records": texts})
         return bool(texts)
 
-    async def _smtp_all(self, hosts: list[str]) -> list[Any]:
-        return await asyncio.gather(*(self._smtp.get(h, lambda h=h: self._smtp_probe(h)) for h in hosts))
+    async def _smtp_all(self, hosts: list[str], turn: Turn) -> list[Any]:
+        return await asyncio.gather(*(self._smtp.get(h, lambda h=h: self._smtp_probe(h, turn)) for h in hosts))
 
-    async def _smtp_probe(self, host: str) -> str:
+    async def _smtp_probe(self, host: str, turn: Turn) -> str:
         a = await self.dns.query(host, wire.A)
         _, records = follow(a, wire.A)
         looked_up = f"A {a.status}"
@@ -275,14 +296,19 @@ class Observer:
             _, records = follow(aaaa, wire.AAAA)
             looked_up += f", AAAA {aaaa.status}"
         address = records[0].data if records else None
-        self.probes += 1
+        port = self.config.smtp_port
         if address is None:
-            probe = SmtpProbe(host, None, self.config.smtp_port, "tcp_error",
-                              detail=f"MX host has no address ({looked_up})")
+            self.probes += 1
+            probe = SmtpProbe(host, None, port, "tcp_error", detail=f"MX host has no address ({looked_up})")
         else:
-            async with self._limit(address):
-                probe = await probe_mx(host, address, port=self.config.smtp_port,  # type: ignore[arg-type]
-                                       context=self.context, timeout=self.config.timeout)
+            def attempt() -> Awaitable[SmtpProbe]:
+                self.probes += 1
+                return probe_mx(host, address, port=port, context=self.context, timeout=self.config.timeout)
+            # room for the probe and its second (certificate-reading) session
+            outcome = await self.smtp_gate.run(address, port, turn, 2 * self.config.timeout, attempt,
+                                               _probe_unanswered)
+            probe = (SmtpProbe(host, address, port, outcome.code, detail=outcome.detail)
+                     if isinstance(outcome, Denied) else outcome)
         cert = probe.cert or {}
         self.emit_host("crawl_smtp", {
             "mx_host": host, "observed_at": _now(), "a_rcode": a.status, "address": address,
@@ -297,6 +323,17 @@ class Observer:
             "t_total_ms": probe.t_total * 1000,
         })
         return probe.outcome
+
+
+def _fetch_unanswered(r: FetchResult) -> str | None:
+    """Why a fetch counts against its address's circuit, or None: only a timeout before
+    the HTTP exchange (connect, TLS) says the address stopped answering; an HTTP stall
+    after a handshake may be one site's, not the shared server's."""
+    return f"timeout during {r.phase}" if r.outcome == "timeout" and r.phase in ("connect", "tls") else None
+
+
+def _probe_unanswered(p: SmtpProbe) -> str | None:
+    return p.detail if p.timed_out else None
 
 
 def _ms(value: float | None) -> float | None:

@@ -6,9 +6,10 @@ with that Host, accept only ``200`` (no redirects followed: 3.3 "MUST NOT follow
 redirects"), check ``Content-Type: text/plain`` (3.2, a warning here), cap the body at
 64 KiB while streaming (also chunked bodies) and bound the whole fetch in time.
 
-Plain asyncio + ssl instead of httpx: the pinned address with a separate SNI, the
-per-phase failure stage (tcp / tls with its subclass / http) and the byte cap on a
-chunked body are each one line here and a fight with a transport there.
+The transport is asyncio + ssl (the pinned address with a separate SNI, the per-phase
+failure stage: tcp / tls with its subclass / http); the HTTP/1.1 protocol (status line,
+headers, Content-Length, chunked coding) is h11's, the parser httpx itself uses.
+httpx on top costs more CPU per fetch (``benchmarks/fetch_bench.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+import h11
+
 from collectors.crawl.tlsinfo import tls_failure
 from collectors.store import FetchOutcome, FetchPhase, TlsSubclass
 
@@ -25,7 +28,6 @@ POLICY_PATH = "/.well-known/mta-sts.txt"
 MAX_POLICY_BYTES = 65536          # RFC 8461 3.3: "a policy ... larger than 64 KB" MAY be rejected
 MAX_HEADER_BYTES = 16384
 MAX_HEADER_LINES = 100
-_HEXDIGITS = b"0123456789abcdefABCDEF"
 USER_AGENT = "mtasts-observatory (research crawler; RFC 8461 policy fetch)"
 
 
@@ -141,22 +143,12 @@ async def _fetch(host: str, address: str, port: int, context: ssl.SSLContext, ma
         sslobj = writer.get_extra_info("ssl_object")
         st.tls_version = sslobj.version() if sslobj is not None else None
         st.phase = "request"
-        writer.write(
-            (f"GET {POLICY_PATH} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
-             "Accept: text/plain, */*;q=0.1\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"
-             ).encode("ascii")
-        )
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
+        writer.write(conn.send(h11.Request(method="GET", target=POLICY_PATH, headers=_request_headers(host)))
+                     + conn.send(h11.EndOfMessage()))
         await writer.drain()
         st.phase = "response"
-        await _read_head(reader, st, started)
-        status = st.status or 0
-        if 300 <= status < 400:
-            location = _header(st, "location") or ""
-            raise _Abort("redirect", f"HTTP {status} to {location[:200]!r} (not followed, RFC 8461 3.3)")
-        if status != 200:
-            raise _Abort("http_error", f"HTTP {status} {st.reason or ''}".strip())
-        st.phase = "body"
-        await _read_body(reader, st, max_bytes)
+        await _read_response(_Feed(reader, conn, st, started), max_bytes)
         findings = ()
         ctype = _header(st, "content-type")
         if ctype is None or ctype.split(";")[0].strip().lower() != "text/plain":
@@ -165,6 +157,11 @@ async def _fetch(host: str, address: str, port: int, context: ssl.SSLContext, ma
         return _result(st, "ok", address, port, started, "", findings=findings)
     finally:
         writer.transport.abort()
+
+
+def _request_headers(host: str) -> list[tuple[str, str]]:
+    return [("Host", host), ("User-Agent", USER_AGENT), ("Accept", "text/plain, */*;q=0.1"),
+            ("Accept-Encoding", "identity"), ("Connection", "close")]
 
 
 def _header_values(st: _State, name: str) -> list[str]:
@@ -179,84 +176,114 @@ def _header(st: _State, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _content_length(st: _State) -> int | None:
-    """The body length from Content-Length, or None when there is none.
+class _Feed:
+    """h11's events of one response, read from the stream 16 KiB at a time. Until the head
+    is complete its bytes are held (at most ``MAX_HEADER_BYTES``) so that the field lines of
+    Transfer-Encoding reach h11 combined, as RFC 9110 5.3 allows a sender to split a list
+    header (h11 refuses a second line)."""
 
-    RFC 9110 8.6: repeated field lines or a list of *identical* values may be taken as that
-    one value; differing values make the message invalid (RFC 9112 6.3 item 5), an
-    ``http_error``, as is a value that is not 1*DIGIT."""
-    values = [item.strip() for line in _header_values(st, "content-length") for item in line.split(",")]
-    if not values:
-        return None
-    if len(set(values)) > 1:
-        shown = ", ".join(repr(v[:20]) for v in values[:5])
-        raise _Abort("http_error", f"differing Content-Length values {shown} (invalid message, "
-                                   "RFC 9110 8.6, RFC 9112 6.3)")
-    text = values[0]
-    if not text.isascii() or not text.isdigit():
-        raise _Abort("http_error", f"bad Content-Length {text[:40]!r}")
-    return int(text)
+    def __init__(self, reader: asyncio.StreamReader, conn: h11.Connection, st: _State, started: float) -> None:
+        self.reader, self.conn, self.st, self.started = reader, conn, st, started
+        self.head: bytearray | None = bytearray()
 
+    async def next(self) -> object:
+        while True:
+            try:
+                event = self.conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _Abort("http_error", _protocol_detail(str(exc))) from exc
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = await self.reader.read(16384)
+            except (ConnectionError, ssl.SSLError, OSError) as exc:
+                part = "body" if self.st.phase == "body" else "response"
+                raise _Abort("http_error", f"connection failed reading the {part}: {exc}") from exc
+            if self.st.t_first is None:
+                self.st.t_first = time.monotonic() - self.started
+            self._give(data)
 
-async def _read_head(reader: asyncio.StreamReader, st: _State, started: float) -> None:
-    total = 0
-    lines: list[bytes] = []
-    while True:
-        try:
-            line = await reader.readline()
-        except ValueError as exc:  # a line over the stream limit
-            raise _Abort("http_error", "response header line too long") from exc
-        except (ConnectionError, ssl.SSLError, OSError) as exc:
-            raise _Abort("http_error", f"connection failed reading the response: {exc}") from exc
-        if st.t_first is None:
-            st.t_first = time.monotonic() - started
-        if not line:
-            raise _Abort("http_error", "connection closed before a complete response head")
-        total += len(line)
-        if total > MAX_HEADER_BYTES or len(lines) > MAX_HEADER_LINES:
+    def _give(self, data: bytes) -> None:
+        if self.head is None:
+            self.conn.receive_data(data)
+            return
+        self.head += data
+        end = _head_end(self.head)
+        if end < 0 and data and len(self.head) <= MAX_HEADER_BYTES:
+            return  # the head is not complete yet
+        head, self.head = self.head, None
+        if end > MAX_HEADER_BYTES or len(head) > MAX_HEADER_BYTES and end < 0:
             raise _Abort("http_error", "response head too large")
-        if line in (b"\r\n", b"\n"):
-            if not lines:
-                continue
-            break
-        lines.append(line)
-    status_line = lines[0].decode("latin-1").strip()
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise _Abort("http_error", f"not an HTTP/1.x status line: {status_line[:100]!r}")
-    st.status = int(parts[1])
-    st.reason = parts[2] if len(parts) > 2 else ""
-    for raw in lines[1:]:
-        text = raw.decode("latin-1").rstrip("\r\n")
-        name, sep, value = text.partition(":")
-        if sep:
-            st.headers.append((name.strip().lower(), value.strip()))
+        if end >= 0:
+            head = _fold_transfer_encoding(head[:end]) + head[end:]
+        self.conn.receive_data(bytes(head))
+        if not data:
+            self.conn.receive_data(b"")
 
 
-async def _read_body(reader: asyncio.StreamReader, st: _State, max_bytes: int) -> None:
-    # Transfer-Encoding is a list header: every field line counts (RFC 9110 5.3), and it
-    # overrides Content-Length (RFC 9112 6.3 item 3).
-    te = ", ".join(_header_values(st, "transfer-encoding")).lower()
-    try:
-        if "chunked" in te:
-            await _read_chunked(reader, st, max_bytes)
+def _head_end(buf: bytearray) -> int:
+    """Where the response head ends (after its blank line), or -1."""
+    ends = [i + n for i, n in ((buf.find(b"\r\n\r\n"), 4), (buf.find(b"\n\n"), 2)) if i >= 0]
+    return min(ends) if ends else -1
+
+
+def _fold_transfer_encoding(head: bytes | bytearray) -> bytes:
+    """The head with its Transfer-Encoding field lines combined into one, empty list
+    elements dropped (RFC 9110 5.3 and 5.6.1); any other line untouched."""
+    lines = bytes(head).split(b"\n")
+    te = [ln for ln in lines if ln.split(b":", 1)[0].strip().lower() == b"transfer-encoding"]
+    if not te:
+        return bytes(head)
+    items = [i.strip() for ln in te for i in ln.split(b":", 1)[1].rstrip(b"\r").split(b",") if i.strip()]
+    kept = [ln for ln in lines if ln not in te]
+    return b"\n".join(kept[:1] + [b"Transfer-Encoding: " + b", ".join(items) + b"\r"] + kept[1:])
+
+
+def _protocol_detail(message: str) -> str:
+    """h11's reason for refusing the response, in the fetch's words (with the RFC rule)."""
+    if message.startswith("conflicting Content-Length"):
+        return "differing Content-Length values (invalid message, RFC 9110 8.6, RFC 9112 6.3)"
+    if message.startswith("bad Content-Length"):
+        return "bad Content-Length (not 1*DIGIT, RFC 9110 8.6)"
+    if message.startswith("illegal chunk header"):
+        return f"bad chunk size (chunk-size = 1*HEXDIG, RFC 9112 7.1): {message[21:80]}"
+    if message.startswith("peer closed connection without sending complete message body"):
+        return "connection closed before the whole body"
+    return f"not a valid HTTP/1.1 response: {message[:200]}"
+
+
+async def _read_response(feed: _Feed, max_bytes: int) -> None:
+    """The response through h11: its head into the state (a redirect or a status other
+    than 200 ends the fetch), then the body, capped at ``max_bytes`` while streaming
+    (Content-Length, chunked or delimited by close alike)."""
+    st = feed.st
+    while True:
+        event = await feed.next()
+        if isinstance(event, h11.InformationalResponse):
+            continue  # 1xx: the final response follows
+        if isinstance(event, h11.Response):
+            _take_head(st, event, max_bytes)
+            st.phase = "body"
+        elif isinstance(event, h11.Data):
+            _append(st, event.data, max_bytes)
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             return
-        length = _content_length(st)
-        if length is not None:
-            if length > max_bytes:
-                raise _Abort("too_large", f"Content-Length {length} over the {max_bytes}-byte cap")
-            st.body += await reader.readexactly(length)
-            return
-        while True:  # delimited by close
-            chunk = await reader.read(16384)
-            if not chunk:
-                return
-            _append(st, chunk, max_bytes)
-    except asyncio.IncompleteReadError as exc:
-        st.body += exc.partial[: max_bytes - len(st.body)]
-        raise _Abort("http_error", "connection closed before the whole body") from exc
-    except (ConnectionError, ssl.SSLError, OSError) as exc:
-        raise _Abort("http_error", f"connection failed reading the body: {exc}") from exc
+
+
+def _take_head(st: _State, event: h11.Response, max_bytes: int) -> None:
+    st.status = event.status_code
+    st.reason = event.reason.decode("latin-1")
+    st.headers = [(k.decode("latin-1"), v.decode("latin-1").strip()) for k, v in event.headers]
+    if len(st.headers) > MAX_HEADER_LINES:
+        raise _Abort("http_error", "response head too large")
+    if 300 <= st.status < 400:
+        location = _header(st, "location") or ""
+        raise _Abort("redirect", f"HTTP {st.status} to {location[:200]!r} (not followed, RFC 8461 3.3)")
+    if st.status != 200:
+        raise _Abort("http_error", f"HTTP {st.status} {st.reason or ''}".strip())
+    lengths = _header_values(st, "content-length")  # h11 checked it: 1*DIGIT, one value
+    if lengths and "transfer-encoding" not in dict(st.headers) and int(lengths[0].split(",")[0]) > max_bytes:
+        raise _Abort("too_large", f"Content-Length {lengths[0]} over the {max_bytes}-byte cap")
 
 
 def _append(st: _State, chunk: bytes, max_bytes: int) -> None:
@@ -266,26 +293,3 @@ def _append(st: _State, chunk: bytes, max_bytes: int) -> None:
         st.truncated = True
         raise _Abort("too_large", f"body over the {max_bytes}-byte cap")
     st.body += chunk
-
-
-async def _read_chunked(reader: asyncio.StreamReader, st: _State, max_bytes: int) -> None:
-    """RFC 9112 7.1 chunked transfer coding, with the cap applied to the decoded body."""
-    while True:
-        size_line = await reader.readline()
-        if not size_line:
-            raise _Abort("http_error", "connection closed inside a chunked body")
-        size_text = size_line.split(b";", 1)[0].strip()
-        # chunk-size = 1*HEXDIG: int() alone would also take "-5", "+5", "0x5" and "5_0".
-        if not size_text or size_text.translate(None, _HEXDIGITS):
-            raise _Abort("http_error", f"bad chunk size {size_text[:20]!r}")
-        size = int(size_text, 16)
-        if size == 0:
-            return  # trailers are ignored
-        if len(st.body) + size > max_bytes:
-            take = max_bytes - len(st.body)
-            if take > 0:
-                st.body += await reader.readexactly(take)
-            st.truncated = True
-            raise _Abort("too_large", f"chunked body over the {max_bytes}-byte cap")
-        st.body += await reader.readexactly(size)
-        await reader.readline()  # CRLF after the chunk

@@ -46,9 +46,21 @@ class CrawlSettings:
     rate: float = 0.0
     per_host: int = 8
     probe_smtp: bool = False
+    domain_timeout: float | None = None   # one domain's whole observation; None: from the others
+    breaker_threshold: int = 3            # unanswered attempts in a row that open an address's circuit
+    breaker_cooldown: float = 60.0        # seconds an open circuit refuses before one trial
     batch_size: int = 2000
     udp_sockets: int = 8
     db_memory: str = "256MB"        # DuckDB's buffer pool; it spills beyond (flat RSS)
+
+    @property
+    def domain_bound(self) -> float:
+        """``domain_timeout``, or by default room for four DNS lookups one after another
+        (MX, its CD retry, the policy or MX host's A then AAAA), each with every attempt,
+        and three connection time bounds (a fetch; a probe and its certificate re-read)."""
+        if self.domain_timeout is not None:
+            return self.domain_timeout
+        return 4 * self.dns_timeout * self.dns_attempts + 3 * self.timeout
 
     def to_parameters(self) -> dict[str, Any]:
         d = asdict(self)
@@ -110,7 +122,7 @@ def load_input(store: Store, run: Run, entries: Iterable[InputEntry], source: st
             if entry.domain is None:
                 reason = entry.reason or "invalid"
                 counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
-                bad.append((entry.position, entry.raw, reason))
+                bad.append((entry.position, entry.raw, f"{reason}: {entry.detail}" if entry.detail else reason))
             else:
                 pos.append(entry.position)
                 ranks.append(entry.rank)
@@ -219,6 +231,7 @@ class CrawlStats:
     writer_seconds: float = 0.0
     hosts: int = 0                  # MX hosts looked up on their own (crawl_hosts)
     cpu_seconds: float = 0.0        # CPU of the crawl phase (all threads), not start-up
+    not_contacted: dict[str, int] = field(default_factory=dict)  # gate verdicts (host_unresponsive, host_busy)
 
     def add_counts(self, other: "CrawlStats") -> None:
         """Count ``other``'s domains, hosts, queries, fetches and probes in this one (not its times)."""
@@ -230,6 +243,8 @@ class CrawlStats:
         self.add_counts(other)
         self.seconds += other.seconds
         self.writer_seconds += other.writer_seconds
+        for code, n in other.not_contacted.items():
+            self.not_contacted[code] = self.not_contacted.get(code, 0) + n
         self.cpu_seconds += other.cpu_seconds
 
     @property
@@ -293,25 +308,34 @@ async def _crawl_items(store: Store, run: Run, settings: CrawlSettings, feed: It
     context = client_context(settings.ca_bundle)
     config = ObserveConfig(https_port=settings.https_port, smtp_port=settings.smtp_port,
                            timeout=settings.timeout, probe_smtp=settings.probe_smtp,
-                           per_host=settings.per_host, host_lookups=host_lookups)
+                           per_host=settings.per_host, host_lookups=host_lookups,
+                           domain_timeout=settings.domain_bound, breaker_threshold=settings.breaker_threshold,
+                           breaker_cooldown=settings.breaker_cooldown)
     try:
         async with DnsClient(settings.resolver, timeout=settings.dns_timeout,
                              attempts=settings.dns_attempts, sockets=settings.udp_sockets,
                              rate=settings.rate) as dns:
-            observer = Observer(dns, config, context, writer.add_host_row)
+            # ``concurrency`` items work at a time; as many again may wait for an address slot,
+            # having handed their turn back (gate.Turn), so a busy host never starves the rest
+            active = asyncio.Semaphore(settings.concurrency)
+            observer = Observer(dns, config, context, writer.add_host_row, active)
             writer.start()
 
             async def worker() -> None:
                 for item in feed:
                     await observe(observer, writer, item)
 
-            workers = max(1, min(settings.concurrency, total or 1))
+            workers = max(1, min(2 * settings.concurrency, total or 1))
             await asyncio.gather(*(worker() for _ in range(workers)))
             await writer.close()
             stats.dns_queries = dns.queries_sent
             stats.tcp_queries = dns.tcp_queries
             stats.policy_fetches = observer.fetches
             stats.smtp_probes = observer.probes
+            for gate in (observer.https_gate, observer.smtp_gate):
+                for code, n in gate.denied.items():
+                    if n:
+                        stats.not_contacted[code] = stats.not_contacted.get(code, 0) + n
     finally:
         bar.close()
         try:
@@ -350,7 +374,9 @@ def summarise(store: Store, run_id: str) -> dict[str, Any]:
             errors[f"policy_{outcome}"] = n
     summary["errors_by_stage"] = errors
     summary["quarantine"] = dict(con.execute(
-        "SELECT reason, count(*) FROM quarantine WHERE run_id = ? AND source = ? GROUP BY 1 ORDER BY 2 DESC",
+        # the reason's code: the text before a ': detail' (line_too_long says what it cut)
+        "SELECT split_part(reason, ':', 1), count(*) FROM quarantine WHERE run_id = ? AND source = ?"
+        " GROUP BY 1 ORDER BY 2 DESC",
         [run_id, QUARANTINE_SOURCE]).fetchall())
     summary["domains"] = con.execute("SELECT count(*) FROM crawl_observations WHERE run_id = ?",
                                      [run_id]).fetchone()[0]
@@ -365,6 +391,8 @@ def format_summary(run_id: str, summary: dict[str, Any], stats: CrawlStats | Non
                      f"({stats.rate:,.0f}/s), {stats.dns_queries:,} DNS queries "
                      f"({stats.tcp_queries} over TCP), {stats.policy_fetches:,} policy fetches, "
                      f"{stats.smtp_probes:,} SMTP probes")
+        if stats.not_contacted:
+            lines.append("  not contacted    " + ", ".join(f"{k}={v:,}" for k, v in stats.not_contacted.items()))
     for col in _SUMMARY_COLUMNS:
         counts = summary.get(col) or {}
         lines.append(f"  {col:<16} " + ", ".join(f"{k or '-'}={v:,}" for k, v in counts.items()))
@@ -379,7 +407,7 @@ def session_summary(stats: CrawlStats) -> dict[str, Any]:
     """What one crawl session did, for the run's stored summary."""
     return {"domains": stats.domains, "seconds": round(stats.seconds, 3), "dns_queries": stats.dns_queries,
             "policy_fetches": stats.policy_fetches, "smtp_probes": stats.smtp_probes, "hosts": stats.hosts,
-            "cpu_seconds": round(stats.cpu_seconds, 3)}
+            "cpu_seconds": round(stats.cpu_seconds, 3), "not_contacted": dict(stats.not_contacted)}
 
 
 def run_crawl(store: Store, run: Run, settings: CrawlSettings, progress: bool | None = None) -> tuple[CrawlStats, dict[str, Any]]:

@@ -2,9 +2,11 @@
 (RFC 3207), a TLS handshake verifying the certificate against the MX name (RFC 8461 4.1,
 PKIX per RFC 6125), then QUIT. It never sends MAIL FROM: no mail is ever attempted.
 
-Outcome: ok | no_starttls | cert_invalid | tcp_error (refused, timeout, broken dialogue).
-When the verifying handshake fails, a second session without verification reads the
-certificate facts (subject, issuer, SANs, dates) for the record.
+Outcome: ok | no_starttls | cert_invalid (a certificate was presented and failed PKIX
+verification) | tls_error (STARTTLS accepted, then the handshake failed otherwise: the
+server closed the connection, an alert, no shared cipher) | tcp_error (refused, timeout,
+broken dialogue). When the certificate fails verification, a second session without
+verification reads its facts (subject, issuer, SANs, dates) for the record.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class SmtpProbe:
     detail: str = ""
     t_connect: float | None = None
     t_total: float = 0.0
+    timed_out: bool = False         # no answer within the time bound (the circuit breaker counts these)
 
 
 class _Fail(Exception):
@@ -118,6 +121,7 @@ async def probe_mx(mx_host: str, address: str | None, *, port: int = 25,
     facts: dict[str, Any] = {}
     if address is None:
         return SmtpProbe(mx_host, None, port, "tcp_error", detail="MX host has no address")
+    failure: BaseException | None = None
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await _dialogue_to_starttls(address, port, started, facts)
@@ -125,35 +129,51 @@ async def probe_mx(mx_host: str, address: str | None, *, port: int = 25,
                 await writer.start_tls(context, server_hostname=mx_host)
             except (ssl.SSLError, ssl.CertificateError, ConnectionError, OSError) as exc:
                 writer.transport.abort()
-                subclass, code, message = tls_failure(exc)
-                cert = await _unverified_cert(mx_host, address, port, started)
-                return SmtpProbe(mx_host, address, port, "cert_invalid", verify_code=code,
-                                 verify_error=message, tls_subclass=subclass, cert=cert,
-                                 t_total=time.monotonic() - started, **facts)
+                failure = exc  # classified below, outside this session's time bound
             except BaseException:  # the timeout during the handshake: close the socket too
                 writer.transport.abort()
                 raise
-            sslobj = writer.get_extra_info("ssl_object")
-            facts["tls_version"] = sslobj.version() if sslobj else None
-            cert = der_facts(sslobj.getpeercert(binary_form=True) if sslobj else None)
-            await _quit(reader, writer)
-            return SmtpProbe(mx_host, address, port, "ok", cert=cert,
-                             t_total=time.monotonic() - started, **facts)
+            if failure is None:
+                sslobj = writer.get_extra_info("ssl_object")
+                facts["tls_version"] = sslobj.version() if sslobj else None
+                cert = der_facts(sslobj.getpeercert(binary_form=True) if sslobj else None)
+                await _quit(reader, writer)
+                return SmtpProbe(mx_host, address, port, "ok", cert=cert,
+                                 t_total=time.monotonic() - started, **facts)
+        return await _handshake_failed(failure, mx_host, address, port, started, timeout, facts)
     except _Fail as exc:
         return SmtpProbe(mx_host, address, port, exc.outcome, detail=str(exc),
                          t_total=time.monotonic() - started, **facts)
     except TimeoutError:
         return SmtpProbe(mx_host, address, port, "tcp_error", detail=f"timeout after {timeout:g}s",
-                         t_total=time.monotonic() - started, **facts)
+                         t_total=time.monotonic() - started, timed_out=True, **facts)
     except Exception as exc:  # defensive: hostile servers
         return SmtpProbe(mx_host, address, port, "tcp_error", detail=f"{type(exc).__name__}: {exc}"[:300],
                          t_total=time.monotonic() - started, **facts)
 
 
-async def _unverified_cert(mx_host: str, address: str, port: int, started: float) -> dict[str, Any]:
+async def _handshake_failed(exc: BaseException, mx_host: str, address: str, port: int, started: float,
+                            timeout: float, facts: dict[str, Any]) -> SmtpProbe:
+    """The probe of a failed STARTTLS handshake: ``cert_invalid`` only when a certificate was
+    presented and failed verification (its facts read in a second session); any other
+    failure (the server closed the connection or sent an alert) is ``tls_error``."""
+    subclass, code, message = tls_failure(exc)
+    if isinstance(exc, (ssl.SSLCertVerificationError, ssl.CertificateError)):
+        cert = await _unverified_cert(mx_host, address, port, started, timeout)
+        return SmtpProbe(mx_host, address, port, "cert_invalid", verify_code=code, verify_error=message,
+                         tls_subclass=subclass, cert=cert, t_total=time.monotonic() - started, **facts)
+    if not isinstance(exc, ssl.SSLError):  # closed without an alert: nothing was presented
+        subclass, message = "no_certificate", f"handshake aborted: {type(exc).__name__}: {exc}"[:300]
+    return SmtpProbe(mx_host, address, port, "tls_error", verify_error=message, tls_subclass=subclass,
+                     detail="the TLS handshake after STARTTLS failed", t_total=time.monotonic() - started,
+                     **facts)
+
+
+async def _unverified_cert(mx_host: str, address: str, port: int, started: float,
+                           timeout: float) -> dict[str, Any]:
     """Read the certificate without verifying it (a second session, QUIT at once)."""
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(timeout):
             reader, writer = await _dialogue_to_starttls(address, port, started, {})
             try:
                 await writer.start_tls(insecure_context(), server_hostname=mx_host)

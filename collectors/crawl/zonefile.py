@@ -32,7 +32,8 @@ from typing import Iterable, Iterator
 
 from publicsuffixlist import PublicSuffixList
 
-from collectors.crawl.inputs import InputEntry, InputError, normalise_domain, read_entries
+from collectors.crawl.inputs import (LINE_TOO_LONG, MAX_LINE_CHARS, InputEntry, InputError, bounded_lines,
+                                     normalise_domain, overlong_detail, read_entries)
 
 GZIP_MAGIC = b"\x1f\x8b"
 # RFC 1035 3.2.4 classes (plus RFC 3597 CLASSnn); a token that is one of these is the class.
@@ -105,7 +106,7 @@ def looks_like_zone(path: str | os.PathLike[str], sample_lines: int = 200) -> bo
     try:
         with _open_text(Path(path)) as fh:
             seen = 0
-            for line in fh:
+            for line, _ in bounded_lines(fh):  # a 300 MB line is never held whole
                 text = line.strip()
                 if not text or text.startswith((";", "#")):
                     continue
@@ -192,13 +193,21 @@ def _split_line(line: str) -> tuple[list[str], int, bool]:
     return tokens, depth, quoted
 
 
-def _records(lines: Iterable[str], stats: ZoneStats) -> Iterator[_Record | tuple[int, str, str]]:
-    """Logical records; a malformed one as ``(lineno, raw, reason)``."""
+def _records(lines: Iterable[tuple[str, int | None]], stats: ZoneStats
+             ) -> Iterator[_Record | tuple[int, str, str] | tuple[int, str, str, str]]:
+    """Logical records of :func:`bounded_lines`; a malformed one as ``(lineno, raw, reason)``
+    (and a detail for an overlong line or record, cut at ``MAX_LINE_CHARS``)."""
     pending: _Record | None = None
     depth = 0
-    for lineno, line in enumerate(lines, 1):
+    for lineno, (line, overlong) in enumerate(lines, 1):
         stats.lines = lineno
-        line = line.rstrip("\n")
+        if overlong is not None:
+            yield (lineno, line, LINE_TOO_LONG, overlong_detail(overlong, line))
+            continue
+        if pending is not None and len(pending.text) > MAX_LINE_CHARS:
+            yield (pending.lineno, pending.text[:MAX_LINE_CHARS], "record_too_long",
+                   f"a parenthesised record over {MAX_LINE_CHARS:,} characters, cut there")
+            pending, depth = None, 0
         if pending is None:
             if _SPECIAL.search(line) is None:  # the fast path: most CZDS lines
                 tokens = line.split()
@@ -427,7 +436,7 @@ def _spill(fh: io.TextIOWrapper, path: Path, origin: str | None, stats: ZoneStat
     the bad entries as they come."""
     walk = _ZoneWalk(origin, origin_from_filename(path), stats)
     buckets = _Buckets(spill_paths, spill_batch)
-    for item in _records(fh, stats):
+    for item in _records(bounded_lines(fh), stats):
         if isinstance(item, tuple):
             yield _bad(stats, *item)
             continue
@@ -440,10 +449,10 @@ def _spill(fh: io.TextIOWrapper, path: Path, origin: str | None, stats: ZoneStat
     buckets.flush()
 
 
-def _bad(stats: ZoneStats, lineno: int, raw: str, reason: str) -> InputEntry:
+def _bad(stats: ZoneStats, lineno: int, raw: str, reason: str, detail: str | None = None) -> InputEntry:
     """A bad entry (the caller quarantines it), counted by reason."""
     stats.bad[reason] = stats.bad.get(reason, 0) + 1
-    return InputEntry(lineno, None, raw, None, reason)
+    return InputEntry(lineno, None, raw, None, reason, detail)
 
 
 class _ZoneWalk:

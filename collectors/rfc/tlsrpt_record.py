@@ -111,6 +111,8 @@ def _parse_fields(raw: str, findings: list[Finding]) -> tuple[list[str], dict[st
     if rest.strip(_WSP) == "":
         findings.append(Finding.error("tlsrpt_record.no_rua",
                                       "the record has no field after the version; rua is required"))
+        if rest:
+            findings.append(_trailing_whitespace())
         return [], {}
     if rest.lstrip(_WSP)[:1] != ";":
         # Only possible when WSP follows the version and then not a ";".
@@ -126,7 +128,11 @@ def _parse_fields(raw: str, findings: list[Finding]) -> tuple[list[str], dict[st
     if parts[0] == "":
         parts.pop(0)  # the empty text between the version and the first ";"
     if parts and parts[-1].strip(_WSP) == "":
-        parts.pop()  # one trailing field-delim is allowed
+        parts.pop()  # one trailing field-delim (*WSP ";" *WSP) is allowed
+    elif parts and parts[-1] != parts[-1].rstrip(_WSP):
+        # WSP is only allowed inside a field-delim: after the last field without a ";"
+        # it is outside the grammar (the STS parser's sts_record.trailing_whitespace).
+        findings.append(_trailing_whitespace())
     rua: list[str] = []
     extensions: dict[str, str] = {}
     seen_rua = False
@@ -178,6 +184,14 @@ def _parse_fields(raw: str, findings: list[Finding]) -> tuple[list[str], dict[st
         findings.append(Finding.error("tlsrpt_record.no_rua",
                                       "no rua= field; RFC 8460 section 3 requires one"))
     return rua, extensions
+
+
+def _trailing_whitespace() -> Finding:
+    return Finding.error(
+        "tlsrpt_record.trailing_whitespace",
+        "white space after the last field without a ';' (RFC 8460 section 3: WSP is only "
+        "allowed in a field-delim)",
+    )
 
 
 def _parse_rua(value: str, findings: list[Finding]) -> list[str]:

@@ -18,16 +18,20 @@ from typing import Literal, get_args
 #: for a list (a zone file adds the reasons of its own syntax, docs/cluster.md).
 DomainReason = Literal["empty", "url", "ip_address", "invalid_characters", "invalid_idn", "empty_label",
                        "label_too_long", "name_too_long", "single_label", "numeric_tld"]
-InputReason = Literal[DomainReason, "duplicate"]
+#: ``line_too_long``: a list line longer than 65,536 characters (kept cut at that, with its length).
+InputReason = Literal[DomainReason, "duplicate", "line_too_long"]
 #: ``crawl_policy.outcome``: how the policy fetch (RFC 8461 3.3) ended. ``ok`` is a 200
 #: with a body within the 64 KiB cap (parsing is separate); ``dns_error``: the policy
 #: host has no address; ``redirect``: any 3xx (never followed).
+#: ``host_unresponsive``: the address stopped answering (a per-address circuit breaker left it
+#: alone); ``host_busy``: the domain's time ran out waiting for a connection to a busy address.
 FetchOutcome = Literal["ok", "dns_error", "tcp_error", "tls_error", "http_error", "redirect", "too_large",
-                       "timeout"]
+                       "timeout", "host_unresponsive", "host_busy"]
 #: ``crawl_policy.phase``: the step a fetch had reached when it ended.
-FetchPhase = Literal["dns", "connect", "tls", "request", "response", "body"]
+FetchPhase = Literal["wait", "dns", "connect", "tls", "request", "response", "body"]
 #: ``crawl_smtp.outcome``: the SMTP probe of one MX host (EHLO, STARTTLS, certificate).
-ProbeOutcome = Literal["ok", "no_starttls", "cert_invalid", "tcp_error"]
+ProbeOutcome = Literal["ok", "no_starttls", "cert_invalid", "tls_error", "tcp_error", "host_unresponsive",
+                       "host_busy"]
 #: ``tls_subclass`` of ``crawl_policy`` and ``crawl_smtp``: why a certificate failed.
 TlsSubclass = Literal["name_mismatch", "self_signed", "expired", "unknown_ca", "no_certificate", "other"]
 #: ``posture.policy_fetch``: the fetch's outcome, or what became of a fetched policy.

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from collectors.crawl.inputs import (
+    MAX_LINE_CHARS,
     InputError,
     is_tranco_spec,
     normalise_domain,
@@ -141,3 +142,71 @@ def test_tranco_spec_uses_the_cache_offline(tmp_path: Path) -> None:
     (cache / "metadata.json").write_text(json.dumps({"ABCDE": 1}))
     path = resolve_tranco("tranco:ABCDE", cache_dir=cache)
     assert [e.domain for e in read_entries(path)] == ["example.com", "example.org"]
+
+
+# --- overlong lines (issue 14: a 300 MB line ended in a DuckDB FATAL error) ---------------
+
+def _with_long_line(tmp_path: Path, head: str, long_line: bytes, tail: str, name: str) -> Path:
+    p = tmp_path / name
+    with open(p, "wb") as fh:
+        fh.write(head.encode())
+        fh.write(long_line)
+        fh.write(tail.encode())
+    return p
+
+
+@pytest.mark.parametrize("name, head, tail, good", [
+    ("list.txt", "a.example\n", "\nb.example\n", ["a.example", "b.example"]),
+    ("tranco.csv", "1,a.example\r\n2,", "\r\n3,b.example\r\n", ["a.example", "b.example"]),
+])
+def test_an_overlong_line_is_quarantined_cut_and_the_list_goes_on(tmp_path: Path, name: str, head: str,
+                                                                   tail: str, good: list[str]) -> None:
+    # 1 MB in one line: beyond the csv module's field limit, and no list entry
+    size = 1_000_000
+    path = _with_long_line(tmp_path, head, b"x" * size, tail, name)
+    entries = list(read_entries(path))
+    assert [e.domain for e in entries if e.domain] == good
+    bad = [e for e in entries if e.domain is None]
+    assert len(bad) == 1 and bad[0].position == 2 and bad[0].reason == "line_too_long"
+    assert len(bad[0].raw) == MAX_LINE_CHARS
+    line_bytes = size + (len(head.split("\n")[-1]) if name.endswith(".csv") else 0)
+    assert bad[0].detail == f"line of {line_bytes:,} bytes; its first {MAX_LINE_CHARS:,} characters kept"
+    assert [e.position for e in entries] == [1, 2, 3]
+
+
+def test_a_line_of_exactly_the_cap_is_an_entry(tmp_path: Path) -> None:
+    label = "a" * 60
+    name = ".".join([label] * (MAX_LINE_CHARS // 61)) + ".example"
+    name = name[-MAX_LINE_CHARS:].lstrip(".")
+    path = _with_long_line(tmp_path, "", name.encode().rjust(MAX_LINE_CHARS, b"b"), "\r\nc.example\r\n", "l.txt")
+    entries = list(read_entries(path))
+    assert [e.reason for e in entries] == ["name_too_long", None]  # read whole, judged as a name
+
+
+def test_an_overlong_line_is_never_held_whole(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from collectors.crawl.zonefile import read_list_or_zone
+
+    path = _with_long_line(tmp_path, "a.example\n", b"y" * 30_000_000, "\nb.example\n", "big.txt")
+    tracemalloc.start()
+    try:
+        entries = list(read_list_or_zone(path))  # the format sniffing reads it too
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [e.domain for e in entries] == ["a.example", None, "b.example"]
+    assert peak < 4_000_000, f"peak {peak:,} bytes for a 30 MB line"
+
+
+def test_an_overlong_line_reaches_the_quarantine_with_what_was_cut(tmp_path: Path, store) -> None:
+    from collectors.crawl.runner import load_input, summarise
+
+    path = _with_long_line(tmp_path, "a.example\n", b"\xff" * 200_000, "\nb.example\n", "bin.txt")
+    run = store.start_run("crawl", str(path))
+    counts = load_input(store, run, read_entries(path), str(path))
+    assert (counts.accepted, counts.quarantined, counts.reasons) == (2, 1, {"line_too_long": 1})
+    raw, reason = store.con.execute("SELECT raw, reason FROM quarantine WHERE run_id = ?", [run.run_id]).fetchone()
+    assert raw == b"\xff" * MAX_LINE_CHARS  # the bytes as they were (undecodable kept)
+    assert reason == f"line_too_long: line of 200,000 bytes; its first {MAX_LINE_CHARS:,} characters kept"
+    assert summarise(store, run.run_id)["quarantine"] == {"line_too_long": 1}

@@ -147,10 +147,10 @@ def test_chunk_size_must_be_hex_digits(ca: MiniCA, size: bytes) -> None:
                                      b"Content-Length: 5, %d\r\n"])
 def test_differing_content_lengths_are_an_error(ca: MiniCA, lengths: bytes) -> None:
     # RFC 9110 8.6 / RFC 9112 6.3: differing Content-Length values make the message invalid,
-    # whichever comes first (the body reader must not pick one of them).
+    # whichever comes first (the body reader must not pick one of them); h11 refuses the head.
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + lengths % len(POLICY) + b"\r\n"
     r = _fetch(respond(head, POLICY), _server_ctx(ca), ca)
-    assert r.outcome == "http_error" and r.phase == "body" and r.body == b""
+    assert r.outcome == "http_error" and r.phase == "response" and r.body == b""
     assert "differing Content-Length values" in r.detail and "RFC 9110 8.6" in r.detail
 
 
@@ -247,3 +247,31 @@ def test_http10_body_closed_without_close_notify(ca: MiniCA) -> None:
         thread.join(5)
         listener.close()
     assert r.outcome == "ok" and r.status == 200 and r.body == POLICY
+
+
+@pytest.mark.parametrize("extra", [b"X-Pad: " + b"a" * 40_000 + b"\r\n",               # one huge line
+                                   b"".join(b"X-%d: v\r\n" % i for i in range(3000)),  # many lines
+                                   b"X-Pad: " + b"b" * 1_000_000 + b"\r\n"])           # 1 MB of headers
+def test_a_response_head_over_the_cap_is_an_error(ca: MiniCA, extra: bytes) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + extra + b"Content-Length: %d\r\n\r\n" % len(POLICY)
+    r = _fetch(respond(head, POLICY), _server_ctx(ca), ca)
+    assert r.outcome == "http_error" and r.detail == "response head too large" and r.phase == "response"
+
+
+def test_interim_responses_are_skipped(ca: MiniCA) -> None:
+    head = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(POLICY))
+    r = _fetch(respond(head, POLICY), _server_ctx(ca), ca)
+    assert r.outcome == "ok" and r.status == 200 and r.body == POLICY
+
+
+@pytest.mark.parametrize("head, words", [
+    (b"HTTP/1.1 200 OK\r\nnot a field line\r\nContent-Length: 0\r\n\r\n", "not a valid HTTP/1.1 response"),
+    (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "not a valid HTTP/1.1 response"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "not a valid HTTP/1.1 response"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", "bad Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nshort", "connection closed before the whole body"),
+])
+def test_malformed_responses_are_http_errors_that_say_why(ca: MiniCA, head: bytes, words: str) -> None:
+    r = _fetch(respond(head), _server_ctx(ca), ca)
+    assert r.outcome == "http_error" and words in r.detail, r.detail

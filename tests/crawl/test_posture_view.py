@@ -151,6 +151,22 @@ def test_smtp_and_tlsa_are_shared_per_host(store) -> None:
     assert store.con.execute("SELECT count(*) FROM crawl_smtp").fetchone()[0] == 2
 
 
+def test_a_broken_tls_handshake_is_tls_error_between_cert_invalid_and_tcp_error(store) -> None:
+    valid = {"sts_rcode": "NOERROR", "sts_status": "valid", "sts_id": "1"}
+    hosts = [("crawl_smtp", {"mx_host": f"mx.{o}.test", "observed_at": NOW, "outcome": o})
+             for o in ("ok", "cert_invalid", "tls_error", "tcp_error")]
+
+    def domain(name: str, *outcomes: str) -> dict[str, list[dict[str, Any]]]:
+        return {"crawl_observations": [_obs(name, **valid)], "crawl_policy": [_policy(name, **POLICY_OK)],
+                "crawl_mx": [_mx(name, f"mx.{o}.test", True) for o in outcomes]}
+    run_id = _write(store, [domain("a.test", "ok", "tls_error"), domain("b.test", "cert_invalid", "tls_error"),
+                            domain("c.test", "tls_error", "tcp_error")], hosts)
+    p = _posture(store, run_id)
+    assert [p[d]["mx_starttls"] for d in ("a.test", "b.test", "c.test")] == ["tls_error", "tls_error", "tcp_error"]
+    # no certificate a sender could verify: the same class and risk as an invalid one
+    assert (p["a.test"]["misconfig_classes"], p["a.test"]["delivery_risk"]) == ("mx_cert_invalid", True)
+
+
 def test_a_domain_is_written_once(store) -> None:
     rows = {"crawl_observations": [_obs("x.test")], "crawl_mx": [_mx("x.test", "mx.x.test")]}
     run_id = _write(store, [rows])

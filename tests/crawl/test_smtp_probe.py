@@ -25,7 +25,9 @@ def _ctx(ca: MiniCA, **kw: object) -> ssl.SSLContext:
     return ca.server_context(kw.pop("name", MX), **kw)  # type: ignore[arg-type]
 
 
-def _smtp_server(tls: ssl.SSLContext | None, commands: list[str]):
+def _smtp_server(tls: ssl.SSLContext | None, commands: list[str], after_starttls: bytes | None = None):
+    """A tiny SMTP listener; ``after_starttls`` (bytes, maybe empty): after its 220 to
+    STARTTLS it sends these bytes instead of a handshake and closes the connection."""
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             writer.write(b"220 mx.example.test ESMTP test\r\n")
@@ -39,6 +41,10 @@ def _smtp_server(tls: ssl.SSLContext | None, commands: list[str]):
                 elif verb == "STARTTLS" and tls:
                     writer.write(b"220 go ahead\r\n")
                     await writer.drain()
+                    if after_starttls is not None:
+                        writer.write(after_starttls)
+                        await writer.drain()
+                        break
                     await writer.start_tls(tls)
                 elif verb == "QUIT":
                     writer.write(b"221 bye\r\n")
@@ -54,7 +60,8 @@ def _smtp_server(tls: ssl.SSLContext | None, commands: list[str]):
     return handler
 
 
-def _probe(ca: MiniCA, tls: ssl.SSLContext | None, listen: bool = True) -> tuple[SmtpProbe, list[str]]:
+def _probe(ca: MiniCA, tls: ssl.SSLContext | None, listen: bool = True,
+           after_starttls: bytes | None = None) -> tuple[SmtpProbe, list[str]]:
     commands: list[str] = []
 
     async def main() -> SmtpProbe:
@@ -64,7 +71,7 @@ def _probe(ca: MiniCA, tls: ssl.SSLContext | None, listen: bool = True) -> tuple
             port = s.getsockname()[1]
             s.close()
             return await probe_mx(MX, "127.0.0.1", port=port, context=client_context(str(ca.bundle)), timeout=3)
-        server = await asyncio.start_server(_smtp_server(tls, commands), "127.0.0.1", 0)
+        server = await asyncio.start_server(_smtp_server(tls, commands, after_starttls), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         try:
             return await probe_mx(MX, "127.0.0.1", port=port, context=client_context(str(ca.bundle)), timeout=3)
@@ -113,3 +120,14 @@ def test_certificate_facts_do_not_depend_on_verification(ca: MiniCA, tmp_path_fa
     assert unverified.outcome == "cert_invalid" and unverified.tls_subclass == "unknown_ca"
     assert verified.cert["subject"] == f"CN={MX}" and verified.cert["issuer"] == "CN=Test CA"
     assert unverified.cert == verified.cert
+
+
+@pytest.mark.parametrize("after", [b"", b"454 4.7.0 TLS not available\r\n"])
+def test_a_handshake_the_server_breaks_is_a_tls_error_not_a_certificate_one(ca: MiniCA, after: bytes) -> None:
+    # STARTTLS answered 220, then the server closes (or writes plain text) instead of TLS:
+    # no certificate was presented, so nothing failed verification. (Plain text read as a
+    # TLS record, or the reset that follows the close: either subclass.)
+    probe, commands = _probe(ca, _ctx(ca), after_starttls=after)
+    assert commands[-1] == "STARTTLS"
+    assert probe.outcome == "tls_error" and probe.tls_subclass in ("no_certificate", "other"), probe
+    assert probe.verify_code is None and probe.verify_error and not probe.cert.get("subject")

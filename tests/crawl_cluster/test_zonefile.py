@@ -265,3 +265,18 @@ def test_canonical_fast_path_agrees_with_normalise_domain(name: str) -> None:
 
     if CANONICAL_NAME.match(name):
         assert normalise_domain(name) == (name, None)
+
+
+def test_an_overlong_line_or_record_is_quarantined_cut(tmp_path: Path) -> None:
+    from collectors.crawl.inputs import MAX_LINE_CHARS
+
+    long_line = "x" * 1_000_000
+    open_record = "big.com.\t172800\tin\tns\t(\n" + "ns.example.net.\n" * 6000 + ")\n"
+    path = _write(tmp_path, CZDS_SAMPLE + long_line + "\n" + open_record + "last.com.\t1\tin\tns\tns.last.net.\n")
+    entries = list(read_zone_entries(path))
+    bad = {e.reason: e for e in entries if e.domain is None}
+    assert set(bad) >= {"line_too_long", "record_too_long"}
+    assert len(bad["line_too_long"].raw) == MAX_LINE_CHARS
+    assert bad["line_too_long"].detail.startswith("line of 1,000,000 bytes")
+    assert len(bad["record_too_long"].raw) == MAX_LINE_CHARS
+    assert {"example.com", "other.com", "last.com"} <= {e.domain for e in entries if e.domain}

@@ -116,6 +116,9 @@ def test_a_lookalike_next_to_a_valid_record_is_a_warning() -> None:
         ("v=TLSRPTv1; rua = mailto:r@example.com", "tlsrpt_record.bad_whitespace"),
         ("v=TLSRPTv1;\nrua=mailto:r@example.com", "tlsrpt_record.bad_whitespace"),
         ("v=TLSRPTv1 rua=mailto:r@example.com", "tlsrpt_record.bad_whitespace"),
+        ("v=TLSRPTv1; rua=mailto:r@example.com ", "tlsrpt_record.trailing_whitespace"),
+        ("v=TLSRPTv1; rua=mailto:r@example.com\t", "tlsrpt_record.trailing_whitespace"),
+        ("v=TLSRPTv1; rua=mailto:r@example.com; x=1  ", "tlsrpt_record.trailing_whitespace"),
         ("v=TLSRPTv1; rua=mailto:r@example.com; _x=1", "tlsrpt_record.bad_extension"),
         ("v=TLSRPTv1; rua=mailto:r@example.com; x=a=b", "tlsrpt_record.bad_extension"),
         ("v=TLSRPTv1; rua=mailto:r@example.com; x=", "tlsrpt_record.bad_extension"),
@@ -251,12 +254,15 @@ MUTATIONS = {
                            "tlsrpt_record.bad_extension"),
     "bad_extension_value": (lambda t, d: t + ";x=" + d(st.sampled_from(["a=b", "", "a b", "\u00e9"])),
                             "tlsrpt_record.bad_extension"),
+    "trailing_whitespace": (lambda t, d: t + d(st.text(" \t", min_size=1, max_size=3)),
+                            "tlsrpt_record.trailing_whitespace"),
 }
 
 
 def _drop_rua(text: str) -> str:
     version, *fields = text.split(";")
-    return ";".join([version, *(f for f in fields if not f.strip(" \t").startswith("rua="))])
+    kept = ";".join([version, *(f for f in fields if not f.strip(" \t").startswith("rua="))])
+    return kept.rstrip(" \t")  # the WSP before a dropped last field would end the record
 
 
 @settings(max_examples=300, deadline=None)

@@ -16,10 +16,14 @@ SELECT
         FILTER (WHERE NOT m.covered)                               AS mismatch_subclass,
     bool_or(coalesce(len(t.records), 0) > 0)                      AS any_tlsa,
     count(s.mx_host)                                               AS n_probed,
-    -- worst first: tcp_error > cert_invalid > no_starttls > ok (the contract's order)
-    max(CASE s.outcome WHEN 'ok' THEN 0 WHEN 'no_starttls' THEN 1
-                       WHEN 'cert_invalid' THEN 2 ELSE 3 END)     AS worst_starttls,
-    bool_or(s.outcome = 'cert_invalid')                            AS any_cert_invalid,
+    -- worst first: tcp_error > host_unresponsive > tls_error > cert_invalid > no_starttls
+    -- > host_busy > ok (the contract's order; host_busy: not probed in the host's time, unknown)
+    max(CASE s.outcome WHEN 'ok' THEN 0 WHEN 'host_busy' THEN 1 WHEN 'no_starttls' THEN 2
+                       WHEN 'cert_invalid' THEN 3 WHEN 'tls_error' THEN 4
+                       WHEN 'host_unresponsive' THEN 5 ELSE 6 END) AS worst_starttls,
+    -- no PKIX-valid certificate after STARTTLS: one that fails verification, or a handshake
+    -- the server broke off (tls_error) before presenting any (RFC 8461 4.2)
+    bool_or(s.outcome IN ('cert_invalid', 'tls_error'))            AS any_cert_invalid,
     bool_or(s.outcome = 'no_starttls')                             AS any_no_starttls
 FROM crawl_mx m
 LEFT JOIN crawl_tlsa t ON t.run_id = m.run_id AND t.mx_host = m.mx_host
@@ -104,8 +108,9 @@ matched AS (
         CASE
             WHEN mx_status <> 'ok' OR n_mx = 0 THEN 'n/a'
             WHEN n_probed = 0 THEN 'not_probed'
-            ELSE CASE worst_starttls WHEN 0 THEN 'ok' WHEN 1 THEN 'no_starttls'
-                                     WHEN 2 THEN 'cert_invalid' ELSE 'tcp_error' END
+            ELSE CASE worst_starttls WHEN 0 THEN 'ok' WHEN 1 THEN 'host_busy' WHEN 2 THEN 'no_starttls'
+                                     WHEN 3 THEN 'cert_invalid' WHEN 4 THEN 'tls_error'
+                                     WHEN 5 THEN 'host_unresponsive' ELSE 'tcp_error' END
         END AS mx_starttls
     FROM fetched
 ),
@@ -113,7 +118,10 @@ classed AS (
     SELECT *,
         list_filter([
             CASE WHEN sts_record IN ('invalid', 'multiple') THEN 'invalid_txt' END,
-            CASE WHEN sts_record = 'valid' AND policy_fetch NOT IN ('ok', 'not_attempted')
+            -- host_busy is the crawl's own limit (no slot to the address in the domain's
+            -- time), not the domain's fault: no class; host_unresponsive is a host that
+            -- stopped answering (a circuit breaker verdict), a retrieval failure like timeout
+            CASE WHEN sts_record = 'valid' AND policy_fetch NOT IN ('ok', 'not_attempted', 'host_busy')
                  THEN 'policy_retrieval' END,
             -- RFC 8461 4.2: the MX must offer STARTTLS with a PKIX-valid certificate;
             -- no STARTTLS means no certificate a sender could validate
@@ -226,7 +234,7 @@ COMMENT ON COLUMN posture.mx_status IS 'ok | none | null_mx | dns_error';
 COMMENT ON COLUMN posture.mx_hosts IS 'the MX host names, '';''-joined, by preference';
 COMMENT ON COLUMN posture.sts_record IS 'the _mta-sts TXT record: absent | valid | invalid | multiple | dns_error';
 COMMENT ON COLUMN posture.sts_id IS 'the record''s id when valid';
-COMMENT ON COLUMN posture.policy_fetch IS 'ok | not_attempted | dns_error | tcp_error | tls_error | http_error | redirect | too_large | timeout | syntax_error';
+COMMENT ON COLUMN posture.policy_fetch IS 'ok | not_attempted | dns_error | tcp_error | tls_error | http_error | redirect | too_large | timeout | host_unresponsive (the address stopped answering: circuit breaker) | host_busy (the domain''s time ran out waiting for the address) | syntax_error';
 COMMENT ON COLUMN posture.policy_mode IS 'enforce | testing | none (valid policy only)';
 COMMENT ON COLUMN posture.policy_max_age IS 'seconds (valid policy only)';
 COMMENT ON COLUMN posture.policy_mx IS 'the policy''s mx patterns, '';''-joined';
@@ -234,7 +242,7 @@ COMMENT ON COLUMN posture.mx_policy_match IS 'all | some | none | n/a: MX hosts 
 COMMENT ON COLUMN posture.tlsrpt_record IS 'the _smtp._tls TXT record: absent | valid | invalid | multiple | dns_error';
 COMMENT ON COLUMN posture.dnssec IS 'secure | insecure | bogus | unknown (AD bit on the MX answer)';
 COMMENT ON COLUMN posture.tlsa IS 'yes | no | n/a: any TLSA record at _25._tcp.<mx>';
-COMMENT ON COLUMN posture.mx_starttls IS 'worst over MX hosts of ok | no_starttls | cert_invalid | tcp_error; not_probed; n/a';
+COMMENT ON COLUMN posture.mx_starttls IS 'worst over MX hosts of ok | host_busy | no_starttls | cert_invalid | tls_error | host_unresponsive | tcp_error; not_probed; n/a';
 COMMENT ON COLUMN posture.misconfigured IS 'any of the four published classes';
 COMMENT ON COLUMN posture.delivery_risk IS 'enforce mode and an MX a compliant sender must refuse';
 COMMENT ON COLUMN posture.findings IS ''';''-joined finding codes of the record and policy parsers (docs/rfc-core.md)';
