@@ -81,21 +81,114 @@ def _session_block(i: int, when: str) -> str:
     )
 
 
-def generate_log(path: Path, size_bytes: int) -> int:
-    """Write at least ``size_bytes`` of log to ``path``; returns the number of lines."""
+_SERVER_TLS = ("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 "
+               "server-signature RSA-PSS (2048 bits) server-digest SHA256")
+_DNSBLS = ("zen.spamhaus.org", "b.barracudacentral.org", "bl.spamcop.net", "psbl.surriel.com")
+
+
+def _ip(n: int) -> str:
+    """A documentation-range IPv4 address (RFC 5737) from a counter."""
+    return f"{(192, 198, 203)[n % 3]}.{(0, 51, 0)[n % 3]}.{(2, 100, 113)[n % 3]}.{n * 37 % 254 + 1}"
+
+
+def _real_block(i: int, when: str) -> str:
+    """One round of an internet-facing server's log, in real line shapes (the grok-pattern
+    messages of ../shared/external/postfix): 70 % postscreen and dnsblog (zombies turned away,
+    clients passed to smtpd), then smtpd (one message accepted over TLS, a reject, a dropped
+    client), tlsproxy, anvil, amavis (the content filter) and pipe (delivery to dovecot)."""
+    bad, good, drop = _ip(6 * i), _ip(6 * i + 1), _ip(6 * i + 2)
+    port = 1024 + i * 7 % 60000
+    pid = 3000 + i % 40          # smtpd processes serve many clients each
+    q_in, q_re = _qid(2 * i), _qid(2 * i + 1)
+    rcpt = f"user{i % 500}@example.org"
+    sender = f"news{i % 71}@list{i % 17}.example.com"
+    zombies = "".join(
+        f"{when} mx1 postfix/postscreen[1201]: CONNECT from [{_ip(6 * i + 3 + k)}]:{port + k} to [198.51.100.25]:25\n"
+        f"{when} mx1 postfix/dnsblog[{1300 + k}]: addr {_ip(6 * i + 3 + k)} listed by domain {_DNSBLS[(i + k) % 4]} as 127.0.0.{2 + k}\n"
+        f"{when} mx1 postfix/dnsblog[{1303 + k}]: addr {_ip(6 * i + 3 + k)} listed by domain {_DNSBLS[(i + k + 1) % 4]} as 127.0.0.2\n"
+        f"{when} mx1 postfix/postscreen[1201]: DNSBL rank {3 + k} for [{_ip(6 * i + 3 + k)}]:{port + k}\n"
+        f"{when} mx1 postfix/postscreen[1201]: PREGREET 11 after 0.{k + 1}4 from [{_ip(6 * i + 3 + k)}]:{port + k}: EHLO ylmf-pc\\r\\n\n"
+        f"{when} mx1 postfix/postscreen[1201]: NOQUEUE: reject: RCPT from [{_ip(6 * i + 3 + k)}]:{port + k}: 550 5.7.1 "
+        f"Service unavailable; client [{_ip(6 * i + 3 + k)}] blocked using {_DNSBLS[(i + k) % 4]}; from=<{sender}>, "
+        f"to=<{rcpt}>, proto=ESMTP, helo=<ylmf-pc>\n"
+        f"{when} mx1 postfix/postscreen[1201]: HANGUP after 1.{k}2 from [{_ip(6 * i + 3 + k)}]:{port + k} in tests after SMTP handshake\n"
+        f"{when} mx1 postfix/postscreen[1201]: DISCONNECT [{_ip(6 * i + 3 + k)}]:{port + k}\n"
+        for k in range(3))
+    return (
+        zombies
+        + f"{when} mx1 postfix/postscreen[1201]: CONNECT from [{good}]:{port} to [198.51.100.25]:25\n"
+        f"{when} mx1 postfix/dnsblog[1302]: addr {good} listed by domain list.dnswl.org as 127.0.5.1\n"
+        f"{when} mx1 postfix/postscreen[1201]: PASS OLD [{good}]:{port}\n"
+        f"{when} mx1 postfix/postscreen[1201]: CONNECT from [{drop}]:{port + 5} to [198.51.100.25]:25\n"
+        f"{when} mx1 postfix/postscreen[1201]: PASS NEW [{drop}]:{port + 5}\n"
+        f"{when} mx1 postfix/postscreen[1201]: CONNECT from [{bad}]:{port + 9} to [198.51.100.25]:25\n"
+        f"{when} mx1 postfix/postscreen[1201]: COMMAND TIME LIMIT from [{bad}]:{port + 9} after CONNECT\n"
+        f"{when} mx1 postfix/postscreen[1201]: DISCONNECT [{bad}]:{port + 9}\n"
+        f"{when} mx1 postfix/postscreen[1201]: WHITELISTED [{good}]:{port}\n"
+        f"{when} mx1 postfix/smtpd[{pid}]: connect from mail{i % 97}.example.com[{good}]\n"
+        f"{when} mx1 postfix/tlsproxy[1400]: CONNECT from [{good}]:{port}\n"
+        f"{when} mx1 postfix/smtpd[{pid}]: Anonymous TLS connection established from mail{i % 97}.example.com[{good}]: {_SERVER_TLS}\n"
+        f"{when} mx1 postfix/smtpd[{pid}]: {q_in}: client=mail{i % 97}.example.com[{good}]\n"
+        f"{when} mx1 postfix/cleanup[1500]: {q_in}: message-id=<{i}.{port}@list{i % 17}.example.com>\n"
+        f"{when} mx1 postfix/qmgr[1100]: {q_in}: from=<{sender}>, size={2000 + i % 9000}, nrcpt=1 (queue active)\n"
+        f"{when} mx1 postfix/smtpd[{pid}]: disconnect from mail{i % 97}.example.com[{good}] ehlo=2 starttls=1 mail=1 rcpt=1 data=1 quit=1 commands=7\n"
+        f"{when} mx1 postfix/tlsproxy[1400]: DISCONNECT [{good}]:{port}\n"
+        f"{when} mx1 postfix/smtpd[{pid + 40}]: connect from unknown[{drop}]\n"
+        f"{when} mx1 postfix/smtpd[{pid + 40}]: lost connection after AUTH from unknown[{drop}]\n"
+        f"{when} mx1 postfix/smtpd[{pid + 40}]: disconnect from unknown[{drop}] ehlo=1 auth=0/1 commands=1/2\n"
+        f"{when} mx1 amavis[2{i % 8}00]: ({i % 99999:05d}-01) Passed CLEAN {{RelayedInbound}}, [{good}]:{port} [{good}] "
+        f"<{sender}> -> <{rcpt}>, Queue-ID: {q_in}, Message-ID: <{i}.{port}@list{i % 17}.example.com>, "
+        f"mail_id: a{i:011d}, Hits: -1.{i % 10}, size: {2000 + i % 9000}, queued_as: {q_re}, {40 + i % 900} ms\n"
+        f"{when} mx1 postfix/smtp[1600]: {q_in}: to=<{rcpt}>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.9, "
+        f"delays=0.2/0/0/0.7, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as {q_re})\n"
+        f"{when} mx1 postfix/qmgr[1100]: {q_in}: removed\n"
+        f"{when} mx1 postfix/pipe[1700]: {q_re}: to=<{rcpt}>, relay=dovecot, delay=0.05, delays=0/0/0/0.05, dsn=2.0.0, "
+        f"status=sent (delivered via dovecot service)\n"
+        + (f"{when} mx1 postfix/anvil[1800]: statistics: max connection rate 2/60s for (smtpd:{good}) at Mar  1 10:00:00\n"
+           if i % 4 == 0 else
+           f"{when} mx1 postfix/dnsblog[1301]: addr {bad} listed by domain {_DNSBLS[i % 4]} as 127.0.0.4\n")
+    )
+
+
+def _classic_stamps(sec: int, n: int) -> list[str]:
+    """Classic syslog time stamps (RFC 3164 4.1.2): second resolution, no year, no zone."""
+    day, rest = divmod(sec, 86400)
+    month = (day // 28) % 12
+    stamp = f"{_MONTHS[month]} {day % 28 + 1:2d} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return [stamp] * n
+
+
+def _iso_stamps(sec: int, n: int) -> list[str]:
+    """rsyslog's high-precision / ``journalctl -o short-iso-precise`` stamps: microseconds and
+    an offset, one distinct stamp per line (as a busy server's log has)."""
+    day, rest = divmod(sec, 86400)
+    month = (day // 28) % 12
+    head = f"2024-{month + 1:02d}-{day % 28 + 1:02d}T{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    step = 1_000_000 // (n + 1)
+    return [f"{head}.{k * step:06d}+01:00" for k in range(n)]
+
+
+SHAPES = {"lab": (_session_block, 20), "real": (_real_block, 8)}   # block maker, blocks per second
+STAMPS = {"classic": _classic_stamps, "iso": _iso_stamps}
+
+
+def generate_log(path: Path, size_bytes: int, shape: str = "lab", stamps: str = "classic") -> int:
+    """Write at least ``size_bytes`` of log to ``path``; returns the number of lines.
+    ``shape``: ``lab`` (the audit lab's sessions) or ``real`` (an internet-facing server);
+    ``stamps``: ``classic`` or ``iso``."""
+    block_of, per_second = SHAPES[shape]
+    stamp_of = STAMPS[stamps]
     lines = 0
     written = 0
     i = 0
     with open(path, "w", encoding="ascii", buffering=1 << 22) as fh:
         while written < size_bytes:
-            sec = i // 20  # 20 rounds per second of log time, months move forward
-            day, rest = divmod(sec, 86400)
-            month = (day // 28) % 12
-            when = f"{_MONTHS[month]} {day % 28 + 1:2d} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-            block = _session_block(i, when)
+            body = block_of(i, "\0").split("\n")[:-1]
+            when = stamp_of(i // per_second, len(body))
+            block = "".join(w + line[1:] + "\n" for w, line in zip(when, body))
             fh.write(block)
             written += len(block)
-            lines += 21
+            lines += len(body)
             i += 1
     return lines
 

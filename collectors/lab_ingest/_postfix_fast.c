@@ -1171,6 +1171,11 @@ static int parse_uint(const char *p, Py_ssize_t n, int64_t *out) {
 static const char LONG_QID[] = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz";
 static int qid_prefix(Slice t, Slice *qid, Slice *body) {
     Py_ssize_t i = 0;
+    if (t.n >= 9 && memcmp(t.p, "NOQUEUE: ", 9) == 0) {
+        *qid = sl(t.p, 7);
+        *body = sl(t.p + 9, t.n - 9);
+        return 1;
+    }
     int hex = 1, lng = 1;
     while (i < t.n && t.p[i] != ':') {
         unsigned char c = (unsigned char)t.p[i];
@@ -1180,7 +1185,7 @@ static int qid_prefix(Slice t, Slice *qid, Slice *body) {
         i++;
     }
     if (i >= t.n - 1 || t.p[i] != ':' || t.p[i + 1] != ' ') return 0;
-    int ok = (hex && i >= 5) || (lng && i >= 9) || (i == 7 && memcmp(t.p, "NOQUEUE", 7) == 0);
+    int ok = (hex && i >= 5) || (lng && i >= 9);
     if (!ok) return 0;
     *qid = sl(t.p, i);
     *body = sl(t.p + i + 2, t.n - i - 2);
@@ -1403,10 +1408,118 @@ static int parse_tls(Slice t, Ev *e) {
     return 1;
 }
 
-/* The message kinds this reader parses itself; 0 declines (the Python parser decides). */
+/* postfix_messages._diagnostic(text): ``LEVEL: [QID: ][NAME[ADDR]: ]text`` (the level before the
+ * first ": "); the row needs the level, the queue id (not NOQUEUE) and, for smtpd, the address. */
+static int diagnostic(Slice text, Ev *e) {
+    static const char *levels[] = {"warning", "error", "fatal", "panic", "info"};
+    const char *c = text.n >= 2 ? memmem(text.p, text.n, ": ", 2) : NULL;
+    if (c == NULL || c - text.p > 7) return 0;
+    Slice level = sl(text.p, c - text.p);
+    int found = 0;
+    for (int k = 0; k < 5 && !found; k++) found = sl_is(level, levels[k]);
+    if (!found) return 0;
+    ev_clear(e, EV_DIAGNOSTIC);
+    e->level = level;
+    Slice rest = sl(c + 2, text.n - (c + 2 - text.p)), qid, body;
+    if (qid_prefix(rest, &qid, &body) && !sl_is(qid, "NOQUEUE")) {
+        e->queue_id = qid;
+        rest = body;
+    }
+    /* _PEER_PREFIX: ([^\s\[\]]+)\[([0-9A-Fa-f]*[.:][0-9A-Fa-f.:]*|unknown)\]: */
+    Py_ssize_t j = 0;
+    while (j < rest.n && rest.p[j] != '[' && rest.p[j] != ']' && !is_space((unsigned char)rest.p[j])) j++;
+    if (j == 0 || j >= rest.n || rest.p[j] != '[') return 1;
+    Py_ssize_t a = j + 1, k = a;
+    int sep = 0, ok = 1;
+    while (k < rest.n && rest.p[k] != ']') {
+        unsigned char ch = (unsigned char)rest.p[k];
+        if (ch == '.' || ch == ':') sep = 1;
+        else if (!(is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))) ok = 0;
+        k++;
+    }
+    Slice addr = sl(rest.p + a, k - a);
+    if ((ok && sep) || sl_is(addr, "unknown"))
+        if (k + 2 < rest.n && rest.p[k + 1] == ':' && rest.p[k + 2] == ' ') e->diag_peer_addr = addr;
+    return 1;
+}
+
+/* smtpd's _SESSION_PROBLEM: PROBLEM (?:after (\S+(?: \w+)?)(?: \([^)]*\))? )?from PEER(?::? ?(.*))?$ */
+static int session_problem_at(Slice t, Py_ssize_t i, Slice *name, Slice *addr, Slice *detail) {
+    /* " from PEER" and the detail, from t[i] (the space before "from") */
+    int64_t port;
+    if (!eat(t.p, t.n, &i, " from ") || peer(t, &i, name, addr, &port) <= 0) return 0;
+    if (i < t.n && t.p[i] == ':') i++;
+    if (i < t.n && t.p[i] == ' ') i++;
+    *detail = sl(t.p + i, t.n - i);
+    return 1;
+}
+static int is_word(unsigned char c) { return is_digit(c) || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static int skip_paren(Slice t, Py_ssize_t i) {
+    /* (?: \([^)]*\))? greedy: the index after it, or i */
+    if (i + 1 < t.n && t.p[i] == ' ' && t.p[i + 1] == '(') {
+        const char *close = memchr(t.p + i + 2, ')', t.n - i - 2);
+        if (close != NULL) return (int)(close - t.p + 1);
+    }
+    return (int)i;
+}
+static int session_problem(Slice t, Ev *e) {
+    static const char *problems[] = {"lost connection", "timeout", "too many errors", "bare <LF> received",
+                                     "improper command pipelining", "SSL_accept error"};
+    Py_ssize_t i = 0;
+    int k = 0;
+    for (; k < 6; k++) {
+        i = 0;
+        if (eat(t.p, t.n, &i, problems[k]) && i < t.n && t.p[i] == ' ') break;
+    }
+    if (k == 6) return 0;
+    ev_clear(e, EV_SESSION_PROBLEM);
+    e->problem = sl(t.p, i);
+    if (t.n - i > 7 && memcmp(t.p + i, " after ", 7) == 0) {
+        Py_ssize_t s0 = i + 7, j = s0;
+        while (j < t.n && !is_space((unsigned char)t.p[j])) j++;
+        if (j == s0) return 0;
+        /* with a following word (greedy), then without */
+        if (j + 1 < t.n && t.p[j] == ' ' && is_word((unsigned char)t.p[j + 1])) {
+            Py_ssize_t w = j + 1;
+            while (w < t.n && is_word((unsigned char)t.p[w])) w++;
+            if (session_problem_at(t, skip_paren(t, w), &e->name, &e->addr, &e->detail)) {
+                e->stage = sl(t.p + s0, w - s0);
+                return 1;
+            }
+        }
+        if (session_problem_at(t, skip_paren(t, j), &e->name, &e->addr, &e->detail)) {
+            e->stage = sl(t.p + s0, j - s0);
+            return 1;
+        }
+        return 0;
+    }
+    return session_problem_at(t, i, &e->name, &e->addr, &e->detail);
+}
+
+/* Daemons with a parser of their own in postfix_messages.PARSERS; any other daemon's line is
+ * a diagnostic or an uninterpreted line. */
+static int has_parser(Slice d) {
+    static const char *names[] = {"smtpd", "smtp", "lmtp", "relay", "local", "virtual", "pipe", "error", "retry",
+                                  "discard", "qmgr", "cleanup", "bounce", "pickup"};
+    for (int k = 0; k < 14; k++)
+        if (sl_is(d, names[k])) return 1;
+    return 0;
+}
+
+#define FAST_UNINTERPRETED 2
+
+/* The message kinds this reader parses itself: 1 an event, FAST_UNINTERPRETED a line no parser
+ * interprets (e->queue_id: its _QID_PREFIX), 0 declines (the Python parser decides). */
 static int fast_message(Slice daemon, Slice text, Ev *e) {
     Slice qid, body;
     Py_ssize_t i = 0;
+    if (text.n > 0 && text.p[0] >= 'e' && text.p[0] <= 'w' && diagnostic(text, e)) return 1;
+    if (!has_parser(daemon)) {
+        /* parse_other: only diagnostics; the rest is kept as it is */
+        ev_clear(e, EV_DIAGNOSTIC);
+        if (qid_prefix(text, &qid, &body)) e->queue_id = qid;
+        return FAST_UNINTERPRETED;
+    }
     if (sl_is(daemon, "smtpd")) {
         if (starts(text.p, text.n, "connect from ")) {
             ev_clear(e, EV_CONNECT);
@@ -1428,6 +1541,9 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
             if (starts(text.p, text.n, "Anonymous TLS ") || starts(text.p, text.n, "Untrusted TLS ")
                 || starts(text.p, text.n, "Trusted TLS ") || starts(text.p, text.n, "Verified TLS "))
                 return parse_tls(text, e);
+        if (text.n > 0 && (text.p[0] == 'l' || text.p[0] == 't' || text.p[0] == 'b' || text.p[0] == 'i'
+                           || text.p[0] == 'S') && session_problem(text, e))
+            return 1;
         if (qid_prefix(text, &qid, &body) && starts(body.p, body.n, "client=")) {
             ev_clear(e, EV_CLIENT);
             e->queue_id = qid;
@@ -1537,6 +1653,18 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
     return 0;
 }
 
+/* postfix_log._RESOLVER_PROGRAMS, by the whole name or its last part: the resolver's lines are
+ * read by the Python reader. */
+static int resolver_program(Slice prog) {
+    static const char *names[] = {"mta-sts-daemon", "postfix-mta-sts-resolver", "mta-sts-resolver"};
+    Py_ssize_t j = prog.n;
+    while (j > 0 && prog.p[j - 1] != '/') j--;
+    Slice base = sl(prog.p + j, prog.n - j);
+    for (int k = 0; k < 3; k++)
+        if (sl_is(prog, names[k]) || sl_is(base, names[k])) return 1;
+    return 0;
+}
+
 /* postfix_envelope.split_program: ``postfix-a/smtpd`` -> (postfix-a, smtpd); 0: not Postfix */
 static int split_program(Slice prog, Slice *instance, Slice *daemon) {
     const char *slash = memchr(prog.p, '/', prog.n);
@@ -1551,47 +1679,20 @@ static int split_program(Slice prog, Slice *instance, Slice *daemon) {
     return 1;
 }
 
-/* The classic envelope, exactly as EnvelopeParser._classic's fast path; 0 declines. */
-static int fast_envelope(Reader *r, Slice line, Env *env) {
-    if (line.n < 17) return 0;
-    int64_t ts;
-    if (r->memo_valid && memcmp(r->memo_stamp, line.p, 15) == 0) {
-        ts = r->memo_ts;
-    } else {
-        PyObject *stamp = PyUnicode_DecodeASCII(line.p, 15, NULL);
-        if (stamp == NULL) { PyErr_Clear(); return 0; }
-        PyObject *dt = PyDict_GetItemWithError(r->stamp_cache, stamp);
-        if (dt == NULL) {
-            if (PyErr_Occurred()) { Py_DECREF(stamp); return -1; }
-            dt = PyObject_CallOneArg(r->stamp_fn, stamp);
-            Py_DECREF(stamp);
-            r->memo_valid = 0;      /* Python ran: its caches may have changed */
-            if (dt == NULL) return -1;
-            Py_DECREF(dt);          /* the cache holds it (or it is None) */
-            if (dt == Py_None) return 0;
-            return fast_envelope(r, line, env);
-        }
-        Py_DECREF(stamp);
-        if (dt == Py_None) return 0;
-        if (!PyDateTime_Check(dt)) return 0;
-        ts = dt_to_us(dt);
-        if (ts == NONE_I64) return -1;
-        memcpy(r->memo_stamp, line.p, 15);
-        r->memo_ts = ts;
-        r->memo_valid = 1;
-    }
-    if (line.p[15] != ' ') return 0;
-    const char *p = line.p;
-    Py_ssize_t n = line.n;
-    const char *sp = memchr(p + 16, ' ', n - 16);
+/* `` host prog[pid]: `` from p[at] (a space) on, as postfix_envelope's _CLASSIC_TAIL / _ISO read
+ * it: host \S+, program [^\s\[\]:]+, an optional [pid] of digits, ':' and an optional space. */
+static int env_tail(const char *p, Py_ssize_t n, Py_ssize_t at, Env *env) {
+    if (at >= n || p[at] != ' ') return 0;
+    Py_ssize_t h = at + 1;
+    const char *sp = memchr(p + h, ' ', n - h);
     if (sp == NULL) return 0;
     Py_ssize_t spi = sp - p;
-    if (spi <= 16) return 0;
+    if (spi <= h) return 0;
     const char *colon = memchr(p + spi + 1, ':', n - spi - 1);
     if (colon == NULL) return 0;
     Py_ssize_t ci = colon - p;
     if (ci <= spi + 1) return 0;
-    Slice host = sl(p + 16, spi - 16);
+    Slice host = sl(p + h, spi - h);
     const char *lb = memchr(p + spi + 1, '[', ci - spi - 1);
     Slice prog;
     int64_t pid = NONE_I64;
@@ -1610,12 +1711,145 @@ static int fast_envelope(Reader *r, Slice line, Env *env) {
     for (Py_ssize_t k = 0; k < host.n; k++)
         if (is_space((unsigned char)host.p[k])) return 0;
     Py_ssize_t end = (ci + 1 < n && p[ci + 1] == ' ') ? ci + 2 : ci + 1;
-    env->ts = ts;
     env->host = host;
     env->program = prog;
     env->pid = pid;
     env->message = sl(p + end, n - end);
     return 1;
+}
+
+/* Exactly n ASCII digits at p as a number; -1 if not digits. */
+static int digits_n(const char *p, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!is_digit((unsigned char)p[i])) return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* postfix_envelope._fraction: the first six of 1-9 digits as microseconds; *len the digits. */
+static int fraction_us(const char *p, Py_ssize_t n, Py_ssize_t at, Py_ssize_t *len) {
+    Py_ssize_t j = at;
+    while (j < n && j - at < 10 && is_digit((unsigned char)p[j])) j++;
+    *len = j - at;
+    if (*len < 1 || *len > 9) return -1;
+    int us = 0;
+    for (Py_ssize_t k = 0; k < 6; k++) us = us * 10 + (k < *len ? p[at + k] - '0' : 0);
+    return us;
+}
+
+static int days_in_month(int y, int m) {
+    static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : d[m - 1];
+}
+
+/* The classic envelope, as EnvelopeParser._classic: the 15-character stamp through the
+ * reference's own cache (its year tracker), an optional fraction (maillog_file,
+ * journalctl -o short-precise), then the tail. 0 declines. */
+static int classic_envelope(Reader *r, Slice line, Env *env) {
+    if (line.n < 17) return 0;
+    int64_t ts;
+    if (r->memo_valid && memcmp(r->memo_stamp, line.p, 15) == 0) {
+        ts = r->memo_ts;
+    } else {
+        PyObject *stamp = PyUnicode_DecodeASCII(line.p, 15, NULL);
+        if (stamp == NULL) { PyErr_Clear(); return 0; }
+        PyObject *dt = PyDict_GetItemWithError(r->stamp_cache, stamp);
+        if (dt == NULL) {
+            if (PyErr_Occurred()) { Py_DECREF(stamp); return -1; }
+            dt = PyObject_CallOneArg(r->stamp_fn, stamp);
+            Py_DECREF(stamp);
+            r->memo_valid = 0;      /* Python ran: its caches may have changed */
+            if (dt == NULL) return -1;
+            Py_DECREF(dt);          /* the cache holds it (or it is None) */
+            if (dt == Py_None) return 0;
+            return classic_envelope(r, line, env);
+        }
+        Py_DECREF(stamp);
+        if (dt == Py_None) return 0;
+        if (!PyDateTime_Check(dt)) return 0;
+        ts = dt_to_us(dt);
+        if (ts == NONE_I64) return -1;
+        memcpy(r->memo_stamp, line.p, 15);
+        r->memo_ts = ts;
+        r->memo_valid = 1;
+    }
+    Py_ssize_t at = 15;
+    if (line.p[15] == '.') {
+        /* _CLASSIC_TAIL: (?:\.(\d{1,9}))? -- the whole second's time with these microseconds */
+        Py_ssize_t len;
+        int us = fraction_us(line.p, line.n, 16, &len);
+        if (us < 0) return 0;
+        ts += us;
+        at = 16 + len;
+    }
+    if (!env_tail(line.p, line.n, at, env)) return 0;
+    env->ts = ts;
+    return 1;
+}
+
+/* _ISO: (?:<\d{1,3}>)?YYYY-MM-DD[T ]hh:mm:ss(?:[.,]\d{1,9})?(Z|[+-]\d\d:?\d\d)? then the tail, as
+ * rsyslog's RSYSLOG_FileFormat and journalctl -o short-iso write it; converted to UTC. 0 declines
+ * (and declines what the reference could also read another way: a host that is a log level
+ * after a space-separated stamp could be the resolver's own format). */
+static int iso_envelope(Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, i = 0;
+    if (n > 0 && p[0] == '<') {
+        Py_ssize_t j = 1;
+        while (j < n && j < 5 && is_digit((unsigned char)p[j])) j++;
+        if (j == 1 || j > 4 || j >= n || p[j] != '>') return 0;
+        i = j + 1;
+    }
+    if (n - i < 20) return 0;
+    const char *s = p + i;
+    if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':') return 0;
+    int y = digits_n(s, 4), mo = digits_n(s + 5, 2), d = digits_n(s + 8, 2), hh = digits_n(s + 11, 2),
+        mi = digits_n(s + 14, 2), ss = digits_n(s + 17, 2);
+    if (y < 2 || y > 9998 || mo < 1 || mo > 12 || d < 1 || hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0
+        || ss > 59 || d > days_in_month(y, mo))
+        return 0;
+    i += 19;
+    int us = 0;
+    if (i < n && (p[i] == '.' || p[i] == ',')) {
+        Py_ssize_t len;
+        us = fraction_us(p, n, i + 1, &len);
+        if (us < 0) return 0;
+        i += 1 + len;
+    }
+    int64_t offset_min = 0;
+    if (i < n && p[i] == 'Z') {
+        i++;
+    } else if (i < n && (p[i] == '+' || p[i] == '-')) {
+        int sign = p[i] == '+' ? 1 : -1;
+        if (n - i < 5) return 0;
+        int oh = digits_n(p + i + 1, 2), om;
+        Py_ssize_t k = i + 3;
+        if (p[k] == ':') k++;
+        if (n - k < 2 || (om = digits_n(p + k, 2)) < 0 || oh < 0) return 0;
+        if (oh * 60 + om >= 1440) return 0;      /* dt.timezone refuses it: the reference reads no line */
+        offset_min = sign * (oh * 60 + om);
+        i = k + 2;
+    }
+    if (!env_tail(p, n, i, env)) return 0;
+    if (s[10] == ' ') {
+        static const char *levels[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+        for (int k = 0; k < 5; k++)
+            if (sl_is(env->host, levels[k])) return 0;
+    }
+    int64_t secs = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + hh) * 60 + mi) * 60 + ss;
+    env->ts = (secs - offset_min * 60) * 1000000 + us;
+    return 1;
+}
+
+/* The envelope of an ASCII line, where the compiled reader reads it itself; 0 declines. */
+static int fast_envelope(Reader *r, Slice line, Env *env) {
+    if (line.n == 0) return 0;
+    unsigned char c = (unsigned char)line.p[0];
+    if (c >= 'A' && c <= 'Z') return classic_envelope(r, line, env);
+    if (is_digit(c) || c == '<') return iso_envelope(line, env);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ events from Python */
@@ -1823,12 +2057,21 @@ static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int6
         Slice instance, daemon;
         if (got && split_program(env.program, &instance, &daemon)) {
             Ev e;
-            if (fast_message(daemon, env.message, &e)) {
+            int kind = fast_message(daemon, env.message, &e);
+            if (kind == FAST_UNINTERPRETED) {
+                r->fast++;
+                return emit_other(r, &env, daemon, e.queue_id, sl_c("uninterpreted"), lineno);
+            }
+            if (kind) {
                 r->fast++;
                 r->interpreted++;
                 if (apply_event(r, &env, instance, daemon, &e, offset, lineno) < 0) return -1;
                 return flush_evicted(r);
             }
+        } else if (got && !resolver_program(env.program)) {
+            /* PostfixLogReader._non_postfix: another program's line, kept as it is */
+            r->fast++;
+            return emit_other(r, &env, NONE_SLICE, NONE_SLICE, sl_c("not postfix"), lineno);
         }
     }
     return slow_line(r, p, n, offset, lineno);

@@ -93,7 +93,7 @@ def parse_iso_timestamp(text: str) -> dt.datetime | None:
     try:
         return dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), _fraction(frac),
                            tzinfo=_zone(zone)).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):    # an offset past year 1 or 9999
         return None
 
 
@@ -244,7 +244,7 @@ class EnvelopeParser:
         try:
             ts = dt.datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss), _fraction(frac),
                              tzinfo=_zone(zone)).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):    # an offset past year 1 or 9999
             return None
         return LogLine(ts, host, prog, _pid(pid), msg)
 

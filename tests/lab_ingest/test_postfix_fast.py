@@ -81,14 +81,41 @@ def _assert_same(data: bytes, year: int = 2024, block: int = 1 << 16) -> dict[st
     return counters
 
 
-def _grok_lines() -> list[str]:
-    daemons = ("smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp", "pipe", "error", "anvil")
-    lines = []
-    for i, path in enumerate(sorted((POSTFIX / "grok-patterns").glob("*.yaml"))):
+# The envelopes the compiled reader reads itself (and some it must leave to Python): classic
+# syslog, Postfix's maillog_file / journalctl -o short-precise (a fraction), rsyslog's
+# high-precision and journalctl -o short-iso (ISO 8601 with fractions and offsets), with a PRI.
+_STAMPS = ("Mar  1 10:00:{s:02d}", "Mar  1 10:00:{s:02d}.123456", "Mar 11 10:00:{s:02d}.5",
+           "2024-03-01T10:00:{s:02d}.123456+01:00", "2024-03-01T10:00:{s:02d}Z", "2024-03-01 10:00:{s:02d}",
+           "2024-03-01T10:00:{s:02d},123-0530", "<22>2024-03-01T10:00:{s:02d}.123456789+00:00")
+_AWKWARD_STAMPS = ("2024-02-30T10:00:00Z", "2024-03-01T24:00:00Z", "2024-03-01T10:60:00Z", "2024-03-01T10:00:60Z",
+                   "2024-03-01T10:00:00+24:00", "2024-03-01T10:00:00+23:99", "2024-03-01T10:00:00+2359",
+                   "2024-03-01T10:00:00.1234567890Z", "2024-03-01T10:00:00.Z", "2024-03-01T10:00:00+1",
+                   "2024-3-01T10:00:00Z", "2024-03-01t10:00:00Z", "0001-01-01T00:00:00+01:00",
+                   "9999-12-31T23:59:59-01:00", "2024-03-01T10:00:00 ", "2024-03-01T10:00:00\t",
+                   "<1234>2024-03-01T10:00:00Z", "<>2024-03-01T10:00:00Z", "<13>Mar  1 10:00:00",
+                   "Mar  1 10:00:00.", "Mar  1 10:00:00.1234567890", "Mar  1 10:00:00,5", "Feb 30 10:00:00",
+                   "2024-03-01 10:00:00 INFO", "2024-03-01 10:00:00,123 WARNING")
+# Daemons with a parser, daemons without one (their lines are kept as they are), other programs.
+_DAEMONS = ("smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp", "pipe", "error", "anvil",
+            "postscreen", "dnsblog", "tlsproxy", "verify")
+
+
+def _grok_messages() -> list[str]:
+    out = []
+    for path in sorted((POSTFIX / "grok-patterns").glob("*.yaml")):
         data = yaml.safe_load(path.read_text()).get("data")
         if isinstance(data, str):
-            for daemon in daemons:
-                lines.append(f"Mar  1 10:00:{i % 60:02d} mail postfix/{daemon}[{100 + i % 5}]: {data}")
+            out.append(data)
+    return out
+
+
+def _grok_lines() -> list[str]:
+    lines = []
+    for i, data in enumerate(_grok_messages()):
+        for k, daemon in enumerate(_DAEMONS):
+            stamp = _STAMPS[(i + k) % len(_STAMPS)].format(s=i % 60)
+            lines.append(f"{stamp} mail postfix/{daemon}[{100 + i % 5}]: {data}")
+        lines.append(f"{_STAMPS[i % len(_STAMPS)].format(s=i % 60)} mail amavis[{i}]: {data}")
     return lines
 
 
@@ -109,6 +136,34 @@ def test_maillogger_log_gives_the_same_rows() -> None:
 
 def test_every_grok_message_under_every_daemon_gives_the_same_rows() -> None:
     _assert_same(("\n".join(_grok_lines()) + "\n").encode())
+
+
+def test_every_envelope_with_awkward_stamps_gives_the_same_rows() -> None:
+    messages = ["connect from mx.example[192.0.2.1]", "4ABCDE12345: removed", "CONNECT from [192.0.2.1]:25 to [x]:25",
+                "warning: hostname x does not resolve", "STS: Lookup PERFORMED: domain = a.example"]
+    lines = []
+    for i, stamp in enumerate((*_STAMPS, *_AWKWARD_STAMPS)):
+        stamp = stamp.format(s=i % 60)
+        for k, (program, text) in enumerate(zip(("postfix/smtpd[1]", "postfix/qmgr[2]", "postfix/postscreen[3]",
+                                                 "postfix/smtpd[4]", "INFO"), messages)):
+            lines.append(f"{stamp} mail {program}: {text}")
+        lines.append(f"{stamp} mail{i}  postfix/smtpd[1]: double space")
+        lines.append(f"{stamp} DEBUG    STS: resolver's own format")
+    counters = _assert_same(("\n".join(lines) + "\n").encode())
+    assert counters["fast"] > len(_STAMPS) * 4
+
+
+@pytest.mark.parametrize("stamps", ["iso", "classic"])
+def test_real_server_log_is_read_by_the_compiled_parsers_alone(tmp_path, stamps: str) -> None:
+    """The benchmark's internet-facing server (postscreen, dnsblog, tlsproxy, anvil, amavis, pipe),
+    with ISO 8601 and with classic time stamps: every line parsed in C, the same rows."""
+    from benchmarks.ingest_bench import generate_log
+
+    log = tmp_path / "maillog"
+    generate_log(log, 1 << 20, shape="real", stamps=stamps)
+    data = log.read_bytes()
+    counters = _assert_same(data)
+    assert counters["slow"] == 0 and counters["fast"] == counters["lines"]
 
 
 def test_benchmark_log_is_read_by_the_compiled_parsers_alone(tmp_path) -> None:
@@ -158,6 +213,15 @@ _TEMPLATES = [
     ("smtp", "{qid}: to=<{rcpt}>, {orig}relay={relay}, {conn}delay={delay}, delays={delays}, {tls}dsn={dsn}, "
              "status={status} ({reason}){tail}"),
     ("local", "{qid}: to=<{rcpt}>, relay=local, delay={delay}, delays={delays}, dsn={dsn}, status={status} ({reason})"),
+    ("smtpd", "lost connection after {stage}{paren} from {name}[{addr}]{port}{tail}"),
+    ("smtpd", "timeout after {stage} {word}{paren} from {name}[{addr}]{port}{tail}"),
+    ("smtpd", "SSL_accept error from {name}[{addr}]{port}: {reason}"),
+    ("smtpd", "{level}: {name}[{addr}]: {reason}"),
+    ("smtpd", "{level}: {qid}: {name}[{addr}]{port}: {reason}"),
+    ("qmgr", "{level}: {reason}"),
+    ("postscreen", "{qid}: reject: RCPT from [{addr}]{port}: {reason}"),
+    ("dnsblog", "{level}: addr {addr} listed by domain {name} as 127.0.0.2"),
+    ("anvil", "statistics: max connection rate 1/60s for (smtpd:{addr}) at {reason}"),
 ]
 _GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "trust": "Verified", "dir": "to",
          "proto": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "bits": "256/256",
@@ -165,12 +229,15 @@ _GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "
          "qid": "4ABCDE12345", "qid2": "3F2A1B9C", "msgid": "<id@x>", "num": "612", "num2": "1", "who": "sender",
          "kind": "non-delivery", "rcpt": "u@a.example", "orig": "", "relay": "mx[127.0.0.1]:25", "conn": "",
          "delay": "0.41", "delays": "0.02/0.01/0.3/0.08", "tls": "", "dsn": "2.0.0", "status": "sent",
-         "reason": "250 2.0.0 Ok: queued as 4XYZ"}
+         "reason": "250 2.0.0 Ok: queued as 4XYZ", "stage": "DATA", "paren": " (0 bytes)", "word": "TO",
+         "level": "warning"}
 _AWKWARD = ["", " ", "  ", "x", "[", "]", "[]", "<", ">", "<>", ",", ", ", ":", ": ", ":x", ":25x", "(", ")", " (",
             "()", "0", "007", "5.7.1000", "22.0.0", "2.0", "1.", ".5", ".", "..", "1.2.3", "/", "1/2/3", "1/2/3/4/5",
             " bits", "bits)", "\t", "\x1c", "\r", "é", "99999999999999999999", "NOQUEUE", "ABCDE", "4bcdfghjklm",
             "orig_to=<o@b>, ", "orig_to=o@b, ", "conn_use=2, ", "conn_use=x, ", "tls=dane, ", " key-exchange",
-            " server-signature X (2048", " server-signature X (P-256)", " server-digest", "delay", "to=<a@b>"]
+            " server-signature X (2048", " server-signature X (P-256)", " server-digest", "delay", "to=<a@b>",
+            "from", " from ", "from x[1.2.3.4]", "info", "warning:", "Warning", "unknown", "::1", "g.1",
+            "fe80::1%eth0", " (x) (y)", "(x"]
 
 
 def _single_mutations() -> list[str]:
@@ -252,7 +319,20 @@ def _message(draw, daemon: str) -> str:
             st.builds(lambda p: f"lost connection after DATA from {p}", _PEER),
             st.builds(lambda p: f"NOQUEUE: reject: RCPT from {p}: 554 5.7.1 <x@y>: Relay access denied; "
                                 f"from=<a@b> to=<x@y> proto=ESMTP helo=<h>", _PEER),
-            st.just("warning: hostname does not resolve")))
+            st.just("warning: hostname does not resolve"),
+            st.builds(lambda s, p, d: f"{s} from {p}{d}", _or_fuzz(st.sampled_from([
+                "lost connection after DATA (0 bytes)", "timeout after END-OF-MESSAGE", "lost connection after RCPT TO",
+                "SSL_accept error", "too many errors after AUTH", "improper command pipelining after EHLO"])),
+                _PEER, st.sampled_from(["", ": -1", ":", ": x\r\ny"])),
+            st.builds(lambda lv, p, x: f"{lv}: {p}: {x}", _or_fuzz(st.sampled_from(["warning", "info", "error"])),
+                      _PEER, st.sampled_from(["SASL LOGIN authentication failed", "x; from=<a@b> to=<c@d>"]))))
+    if daemon in ("postscreen", "dnsblog", "tlsproxy", "anvil"):
+        return draw(st.one_of(
+            st.builds(lambda p: f"CONNECT from {p} to [192.0.2.25]:25", _PEER),
+            st.builds(lambda p: f"PASS OLD {p}", _PEER),
+            st.builds(lambda q2, p: f"{q2}: reject: RCPT from {p}: 550 5.7.1 Service unavailable", _QID, _PEER),
+            st.builds(lambda lv, x: f"{lv}: {x}", _or_fuzz(st.sampled_from(["warning", "fatal"])), _FUZZ),
+            st.just("statistics: max connection rate 1/60s for (smtpd:192.0.2.1) at Mar  1 10:00:00")))
     if daemon in ("smtp", "lmtp", "relay"):
         return draw(st.one_of(_delivery().map(lambda d: f"{q}: {d}"), _tls("to"),
                               st.builds(lambda p: f"certificate verification failed for {p}: untrusted issuer", _PEER),
@@ -278,13 +358,16 @@ def _message(draw, daemon: str) -> str:
 
 @st.composite
 def _line(draw) -> str:
-    daemon = draw(_or_fuzz(st.sampled_from(["smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp"])))
+    daemon = draw(_or_fuzz(st.sampled_from(["smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp",
+                                            "postscreen", "dnsblog", "tlsproxy", "anvil"])))
     program = draw(st.one_of(st.sampled_from([f"postfix/{daemon}", f"postfix-a/{daemon}", f"postfix/submission/{daemon}"]),
-                             st.sampled_from(["mta-sts-daemon", "postfix", "dovecot"]), _FUZZ))
+                             st.sampled_from(["mta-sts-daemon", "postfix", "dovecot", "amavis", "x/mta-sts-resolver"]), _FUZZ))
     pid = draw(_or_fuzz(st.sampled_from(["[1]", "[2]", "[3]", "", "[x]", "[]"])))
     host = draw(_or_fuzz(st.sampled_from(["lab-a", "sender", "b"])))
     stamp = draw(_or_fuzz(st.sampled_from(["Mar  1 10:00:00", "Mar  1 10:00:01", "Dec 31 23:59:59", "Jan  1 00:00:00",
-                                           "Mar  1 10:00:00.250000", "2024-03-01T10:00:00Z"])))
+                                           "Mar  1 10:00:00.250000", "2024-03-01T10:00:00Z",
+                                           "2024-03-01T10:00:00.123456+01:00", "2024-03-01T11:00:00.5-01:00",
+                                           "2024-03-01 10:00:00,123"])))
     return f"{stamp} {host} {program}{pid}: {draw(_message(daemon))}"
 
 
