@@ -209,19 +209,29 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
     *m = mp < 10 ? mp + 3 : mp - 9;
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
+static char *put_digits(char *o, int64_t v, int width) {
+    for (int k = width - 1; k >= 0; k--) { o[k] = (char)('0' + v % 10); v /= 10; }
+    return o + width;
+}
 static int fmt_ts(char *out, int64_t us) {
+    /* by hand, not sprintf: a log with a distinct microsecond on every line formats one per row */
     int64_t days = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
     int64_t rest = us - days * 86400000000LL;
     int64_t y;
     unsigned mo, d;
     civil_from_days(days, &y, &mo, &d);
     int64_t secs = rest / 1000000, micro = rest % 1000000;
-    if (micro)
+    if (y < 0 || y > 9999)
         return sprintf(out, "%04lld-%02u-%02u %02lld:%02lld:%02lld.%06lld+00:00", (long long)y, mo, d,
                        (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60),
                        (long long)micro);
-    return sprintf(out, "%04lld-%02u-%02u %02lld:%02lld:%02lld+00:00", (long long)y, mo, d,
-                   (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60));
+    char *o = put_digits(out, y, 4);
+    *o++ = '-'; o = put_digits(o, mo, 2); *o++ = '-'; o = put_digits(o, d, 2); *o++ = ' ';
+    o = put_digits(o, secs / 3600, 2); *o++ = ':'; o = put_digits(o, secs / 60 % 60, 2); *o++ = ':';
+    o = put_digits(o, secs % 60, 2);
+    if (micro) { *o++ = '.'; o = put_digits(o, micro, 6); }
+    memcpy(o, "+00:00", 6);
+    return (int)(o + 6 - out);
 }
 
 /* A key part: text, integer, time or boolean; None is ''. */
@@ -384,7 +394,7 @@ static const ColDef SESSION_COLS[] = {
     T("first_seen_at"), S("client_name"), S("client_addr"), I("client_port"), S("tls_trust"),
     S("tls_protocol"), S("tls_cipher"), S("tls_cipher_bits"), S("tls_key_exchange"),
     S("tls_server_signature"), S("tls_problem"), L("queue_ids"), L("rejects"), S("end_problem"),
-    S("commands"), B("complete"), I("source_line")};
+    S("commands"), B("complete"), I("session_seq"), I("source_line")};
 static const ColDef MESSAGE_COLS[] = {
     I("message_key"), S("host"), S("instance"), S("queue_id"), T("first_seen_at"), T("queued_at"),
     T("removed_at"), S("origin"), I("session_key"), S("client_name"), S("client_addr"), S("tls_trust"),
@@ -395,7 +405,7 @@ static const ColDef DELIVERY_COLS[] = {
     S("queue_id"), I("message_key"), S("sender"), S("message_id"), S("recipient"), S("orig_recipient"),
     S("relay"), S("relay_host"), S("relay_addr"), I("relay_port"), I("conn_use"), F("delay"),
     F("delay_before_qmgr"), F("delay_in_qmgr"), F("delay_conn_setup"), F("delay_transmission"),
-    S("tls_feature"), S("dsn"), S("status"), S("reason"), S("tls_trust"), S("tls_protocol"),
+    S("tls_feature"), S("dsn"), S("status"), S("reason"), B("reason_truncated"), S("tls_trust"), S("tls_protocol"),
     S("tls_cipher"), S("tls_cipher_bits"), S("tls_problem"), I("source_line")};
 static const ColDef NOTICE_COLS[] = {
     I("notice_key"), T("logged_at"), S("host"), S("instance"), S("queue_id"), I("message_key"),
@@ -406,6 +416,9 @@ static const ColDef RESOLVER_COLS[] = {
 static const ColDef OTHER_COLS[] = {
     I("line_key"), T("logged_at"), S("host"), S("program"), I("pid"), S("daemon"), S("queue_id"),
     S("kind"), S("message"), I("source_line")};
+static const ColDef COUNT_COLS[] = {
+    I("count_key"), T("hour"), S("host"), S("program"), S("daemon"), S("kind"), T("first_logged_at"),
+    T("last_logged_at"), I("lines"), B("complete"), I("source_line")};
 #undef S
 #undef I
 #undef T
@@ -413,15 +426,16 @@ static const ColDef OTHER_COLS[] = {
 #undef B
 #undef L
 
-enum { TB_SESSION, TB_MESSAGE, TB_DELIVERY, TB_NOTICE, TB_RESOLVER, TB_OTHER, N_TABLES };
+enum { TB_SESSION, TB_MESSAGE, TB_DELIVERY, TB_NOTICE, TB_RESOLVER, TB_OTHER, TB_COUNT, N_TABLES };
 static const char *TABLE_NAMES[N_TABLES] = {"SessionRow", "MessageRow", "DeliveryRow", "NoticeRow",
-                                            "ResolverRow", "OtherRow"};
+                                            "ResolverRow", "OtherRow", "OtherCountRow"};
 static const ColDef *TABLE_DEFS[N_TABLES] = {SESSION_COLS, MESSAGE_COLS, DELIVERY_COLS, NOTICE_COLS,
-                                             RESOLVER_COLS, OTHER_COLS};
+                                             RESOLVER_COLS, OTHER_COLS, COUNT_COLS};
 static const int TABLE_NCOLS[N_TABLES] = {
     sizeof(SESSION_COLS) / sizeof(ColDef), sizeof(MESSAGE_COLS) / sizeof(ColDef),
     sizeof(DELIVERY_COLS) / sizeof(ColDef), sizeof(NOTICE_COLS) / sizeof(ColDef),
-    sizeof(RESOLVER_COLS) / sizeof(ColDef), sizeof(OTHER_COLS) / sizeof(ColDef)};
+    sizeof(RESOLVER_COLS) / sizeof(ColDef), sizeof(OTHER_COLS) / sizeof(ColDef),
+    sizeof(COUNT_COLS) / sizeof(ColDef)};
 
 /* ------------------------------------------------------------------ events */
 typedef enum {
@@ -448,6 +462,7 @@ typedef struct {
     int64_t size, nrcpt;
     /* delivery */
     Slice recipient, orig_recipient, relay, relay_host, relay_addr, tls_feature, dsn, status, reason;
+    int reason_truncated;
     int64_t relay_port, conn_use;
     double delay, d[4];
     /* notice */
@@ -509,7 +524,7 @@ typedef struct {
     StrVec queue_ids, rejects;
     Str end_problem;
     int has_key;
-    int64_t key, offset, line;
+    int64_t key, offset, line, seq;
 } Session;
 
 typedef struct {
@@ -554,6 +569,14 @@ static void smtp_free(PyObject *cap) {
     free(p);
 }
 
+/* One group of counted other lines (postfix_log.PostfixLogReader._count). */
+typedef struct {
+    Str host, program, daemon, kind;
+    int64_t first_key, first_line, first_at, last_at, lines;
+    uint64_t hash;
+} CountGroup;
+#define COUNT_SLOTS 4096       /* a power of two, more than twice MAX_OPEN_COUNTS */
+
 /* ------------------------------------------------------------------ the reader object */
 typedef struct {
     PyObject_HEAD
@@ -566,6 +589,15 @@ typedef struct {
     PyObject *sessions, *messages, *smtp, *notice_parents;   /* dicts, insertion-ordered */
     PyObject *pending_evicted;                                /* list of message capsules */
     PyObject *quarantined;                                    /* list of (offset, Quarantined) */
+    PyObject *session_seq;     /* process key -> (time, connect, sessions begun then): OrderedDict */
+    Py_ssize_t quarantined_bytes;                             /* raw bytes held in quarantined */
+    /* other daemons' and programs' lines: kept raw (keep_other) or counted from byte count_from on */
+    int keep_other;
+    int64_t count_from, cur_offset;
+    CountGroup *groups;
+    int ngroups, max_groups, has_count_hour;
+    int32_t *slots;            /* COUNT_SLOTS: group index + 1, 0 empty */
+    int64_t count_hour;
     Py_ssize_t max_sessions, max_messages, max_smtp, max_notice_parents;
     int64_t max_rewind;
     long long lines, blank, interpreted, fast, slow;
@@ -604,7 +636,15 @@ static int key_of(Reader *r, const Part *parts, int n, int64_t *out) {
     return row_key(&r->keybuf, &r->ts_memo, parts, n, out);
 }
 
+static int count_other(Reader *r, Slice host, Slice program, Slice daemon, Slice kind, int64_t ts,
+                       int64_t lineno, const Env *env, int64_t line_key);
+static int counted_kind(Reader *r, Slice kind) {
+    return !r->keep_other && (sl_is(kind, "uninterpreted") || sl_is(kind, "not postfix"));
+}
+
 static int emit_other(Reader *r, const Env *env, Slice daemon, Slice qid, Slice kind, int64_t lineno) {
+    if (counted_kind(r, kind))
+        return count_other(r, env->host, env->program, daemon, kind, env->ts, lineno, env, 0);
     Part parts[] = {pt_c("line"), pt_t(env->ts), pt_s(env->host), pt_s(env->program), pt_i(env->pid),
                     pt_s(env->message)};
     int64_t key;
@@ -623,8 +663,9 @@ static int session_key(Reader *r, Session *s, int64_t *out) {
     if (!s->has_key) {
         Part parts[] = {pt_c("smtpd"), pt_s(sl_of(&s->host)), pt_s(sl_of(&s->program)), pt_i(s->pid),
                         pt_t(s->connect_at != NONE_I64 ? s->connect_at : s->first_seen_at),
-                        pt_b(s->connect_at == NONE_I64)};
-        if (key_of(r, parts, 6, &s->key) < 0) return -1;
+                        pt_b(s->connect_at == NONE_I64), pt_i(s->seq)};
+        /* a second session of the process at the same time: the sequence joins the key */
+        if (key_of(r, parts, s->seq ? 7 : 6, &s->key) < 0) return -1;
         s->has_key = 1;
     }
     *out = s->key;
@@ -652,7 +693,7 @@ static int emit_session(Reader *r, Session *s, int64_t disconnect_at, Slice comm
         || put_str(COL(t, 17), sl_of(&s->tls_problem)) < 0 || put_list(COL(t, 18), &s->queue_ids) < 0
         || put_list(COL(t, 19), &s->rejects) < 0 || put_str(COL(t, 20), sl_of(&s->end_problem)) < 0
         || put_str(COL(t, 21), commands) < 0 || put_bool(COL(t, 22), complete && s->connect_at != NONE_I64) < 0
-        || put_i64(COL(t, 23), s->line) < 0)
+        || put_i64(COL(t, 23), s->seq) < 0 || put_i64(COL(t, 24), s->line) < 0)
         return -1;
     t->nrows++;
     return 0;
@@ -702,8 +743,29 @@ static PyObject *queue_key(Reader *r, Slice host, Slice instance, Slice qid) {
     return dict_key(r, host, instance, qid, 0, 0);
 }
 
+static PyObject *dict_pop(PyObject *d, PyObject *key);
+static int dict_set_capped(PyObject *d, PyObject *key, PyObject *value, Py_ssize_t cap);
+
+/* PostfixLogReader._next_seq: how many sessions this process began before at the same time. */
+static int next_seq(Reader *r, PyObject *key, int64_t at, int connect, int64_t *seq) {
+    PyObject *last = dict_pop(r->session_seq, key);
+    if (last == NULL && PyErr_Occurred()) return -1;
+    int64_t st[3] = {0, 0, 0};
+    if (last != NULL) {
+        memcpy(st, PyBytes_AS_STRING(last), sizeof(st));
+        Py_DECREF(last);
+    }
+    *seq = last != NULL && st[0] == at && st[1] == connect ? st[2] : 0;
+    int64_t now[3] = {at, connect, *seq + 1};
+    PyObject *v = PyBytes_FromStringAndSize((const char *)now, sizeof(now));
+    if (v == NULL) return -1;
+    int rc = dict_set_capped(r->session_seq, key, v, r->max_smtp);
+    Py_DECREF(v);
+    return rc;
+}
+
 static Session *new_session(Reader *r, const Env *env, Slice instance, int64_t offset, int64_t lineno,
-                            PyObject *key) {
+                            PyObject *key, int connect) {
     Session *s = calloc(1, sizeof(Session));
     if (s == NULL) { PyErr_NoMemory(); return NULL; }
     PyObject *cap = PyCapsule_New(s, "session", session_free);
@@ -714,6 +776,7 @@ static Session *new_session(Reader *r, const Env *env, Slice instance, int64_t o
     s->client_port = NONE_I64;
     s->offset = offset;
     s->line = lineno;
+    if (next_seq(r, key, env->ts, connect, &s->seq) < 0) { Py_DECREF(cap); return NULL; }
     if (str_set(&s->host, env->host) < 0 || str_set(&s->instance, instance) < 0
         || str_set(&s->program, env->program) < 0 || PyObject_SetItem(r->sessions, key, cap) < 0) {
         Py_DECREF(cap);
@@ -740,6 +803,17 @@ static PyObject *dict_pop_oldest(PyObject *d) {
     Py_INCREF(v);
     Py_DECREF(item);
     return v;
+}
+
+/* d[key] = value, then the oldest entry dropped when d holds more than cap. */
+static int dict_set_capped(PyObject *d, PyObject *key, PyObject *value, Py_ssize_t cap) {
+    if (PyObject_SetItem(d, key, value) < 0) return -1;
+    if (PyDict_GET_SIZE(d) > cap) {
+        PyObject *old = dict_pop_oldest(d);
+        if (old == NULL) return -1;
+        Py_DECREF(old);
+    }
+    return 0;
 }
 
 static Message *get_message(Reader *r, const Env *env, Slice instance, Slice qid, int64_t offset,
@@ -800,16 +874,10 @@ static int remember_notice(Reader *r, Slice host, Slice instance, Slice notice_q
     if (PyErr_Occurred()) { Py_DECREF(key); return -1; }
     PyObject *v = PyBytes_FromStringAndSize(parent.p, parent.n);
     if (v == NULL) { Py_DECREF(key); return -1; }
-    int rc = PyObject_SetItem(r->notice_parents, key, v);
+    int rc = dict_set_capped(r->notice_parents, key, v, r->max_notice_parents);
     Py_DECREF(v);
     Py_DECREF(key);
-    if (rc < 0) return -1;
-    if (PyDict_GET_SIZE(r->notice_parents) > r->max_notice_parents) {
-        PyObject *old = dict_pop_oldest(r->notice_parents);
-        if (old == NULL) return -1;
-        Py_DECREF(old);
-    }
-    return 0;
+    return rc;
 }
 
 static SmtpProc *get_smtp(Reader *r, const Env *env) {
@@ -822,16 +890,10 @@ static SmtpProc *get_smtp(Reader *r, const Env *env) {
     if (p == NULL) { Py_DECREF(key); PyErr_NoMemory(); return NULL; }
     cap = PyCapsule_New(p, "smtp", smtp_free);
     if (cap == NULL) { free(p); Py_DECREF(key); return NULL; }
-    int rc = PyObject_SetItem(r->smtp, key, cap);
+    int rc = dict_set_capped(r->smtp, key, cap, r->max_smtp);
     Py_DECREF(cap);
     Py_DECREF(key);
-    if (rc < 0) return NULL;
-    if (PyDict_GET_SIZE(r->smtp) > r->max_smtp) {
-        PyObject *old = dict_pop_oldest(r->smtp);
-        if (old == NULL) return NULL;
-        Py_DECREF(old);
-    }
-    return p;
+    return rc < 0 ? NULL : p;
 }
 
 /* --- applying one event: a port of PostfixLogReader._apply / _smtpd / _delivery --- */
@@ -897,11 +959,12 @@ static int apply_delivery(Reader *r, const Env *env, Slice instance, Slice daemo
         || put_f64(COL(t, 21), e->d[2]) < 0 || put_f64(COL(t, 22), e->d[3]) < 0
         || put_str(COL(t, 23), e->tls_feature) < 0 || put_str(COL(t, 24), e->dsn) < 0
         || put_str(COL(t, 25), e->status) < 0 || put_str(COL(t, 26), e->reason) < 0
-        || put_str(COL(t, 27), tls ? sl_of(&tls->trust) : none) < 0
-        || put_str(COL(t, 28), tls ? sl_of(&tls->protocol) : none) < 0
-        || put_str(COL(t, 29), tls ? sl_of(&tls->cipher) : none) < 0
-        || put_str(COL(t, 30), tls ? sl_of(&tls->bits) : none) < 0
-        || put_str(COL(t, 31), has_problem ? sl_of(&problem) : none) < 0 || put_i64(COL(t, 32), lineno) < 0)
+        || put_bool(COL(t, 27), e->reason_truncated) < 0
+        || put_str(COL(t, 28), tls ? sl_of(&tls->trust) : none) < 0
+        || put_str(COL(t, 29), tls ? sl_of(&tls->protocol) : none) < 0
+        || put_str(COL(t, 30), tls ? sl_of(&tls->cipher) : none) < 0
+        || put_str(COL(t, 31), tls ? sl_of(&tls->bits) : none) < 0
+        || put_str(COL(t, 32), has_problem ? sl_of(&problem) : none) < 0 || put_i64(COL(t, 33), lineno) < 0)
         rc = -1;
     else
         t->nrows++;
@@ -928,7 +991,7 @@ static int apply_smtpd(Reader *r, const Env *env, Slice instance, const Ev *e, i
             Py_DECREF(old);
             if (rc < 0) { Py_DECREF(key); return -1; }
         }
-        Session *s = new_session(r, env, instance, offset, lineno, key);
+        Session *s = new_session(r, env, instance, offset, lineno, key, 1);
         Py_DECREF(key);
         if (s == NULL) return -1;
         s->connect_at = env->ts;
@@ -950,7 +1013,7 @@ static int apply_smtpd(Reader *r, const Env *env, Slice instance, const Ev *e, i
             Py_DECREF(key);
             return emit_other(r, env, smtpd, NONE_SLICE, level_or_note(e), lineno);
         }
-        s = new_session(r, env, instance, offset, lineno, key);
+        s = new_session(r, env, instance, offset, lineno, key, 0);
         if (s == NULL) { Py_DECREF(key); return -1; }
     } else {
         s = PyCapsule_GetPointer(cap, "session");
@@ -1121,6 +1184,83 @@ static int apply_event(Reader *r, const Env *env, Slice instance, Slice daemon, 
     default:
         return emit_other(r, env, daemon, NONE_SLICE, sl_c("uninterpreted"), lineno);
     }
+}
+
+/* --- other lines counted per (host, program, daemon, kind) and hour --- */
+static uint64_t fnv(uint64_t h, Slice s) {
+    if (s.p == NULL) return (h ^ 0xFF) * 0x100000001B3ULL;
+    for (Py_ssize_t i = 0; i < s.n; i++) h = (h ^ (unsigned char)s.p[i]) * 0x100000001B3ULL;
+    return (h ^ 0x1F) * 0x100000001B3ULL;
+}
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+#define HOUR_US 3600000000LL
+
+static int flush_counts(Reader *r, int complete) {
+    Table *t = TB(r, TB_COUNT);
+    int rc = 0;
+    for (int g = 0; g < r->ngroups; g++) {
+        CountGroup *c = &r->groups[g];
+        Part parts[] = {pt_c("count"), pt_i(c->first_key), pt_i(c->first_line)};
+        int64_t key;
+        if (rc == 0 && (key_of(r, parts, 3, &key) < 0 || put_i64(COL(t, 0), key) < 0
+                        || put_i64(COL(t, 1), floor_div(c->first_at, HOUR_US) * HOUR_US) < 0
+                        || put_str(COL(t, 2), sl_of(&c->host)) < 0 || put_str(COL(t, 3), sl_of(&c->program)) < 0
+                        || put_str(COL(t, 4), sl_of(&c->daemon)) < 0 || put_str(COL(t, 5), sl_of(&c->kind)) < 0
+                        || put_i64(COL(t, 6), c->first_at) < 0 || put_i64(COL(t, 7), c->last_at) < 0
+                        || put_i64(COL(t, 8), c->lines) < 0 || put_bool(COL(t, 9), complete) < 0
+                        || put_i64(COL(t, 10), c->first_line) < 0))
+            rc = -1;
+        if (rc == 0) t->nrows++;
+        str_free(&c->host); str_free(&c->program); str_free(&c->daemon); str_free(&c->kind);
+    }
+    r->ngroups = 0;
+    memset(r->slots, 0, COUNT_SLOTS * sizeof(int32_t));
+    return rc;
+}
+
+/* PostfixLogReader._count: one more line of a group; the groups are written when the hour
+ * changes or there are max_groups of them. The first line's key (env's, or line_key) names it. */
+static int count_other(Reader *r, Slice host, Slice program, Slice daemon, Slice kind, int64_t ts,
+                       int64_t lineno, const Env *env, int64_t line_key) {
+    if (r->cur_offset < r->count_from) return 0;
+    int64_t hour = floor_div(ts, HOUR_US);
+    if (r->has_count_hour && hour != r->count_hour && flush_counts(r, 1) < 0) return -1;
+    r->count_hour = hour;
+    r->has_count_hour = 1;
+    uint64_t h = fnv(fnv(fnv(fnv(0xCBF29CE484222325ULL, host), program), daemon), kind);
+    uint32_t slot = (uint32_t)(h & (COUNT_SLOTS - 1));
+    while (r->slots[slot]) {
+        CountGroup *c = &r->groups[r->slots[slot] - 1];
+        if (c->hash == h && sl_eq(sl_of(&c->host), host) && sl_eq(sl_of(&c->program), program)
+            && sl_eq(sl_of(&c->daemon), daemon) && sl_eq(sl_of(&c->kind), kind)) {
+            if (ts < c->first_at) c->first_at = ts;
+            if (ts > c->last_at) c->last_at = ts;
+            c->lines++;
+            return 0;
+        }
+        slot = (slot + 1) & (COUNT_SLOTS - 1);
+    }
+    if (r->ngroups >= r->max_groups) {
+        if (flush_counts(r, 1) < 0) return -1;
+        slot = (uint32_t)(h & (COUNT_SLOTS - 1));
+    }
+    if (env != NULL) {
+        Part parts[] = {pt_c("line"), pt_t(env->ts), pt_s(env->host), pt_s(env->program), pt_i(env->pid),
+                        pt_s(env->message)};
+        if (key_of(r, parts, 6, &line_key) < 0) return -1;
+    }
+    CountGroup *c = &r->groups[r->ngroups];
+    memset(c, 0, sizeof(*c));
+    if (str_set_heap(&c->host, host) < 0 || str_set_heap(&c->program, program) < 0
+        || str_set_heap(&c->daemon, daemon) < 0 || str_set_heap(&c->kind, kind) < 0)
+        return -1;
+    c->first_key = line_key;
+    c->first_line = lineno;
+    c->first_at = c->last_at = ts;
+    c->lines = 1;
+    c->hash = h;
+    r->slots[slot] = ++r->ngroups;
+    return 0;
 }
 
 static int flush_evicted(Reader *r) {
@@ -1353,8 +1493,9 @@ static int parse_delivery(Slice qid, Slice b, Ev *e) {
     i = j;
     if (!eat(b.p, b.n, &i, ", status=") || !token(b.p, b.n, &i, &e->status)) return 0;
     if (!eat(b.p, b.n, &i, " (")) return 0;
-    if (b.n - i < 1 || b.p[b.n - 1] != ')') return 0;
-    e->reason = sl(b.p + i, b.n - 1 - i);
+    /* \((.*?)(\)?)$: a reason without its closing ')' was cut by syslog's line limit */
+    e->reason_truncated = b.n == i || b.p[b.n - 1] != ')';
+    e->reason = sl(b.p + i, b.n - i - !e->reason_truncated);
     return relay_parts(e);
 }
 
@@ -1926,6 +2067,7 @@ static int event_from_python(Reader *r, PyObject *ev, Ev *e) {
             || py_slice(IT(10), &e->tls_feature) || py_slice(IT(11), &e->dsn) || py_slice(IT(12), &e->status)
             || py_slice(IT(13), &e->reason))
             return -1;
+        e->reason_truncated = PyObject_IsTrue(IT(14));
         if (!PyTuple_Check(d) || PyTuple_GET_SIZE(d) != 4) { PyErr_SetString(PyExc_TypeError, "delays"); return -1; }
         for (int k = 0; k < 4; k++)
             if (py_float(PyTuple_GET_ITEM(d, k), &e->d[k]) < 0) return -1;
@@ -1952,6 +2094,22 @@ static int append_python_row(Reader *r, PyObject *row) {
     if (tb < 0) { PyErr_SetString(PyExc_TypeError, "unknown row"); return -1; }
     Table *t = TB(r, tb);
     if (PyTuple_GET_SIZE(row) != t->ncols) { PyErr_SetString(PyExc_TypeError, "row width"); return -1; }
+    if (tb == TB_OTHER) {
+        Slice kind;
+        if (py_slice(PyTuple_GET_ITEM(row, 7), &kind) < 0) return -1;
+        if (counted_kind(r, kind)) {
+            Slice host, program, daemon;
+            int64_t key, ts, lineno;
+            PyObject *at = PyTuple_GET_ITEM(row, 1);
+            if (!PyDateTime_Check(at)) { PyErr_SetString(PyExc_TypeError, "expected datetime"); return -1; }
+            ts = dt_to_us(at);
+            if (ts == NONE_I64 || py_int(PyTuple_GET_ITEM(row, 0), &key) || py_slice(PyTuple_GET_ITEM(row, 2), &host)
+                || py_slice(PyTuple_GET_ITEM(row, 3), &program) || py_slice(PyTuple_GET_ITEM(row, 5), &daemon)
+                || py_int(PyTuple_GET_ITEM(row, 9), &lineno))
+                return -1;
+            return count_other(r, host, program, daemon, kind, ts, lineno, NULL, key);
+        }
+    }
     for (int c = 0; c < t->ncols; c++) {
         PyObject *v = PyTuple_GET_ITEM(row, c);
         Col *col = COL(t, c);
@@ -2006,6 +2164,7 @@ static int slow_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int
         PyObject *item = Py_BuildValue("(LO)", (long long)offset, res);
         rc = item ? PyList_Append(r->quarantined, item) : -1;
         Py_XDECREF(item);
+        r->quarantined_bytes += n + 64;
     } else if (PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 4 && !PyObject_TypeCheck(res, (PyTypeObject *)r->row_classes[0])
                && (PyObject *)Py_TYPE(res) == (PyObject *)&PyTuple_Type) {
         /* (LogLine, instance, daemon, event) */
@@ -2037,6 +2196,7 @@ static int slow_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int
 
 static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int64_t lineno) {
     r->lines++;
+    r->cur_offset = offset;
     int ascii = 1, blank = 1;
     Py_ssize_t i = 0;
     while (i < n && is_space((unsigned char)p[i])) i++;
@@ -2116,6 +2276,7 @@ static PyObject *Reader_finish(Reader *r, PyObject *unused) {
     while (PyDict_Next(r->messages, &pos, &k, &v))
         if (emit_message(r, PyCapsule_GetPointer(v, "message"), NONE_I64) < 0) return NULL;
     if (odict_clear(r->messages) < 0 || odict_clear(r->smtp) < 0) return NULL;
+    if (flush_counts(r, 0) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -2181,7 +2342,11 @@ static PyObject *Reader_take_quarantined(Reader *r, PyObject *unused) {
     PyObject *q = r->quarantined;
     r->quarantined = PyList_New(0);
     if (r->quarantined == NULL) { r->quarantined = q; return NULL; }
+    r->quarantined_bytes = 0;
     return q;
+}
+static PyObject *Reader_pending_quarantined(Reader *r, void *closure) {
+    return PyLong_FromSsize_t(r->quarantined_bytes);
 }
 static PyObject *Reader_counters(Reader *r, PyObject *unused) {
     return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L}", "lines", r->lines, "blank", r->blank, "interpreted",
@@ -2193,14 +2358,26 @@ static PyObject *Reader_open_state(Reader *r, PyObject *unused) {
 }
 
 static int Reader_init(Reader *r, PyObject *args, PyObject *kw) {
-    static char *names[] = {"stamp_cache", "stamp", "fallback", "events", "rows", "quarantined", "caps", NULL};
+    static char *names[] = {"stamp_cache", "stamp", "fallback", "events", "rows", "quarantined", "caps",
+                            "keep_other_lines", "count_from", NULL};
     PyObject *stamp_cache, *stamp_fn, *fallback, *events, *rows, *qclass, *caps;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OOOOOO", names, &PyDict_Type, &stamp_cache, &stamp_fn,
-                                     &fallback, &events, &rows, &qclass, &caps))
+    int keep_other = 0;
+    long long count_from = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OOOOOO|pL", names, &PyDict_Type, &stamp_cache, &stamp_fn,
+                                     &fallback, &events, &rows, &qclass, &caps, &keep_other, &count_from))
         return -1;
-    long long ms, mm, mp, mn, rw;
-    if (!PyArg_ParseTuple(caps, "LLLLL", &ms, &mm, &mp, &mn, &rw)) return -1;
+    long long ms, mm, mp, mn, rw, mc;
+    if (!PyArg_ParseTuple(caps, "LLLLLL", &ms, &mm, &mp, &mn, &rw, &mc)) return -1;
+    if (mc < 1 || mc > COUNT_SLOTS / 2) { PyErr_SetString(PyExc_ValueError, "MAX_OPEN_COUNTS out of range"); return -1; }
     r->max_sessions = ms; r->max_messages = mm; r->max_smtp = mp; r->max_notice_parents = mn; r->max_rewind = rw;
+    r->keep_other = keep_other;
+    r->count_from = count_from;
+    if (r->groups == NULL) {
+        r->groups = calloc(COUNT_SLOTS / 2, sizeof(CountGroup));
+        r->slots = calloc(COUNT_SLOTS, sizeof(int32_t));
+        if (r->groups == NULL || r->slots == NULL) { PyErr_NoMemory(); return -1; }
+    }
+    r->max_groups = (int)mc;
     Py_INCREF(stamp_cache); Py_XSETREF(r->stamp_cache, stamp_cache);
     Py_INCREF(stamp_fn); Py_XSETREF(r->stamp_fn, stamp_fn);
     Py_INCREF(fallback); Py_XSETREF(r->fallback, fallback);
@@ -2225,10 +2402,12 @@ static int Reader_init(Reader *r, PyObject *args, PyObject *kw) {
     Py_XSETREF(r->messages, PyObject_CallNoArgs(ordered_dict));
     Py_XSETREF(r->smtp, PyObject_CallNoArgs(ordered_dict));
     Py_XSETREF(r->notice_parents, PyObject_CallNoArgs(ordered_dict));
+    Py_XSETREF(r->session_seq, PyObject_CallNoArgs(ordered_dict));
     Py_XSETREF(r->pending_evicted, PyList_New(0));
     Py_XSETREF(r->quarantined, PyList_New(0));
     Py_DECREF(ordered_dict);
-    if (!r->sessions || !r->messages || !r->smtp || !r->notice_parents || !r->pending_evicted || !r->quarantined)
+    if (!r->sessions || !r->messages || !r->smtp || !r->notice_parents || !r->pending_evicted || !r->quarantined
+        || !r->session_seq)
         return -1;
     for (int tb = 0; tb < N_TABLES; tb++) {
         Table *t = TB(r, tb);
@@ -2251,7 +2430,7 @@ static int Reader_traverse(Reader *r, visitproc visit, void *arg) {
     for (int k = 0; k < N_EVENTS; k++) Py_VISIT(r->event_classes[k]);
     for (int k = 0; k < N_TABLES; k++) Py_VISIT(r->row_classes[k]);
     Py_VISIT(r->sessions); Py_VISIT(r->messages); Py_VISIT(r->smtp); Py_VISIT(r->notice_parents);
-    Py_VISIT(r->pending_evicted); Py_VISIT(r->quarantined);
+    Py_VISIT(r->pending_evicted); Py_VISIT(r->quarantined); Py_VISIT(r->session_seq);
     return 0;
 }
 static int Reader_clear(Reader *r) {
@@ -2259,7 +2438,7 @@ static int Reader_clear(Reader *r) {
     for (int k = 0; k < N_EVENTS; k++) Py_CLEAR(r->event_classes[k]);
     for (int k = 0; k < N_TABLES; k++) Py_CLEAR(r->row_classes[k]);
     Py_CLEAR(r->sessions); Py_CLEAR(r->messages); Py_CLEAR(r->smtp); Py_CLEAR(r->notice_parents);
-    Py_CLEAR(r->pending_evicted); Py_CLEAR(r->quarantined);
+    Py_CLEAR(r->pending_evicted); Py_CLEAR(r->quarantined); Py_CLEAR(r->session_seq);
     return 0;
 }
 static void Reader_dealloc(Reader *r) {
@@ -2272,6 +2451,14 @@ static void Reader_dealloc(Reader *r) {
             free(t->cols);
         }
     }
+    if (r->groups) {
+        for (int g = 0; g < r->ngroups; g++) {
+            CountGroup *c = &r->groups[g];
+            str_free(&c->host); str_free(&c->program); str_free(&c->daemon); str_free(&c->kind);
+        }
+        free(r->groups);
+    }
+    free(r->slots);
     free(r->scratch.p);
     free(r->keybuf.p);
     Py_TYPE(r)->tp_free((PyObject *)r);
@@ -2290,7 +2477,10 @@ static PyMethodDef Reader_methods[] = {
     {NULL}};
 
 static PyGetSetDef Reader_getset[] = {
-    {"pending_rows", (getter)Reader_pending, NULL, "rows written and not yet taken", NULL}, {NULL}};
+    {"pending_rows", (getter)Reader_pending, NULL, "rows written and not yet taken", NULL},
+    {"pending_quarantined_bytes", (getter)Reader_pending_quarantined, NULL,
+     "bytes of quarantined lines held (their raw bytes and some overhead each) until take_quarantined", NULL},
+    {NULL}};
 
 static PyTypeObject ReaderType = {
     PyVarObject_HEAD_INIT(NULL, 0)

@@ -35,7 +35,7 @@ from collectors.lab_ingest import http_log, postfix_fast
 from collectors.lab_ingest.detect import FORMATS, detect_path
 from collectors.lab_ingest.postfix_envelope import _CLASSIC_STAMP, _MONTHS
 from collectors.lab_ingest.postfix_log import (
-    DeliveryRow, MessageRow, NoticeRow, OtherRow, PostfixLogReader, ResolverRow, SessionRow, row_key)
+    DeliveryRow, MessageRow, NoticeRow, OtherCountRow, OtherRow, PostfixLogReader, ResolverRow, SessionRow, row_key)
 from collectors.lab_ingest.records import Quarantined
 from collectors.store import Run, Store, file_fingerprint, transaction
 
@@ -44,6 +44,9 @@ BATCH_ROWS = 10_000
 # The compiled reader hands over this many rows at a time: a DuckDB row group, so that each
 # insert writes whole row groups (measured: about twice as fast as 10,000-row inserts).
 ARROW_BATCH_ROWS = 122_880
+# Quarantined lines are handed on (and buffered by the sink) at most this many raw bytes at a
+# time, however few good rows come with them: a log of junk stays within memory (issue 14).
+QUARANTINE_BATCH_BYTES = 16 << 20
 CHUNK_BYTES = 1 << 20
 HEAD_HASH_BYTES = 4096
 HEAD_SCAN_BYTES = 64 * 1024     # what is read to hash the head or find the first line's year
@@ -64,6 +67,7 @@ class IngestOptions:
     lab_domains: tuple[str, ...] = ()
     pseudonymise: bool = False
     reader: str = "auto"
+    keep_other_lines: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +184,7 @@ _POSTFIX_TABLES: dict[type, tuple[str, str, str]] = {
     NoticeRow: ("postfix_notices", "notice_key", "ignore"),
     ResolverRow: ("mta_sts_resolver_events", "event_key", "ignore"),
     OtherRow: ("postfix_other_lines", "line_key", "ignore"),
+    OtherCountRow: ("postfix_other_line_counts", "count_key", "replace"),
 }
 
 # The high-volume tables have no index (003_lab.sql): they are deduplicated by an anti join
@@ -193,6 +198,7 @@ WINDOWED_DEDUP: dict[str, str] = {
     "postfix_notices": "logged_at",
     "mta_sts_resolver_events": "logged_at",
     "postfix_other_lines": "logged_at",
+    "postfix_other_line_counts": "hour",
     "policy_fetches_http": "fetched_at",
 }
 
@@ -313,6 +319,7 @@ class Sink:
         self.updated: Counter[str] = Counter()
         self.duplicates: Counter[str] = Counter()
         self.quarantined = 0
+        self._quarantine_bytes = 0
 
     def begin(self, source_name: str) -> None:
         """Start counting for another input (the previous one was flushed)."""
@@ -335,6 +342,10 @@ class Sink:
         self.add("quarantine", ("source", "position", "raw", "reason"), "", "append",
                  (source, str(item.position), bytes(raw), item.reason))
         self.quarantined += 1
+        self._quarantine_bytes += len(raw)
+        if self._quarantine_bytes >= QUARANTINE_BATCH_BYTES:     # long lines: fewer rows at a time
+            self._quarantine_bytes = 0
+            self._flush_table("quarantine")
 
     def flush(self) -> None:
         """Insert everything buffered, wait until it is stored, and count what it did."""
@@ -559,7 +570,13 @@ class LineSource:
         for block in raw:
             while block:
                 try:
-                    out = d.decompress(block)
+                    # at most a chunk out per call: a bomb (1 MiB of gzip can hold 1 GB) comes
+                    # out a chunk at a time, not all at once (issue 14)
+                    out = d.decompress(block, CHUNK_BYTES)
+                    while d.unconsumed_tail or (len(out) == CHUNK_BYTES and not d.eof):
+                        yield out
+                        fed = True
+                        out = d.decompress(d.unconsumed_tail, CHUNK_BYTES)
                 except zlib.error as exc:
                     self.problem = f"gzip data is corrupt after decoded byte {self.offset}: {exc}"
                     return
@@ -784,7 +801,8 @@ class Ingester:
             input_list = input_list[:497] + "..."
         run = self.store.start_run("ingest", input_list, inputs, parameters={
             "year": self.options.year, "format": self.options.format,
-            "lab_domains": list(self.options.lab_domains), "pseudonymise": self.options.pseudonymise})
+            "lab_domains": list(self.options.lab_domains), "pseudonymise": self.options.pseudonymise,
+            "keep_other_lines": self.options.keep_other_lines})
         sink = Sink(self.con, run)
         pseudo = pseudonymiser_for(self.con, self.options.pseudonymise)
         for domain in self.options.lab_domains:
@@ -878,7 +896,7 @@ class Ingester:
                 sink, src, year if year is not None else first_year(path, self.options.year), path, read_before)
         elif fmt == "postfix":
             reader = PostfixLogReader(year if year is not None else first_year(path, self.options.year),
-                                      str(path))
+                                      str(path), self.options.keep_other_lines, read_before)
             if read_before > start:
                 # Re-read lines an earlier run read (for the state still open then): their rows
                 # are de-duplicated by key, their quarantined lines were stored once already.
@@ -995,7 +1013,7 @@ class Ingester:
                           read_before: int) -> tuple[int, int, int]:
         """A Postfix log through the compiled reader: lines read, and where and in which year
         a later run resumes. Rows reach the sink as Arrow batches."""
-        reader = postfix_fast.FastPostfixReader(year, str(path))
+        reader = postfix_fast.FastPostfixReader(year, str(path), self.options.keep_other_lines, read_before)
         pending: dict[type, list[pa.Table]] = {}
 
         def store(final: bool = False) -> None:
@@ -1023,7 +1041,7 @@ class Ingester:
         while item is not None:
             base, lineno, block = item
             last_line = reader.feed_block(block, base, lineno)
-            if reader.pending_rows >= ARROW_BATCH_ROWS:
+            if reader.pending_rows >= ARROW_BATCH_ROWS or reader.pending_quarantined_bytes >= QUARANTINE_BATCH_BYTES:
                 store()
             try:
                 item = blocks.send(last_line)

@@ -33,8 +33,8 @@ def _built() -> None:
     require(postfix_fast.AVAILABLE, "the compiled reader is not built (pip install -e . with a C compiler)")
 
 
-def _python_rows(data: bytes, year: int = 2024):
-    reader = pl.PostfixLogReader(year)
+def _python_rows(data: bytes, year: int = 2024, **options):
+    reader = pl.PostfixLogReader(year, **options)
     lines, off = [], 0
     for n, raw in enumerate(data.split(b"\n")[:-1], 1):
         lines.append((off, n, raw.decode("utf-8", "replace").rstrip("\r")))
@@ -49,8 +49,8 @@ def _python_rows(data: bytes, year: int = 2024):
     return dict(rows), quarantined, (reader.lines, reader.blank, reader.interpreted), resume
 
 
-def _fast_rows(data: bytes, year: int = 2024, block: int = 1 << 16):
-    reader = postfix_fast.FastPostfixReader(year)
+def _fast_rows(data: bytes, year: int = 2024, block: int = 1 << 16, **options):
+    reader = postfix_fast.FastPostfixReader(year, **options)
     lineno = pos = 0
     while pos < len(data):
         cut = data.rfind(b"\n", pos, pos + block)
@@ -67,9 +67,9 @@ def _fast_rows(data: bytes, year: int = 2024, block: int = 1 << 16):
     return dict(rows), quarantined, (reader.lines, reader.blank, reader.interpreted), resume, reader.counters()
 
 
-def _assert_same(data: bytes, year: int = 2024, block: int = 1 << 16) -> dict[str, int]:
-    py_rows, py_q, py_counts, py_resume = _python_rows(data, year)
-    fast_rows, fast_q, fast_counts, fast_resume, counters = _fast_rows(data, year, block)
+def _assert_same(data: bytes, year: int = 2024, block: int = 1 << 16, **options) -> dict[str, int]:
+    py_rows, py_q, py_counts, py_resume = _python_rows(data, year, **options)
+    fast_rows, fast_q, fast_counts, fast_resume, counters = _fast_rows(data, year, block, **options)
     assert set(fast_rows) == set(py_rows)
     for cls, rows in py_rows.items():
         for a, b in zip(rows, fast_rows[cls]):
@@ -134,8 +134,39 @@ def test_maillogger_log_gives_the_same_rows() -> None:
     assert counters["fast"] > 0
 
 
-def test_every_grok_message_under_every_daemon_gives_the_same_rows() -> None:
-    _assert_same(("\n".join(_grok_lines()) + "\n").encode())
+@pytest.mark.parametrize("options", [{}, {"keep_other_lines": True}, {"count_from": 40_000}])
+def test_every_grok_message_under_every_daemon_gives_the_same_rows(options: dict) -> None:
+    _assert_same(("\n".join(_grok_lines()) + "\n").encode(), **options)
+
+
+def test_issue_14_lines_give_the_same_rows() -> None:
+    """Two sessions of one smtpd process in one second (the second keyed by its sequence), a
+    delivery line cut by syslog's line limit, other lines counted across an hour's end."""
+    cut = ("Mar  3 10:00:00 mx postfix/smtp[9]: 1A2B3C4D5E: to=<a@b.example>, relay=mx[192.0.2.9]:25, delay=1, "
+           "delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as " + "x" * 1200)[:1024]
+    lines = [f"Mar  3 10:00:00 mx postfix/smtpd[7]: {m}" for m in (
+        "connect from a.example[192.0.2.1]", "1A2B3C4D5E: client=a.example[192.0.2.1]",
+        "disconnect from a.example[192.0.2.1] commands=5", "connect from localhost[127.0.0.1]",
+        "2A2B3C4D5E: client=localhost[127.0.0.1]", "disconnect from localhost[127.0.0.1] commands=5",
+        "connect from b.example[192.0.2.2]", "lost connection after DATA (0 bytes) from b.example[192.0.2.2]",
+        "warning: hostname b.example does not resolve to address 192.0.2.2",
+        "disconnect from b.example[192.0.2.2] commands=5", "3A2B3C4D5E: client=c.example[192.0.2.3]")]
+    lines += [cut, cut[:-300], "Mar  3 10:00:00 mx postfix/smtp[9]: 1A2B3C4D5E: to=<a@b.example>, relay=none, "
+              "delay=1, delays=0.1/0/0.5/0.4, dsn=4.0.0, status=deferred ("]
+    lines += [f"Mar  3 1{h}:59:59 mx postfix/postscreen[1]: PASS OLD [192.0.2.1]:25" for h in (0, 0, 1, 0, 2)]
+    lines += [f"Mar  3 13:00:00 mx postfix/anvil[{i}]: statistics: max cache size {i}" for i in range(5)]
+    data = ("\n".join(lines) + "\n").encode()
+    _assert_same(data)
+    rows = _fast_rows(data)[0]
+    assert [s.session_seq for s in rows[pl.SessionRow]][:3] == [0, 1, 2]
+    assert [d.reason_truncated for d in rows[pl.DeliveryRow]] == [True, True, True]
+    assert [c.lines for c in rows[pl.OtherCountRow]] == [2, 1, 1, 1, 5]
+
+
+def test_counted_groups_past_the_cap_give_the_same_rows(monkeypatch) -> None:
+    monkeypatch.setattr(pl, "MAX_OPEN_COUNTS", 3)
+    lines = [f"Mar  3 10:00:{i % 60:02d} mx{i % 5} postfix/postscreen[1]: PASS OLD [192.0.2.1]:25" for i in range(50)]
+    _assert_same(("\n".join(lines) + "\n").encode())
 
 
 def test_every_envelope_with_awkward_stamps_gives_the_same_rows() -> None:
@@ -372,9 +403,9 @@ def _line(draw) -> str:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_line(), min_size=1, max_size=40))
-def test_generated_logs_give_the_same_rows(lines: list[str]) -> None:
-    _assert_same(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+@given(st.lists(_line(), min_size=1, max_size=40), st.booleans())
+def test_generated_logs_give_the_same_rows(lines: list[str], keep_other_lines: bool) -> None:
+    _assert_same(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"), keep_other_lines=keep_other_lines)
 
 
 def test_a_block_keeps_its_partial_last_line_out() -> None:
