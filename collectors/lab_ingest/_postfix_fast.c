@@ -1934,16 +1934,12 @@ static int classic_envelope(Reader *r, Slice line, Env *env) {
  * rsyslog's RSYSLOG_FileFormat and journalctl -o short-iso write it; converted to UTC. 0 declines
  * (and declines what the reference could also read another way: a host that is a log level
  * after a space-separated stamp could be the resolver's own format). */
-static int iso_envelope(Slice line, Env *env) {
-    const char *p = line.p;
-    Py_ssize_t n = line.n, i = 0;
-    if (n > 0 && p[0] == '<') {
-        Py_ssize_t j = 1;
-        while (j < n && j < 5 && is_digit((unsigned char)p[j])) j++;
-        if (j == 1 || j > 4 || j >= n || p[j] != '>') return 0;
-        i = j + 1;
-    }
-    if (n - i < 20) return 0;
+/* YYYY-MM-DD[T ]hh:mm:ss(?:[.,]\d{1,9})?(Z|[+-]\d\d:?\d\d)? at p[*at]: the time in UTC
+ * microseconds and *at after it; 0 if it is not one or Python's datetime would refuse it.
+ * *docker: the stamp is also one of docker logs --timestamps (a T, a zone, no ',' fraction). */
+static int iso_stamp(const char *p, Py_ssize_t n, Py_ssize_t *at, int64_t *out, int *docker) {
+    Py_ssize_t i = *at;
+    if (n - i < 19) return 0;
     const char *s = p + i;
     if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':') return 0;
     int y = digits_n(s, 4), mo = digits_n(s + 5, 2), d = digits_n(s + 8, 2), hh = digits_n(s + 11, 2),
@@ -1953,6 +1949,8 @@ static int iso_envelope(Slice line, Env *env) {
         return 0;
     i += 19;
     int us = 0;
+    *docker = s[10] == 'T';
+    if (i < n && p[i] == ',') *docker = 0;
     if (i < n && (p[i] == '.' || p[i] == ',')) {
         Py_ssize_t len;
         us = fraction_us(p, n, i + 1, &len);
@@ -1960,6 +1958,7 @@ static int iso_envelope(Slice line, Env *env) {
         i += 1 + len;
     }
     int64_t offset_min = 0;
+    int zone = 1;
     if (i < n && p[i] == 'Z') {
         i++;
     } else if (i < n && (p[i] == '+' || p[i] == '-')) {
@@ -1970,17 +1969,73 @@ static int iso_envelope(Slice line, Env *env) {
         if (p[k] == ':') k++;
         if (n - k < 2 || (om = digits_n(p + k, 2)) < 0 || oh < 0) return 0;
         if (oh * 60 + om >= 1440) return 0;      /* dt.timezone refuses it: the reference reads no line */
+        if (p[i + 3] != ':') *docker = 0;
         offset_min = sign * (oh * 60 + om);
         i = k + 2;
+    } else {
+        zone = 0;
     }
-    if (!env_tail(p, n, i, env)) return 0;
-    if (s[10] == ' ') {
+    *docker = *docker && zone;
+    int64_t secs = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + hh) * 60 + mi) * 60 + ss;
+    *out = (secs - offset_min * 60) * 1000000 + us;
+    *at = i;
+    return 1;
+}
+
+static int iso_envelope(Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, i = 0;
+    if (n > 0 && p[0] == '<') {
+        Py_ssize_t j = 1;
+        while (j < n && j < 5 && is_digit((unsigned char)p[j])) j++;
+        if (j == 1 || j > 4 || j >= n || p[j] != '>') return 0;
+        i = j + 1;
+    }
+    int64_t ts;
+    int docker;
+    Py_ssize_t start = i;
+    if (!iso_stamp(p, n, &i, &ts, &docker) || !env_tail(p, n, i, env)) return 0;
+    if (p[start + 10] == ' ') {
+        /* the resolver's own format (2024-03-01 10:00:00 INFO ...) could read it too */
         static const char *levels[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
         for (int k = 0; k < 5; k++)
             if (sl_is(env->host, levels[k])) return 0;
     }
-    int64_t secs = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + hh) * 60 + mi) * 60 + ss;
-    env->ts = (secs - offset_min * 60) * 1000000 + us;
+    if (docker && start == 0 && env->host.n > 0) {
+        /* a docker logs --timestamps line could be read as that too, if its "host" starts
+         * another envelope: the reference's answer then depends on its order; leave it */
+        unsigned char h0 = (unsigned char)env->host.p[0];
+        if (h0 == '<' || is_digit(h0) || (h0 >= 'A' && h0 <= 'Z')) return 0;
+    }
+    env->ts = ts;
+    return 1;
+}
+
+/* _RFC5424 (RFC 5424 section 6): <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD [MSG], where the
+ * compiled reader takes only an SD of "-" (structured data goes to Python). 0 declines. */
+static int rfc5424_envelope(Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, j = 1;
+    while (j < n && j < 5 && is_digit((unsigned char)p[j])) j++;
+    if (j == 1 || j > 4 || n - j < 3 || memcmp(p + j, ">1 ", 3) != 0) return 0;
+    Py_ssize_t i = j + 3;
+    int64_t ts;
+    int docker;
+    Slice tok[5];
+    for (int k = 0; k < 5; k++) {
+        if (k > 0 && (i >= n || p[i++] != ' ')) return 0;
+        if (!token(p, n, &i, &tok[k])) return 0;
+    }
+    Py_ssize_t at = 0;
+    if (!iso_stamp(tok[0].p, tok[0].n, &at, &ts, &docker) || at != tok[0].n) return 0;
+    if (sl_is(tok[2], "-") || n - i < 2 || memcmp(p + i, " -", 2) != 0) return 0;
+    i += 2;
+    if (i < n && p[i] != ' ') return 0;
+    env->ts = ts;
+    env->host = sl_is(tok[1], "-") ? NONE_SLICE : tok[1];
+    env->program = tok[2];
+    if (!parse_uint(tok[3].p, tok[3].n, &env->pid)) env->pid = NONE_I64;
+    env->message = i < n ? sl(p + i + 1, n - i - 1) : sl(p + i, 0);
     return 1;
 }
 
@@ -1989,6 +2044,9 @@ static int fast_envelope(Reader *r, Slice line, Env *env) {
     if (line.n == 0) return 0;
     unsigned char c = (unsigned char)line.p[0];
     if (c >= 'A' && c <= 'Z') return classic_envelope(r, line, env);
+    if (c == '<' && line.n > 4 && (memcmp(line.p + 2, ">1 ", 3) == 0 || memcmp(line.p + 3, ">1 ", 3) == 0
+                                   || memcmp(line.p + 4, ">1 ", 3) == 0))
+        return rfc5424_envelope(line, env);
     if (is_digit(c) || c == '<') return iso_envelope(line, env);
     return 0;
 }
