@@ -165,3 +165,18 @@ def test_the_cli_refuses_a_compiled_reader_with_pseudonymised_senders(tmp_path) 
                           capture_output=True, text=True, cwd=REPO_ROOT)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr and "--pseudonymise" in done.stderr
+
+
+def test_the_cli_keeps_other_lines_raw_only_when_asked(tmp_path) -> None:
+    log = tmp_path / "maillog"
+    log.write_bytes(b"2024-03-01T10:00:00.5+01:00 mx postfix/postscreen[1]: PASS OLD [192.0.2.1]:25\n"
+                    b"2024-03-01T10:00:01.5+01:00 mx postfix/postscreen[1]: warning: getpeername: not connected\n")
+    for flag, raw, counted in (([], 1, 1), (["--keep-other-lines"], 2, 0)):
+        db = tmp_path / f"x{len(flag)}.duckdb"
+        done = subprocess.run([sys.executable, "-m", "collectors.cli", "ingest", "--db", str(db), *flag, str(log)],
+                              capture_output=True, text=True, cwd=REPO_ROOT)
+        assert done.returncode == 0, done.stderr
+        store = open_store(db)
+        assert store.con.execute("SELECT count(*) FROM postfix_other_lines").fetchone()[0] == raw
+        assert store.con.execute("SELECT coalesce(sum(lines), 0) FROM postfix_other_line_counts").fetchone()[0] == counted
+        store.close()
