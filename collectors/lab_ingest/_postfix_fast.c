@@ -1637,6 +1637,117 @@ static int session_problem(Slice t, Ev *e) {
     return session_problem_at(t, i, &e->name, &e->addr, &e->detail);
 }
 
+/* _KV_TAIL from p[i] to the end: (?=from=|to=)(?:from=<[^>]*>)? ?(?:to=<[^>]*>)?(?: proto=\S+)?(?: helo=<[^>]*>)?$ */
+static Py_ssize_t bracketed(const char *p, Py_ssize_t n, Py_ssize_t i, const char *lit) {
+    /* lit<[^>]*> at p[i]: the index after it, or i when it is not there */
+    Py_ssize_t k = i;
+    if (!eat(p, n, &k, lit)) return i;
+    const char *gt = memchr(p + k, '>', n - k);
+    return gt == NULL ? i : gt - p + 1;
+}
+static int kv_rest(const char *p, Py_ssize_t n, Py_ssize_t k) {
+    k = bracketed(p, n, k, "to=<");
+    Py_ssize_t save = k;
+    Slice proto;
+    if (!(eat(p, n, &k, " proto=") && token(p, n, &k, &proto))) k = save;
+    k = bracketed(p, n, k, " helo=<");
+    return k == n;
+}
+static int kv_tail(const char *p, Py_ssize_t n, Py_ssize_t i) {
+    if (!starts(p + i, n - i, "from=") && !starts(p + i, n - i, "to=")) return 0;
+    i = bracketed(p, n, i, "from=<");
+    if (i < n && p[i] == ' ' && kv_rest(p, n, i + 1)) return 1;
+    return kv_rest(p, n, i);
+}
+
+/* postfix_messages._REJECT on the body after ``QID: ``: ACTION: STAGE from PEER: [CODE ][X.Y.Z ]
+ * [<data>: |Service unavailable; ... [addr] ]MESSAGE[; KV_TAIL]. 0 declines. */
+static int is_word_or_dash(unsigned char c) { return is_word(c) || c == '-'; }
+static int parse_reject(Slice qid, Slice b, Ev *e) {
+    const char *p = b.p;
+    Py_ssize_t n = b.n, i = 0;
+    while (i < n && is_word_or_dash((unsigned char)p[i])) i++;
+    if (i == 0 || n - i < 2 || p[i] != ':' || p[i + 1] != ' ') return 0;
+    ev_clear(e, EV_REJECTED);
+    e->queue_id = qid;
+    e->action = sl(p, i);
+    i += 2;
+    Py_ssize_t s0 = i;
+    Slice stage;
+    if (!token(p, n, &i, &stage)) return 0;
+    static const char *suffixes[] = {" TO", " FROM", " of DATA"};
+    Py_ssize_t after = -1;
+    for (int k = 0; k < 3 && after < 0; k++) {
+        Py_ssize_t j = i;
+        if (eat(p, n, &j, suffixes[k]) && starts(p + j, n - j, " from ")) after = j;
+    }
+    if (after < 0) after = i;
+    e->stage = sl(p + s0, after - s0);
+    i = after;
+    int64_t port;
+    if (!eat(p, n, &i, " from ") || peer(b, &i, &e->name, &e->addr, &port) <= 0 || !eat(p, n, &i, ": ")) return 0;
+    if (n - i >= 4 && is_digit((unsigned char)p[i]) && is_digit((unsigned char)p[i + 1])
+        && is_digit((unsigned char)p[i + 2]) && p[i + 3] == ' ') {
+        e->status_code = sl(p + i, 3);
+        i += 4;
+    }
+    /* \d\.\d{1,3}\.\d{1,3} then a space */
+    if (n - i >= 6 && is_digit((unsigned char)p[i]) && p[i + 1] == '.') {
+        Py_ssize_t j = i + 2, d1 = j;
+        while (j < n && j - d1 < 4 && is_digit((unsigned char)p[j])) j++;
+        if (j - d1 >= 1 && j - d1 <= 3 && j < n && p[j] == '.') {
+            Py_ssize_t d2 = ++j;
+            while (j < n && j - d2 < 4 && is_digit((unsigned char)p[j])) j++;
+            if (j - d2 >= 1 && j - d2 <= 3 && j < n && p[j] == ' ') {
+                e->enhanced_code = sl(p + i, j - i);
+                i = j + 1;
+            }
+        }
+    }
+    /* (?:<([^>]*)>: |Service unavailable; [\w ]+ \[([^\]]*)\] )? */
+    if (i < n && p[i] == '<') {
+        const char *gt = memchr(p + i, '>', n - i);
+        if (gt != NULL && gt + 2 < p + n && gt[1] == ':' && gt[2] == ' ') i = gt - p + 3;
+    } else if (starts(p + i, n - i, "Service unavailable; ")) {
+        Py_ssize_t j = i + 21, w = j;
+        while (j < n && (is_word((unsigned char)p[j]) || p[j] == ' ')) j++;
+        /* [\w ]+ backs off to the last " [" inside its run */
+        Py_ssize_t k = j;
+        while (k > w + 1 && !(p[k - 1] == ' ' && k < n && p[k] == '[')) k--;
+        if (k > w + 1 && k < n && p[k] == '[') {
+            const char *rb = memchr(p + k, ']', n - k);
+            if (rb != NULL && rb + 1 < p + n && rb[1] == ' ') i = rb - p + 2;
+        }
+    }
+    /* (.*?)(?:; KV_TAIL)?$: the first "; " the rest of which is a KV tail ends the message */
+    Py_ssize_t end = n;
+    for (const char *sc = memchr(p + i, ';', n - i); sc != NULL; sc = memchr(sc + 1, ';', p + n - sc - 1)) {
+        if (sc + 1 < p + n && sc[1] == ' ' && kv_tail(p, n, sc - p + 2)) { end = sc - p; break; }
+        if (sc + 1 >= p + n) break;
+    }
+    e->status_message = sl(p + i, end - i);
+    return 1;
+}
+
+/* parse_smtp's remote problems after ``QID: ``: _SAID, _LOST, _TIMED_OUT (the row needs no more
+ * than that it is one); 0 declines. */
+static int remote_problem(Slice qid, Slice b, Ev *e) {
+    static const char *heads[] = {"host ", "lost connection with ", "conversation with "};
+    static const char *tails[][2] = {{" said: ", " refused to talk to me: "}, {" while ", NULL},
+                                     {" timed out while ", NULL}};
+    for (int k = 0; k < 3; k++) {
+        Py_ssize_t i = 0;
+        if (!eat(b.p, b.n, &i, heads[k])) continue;
+        ev_clear(e, EV_REMOTE_PROBLEM);
+        e->queue_id = qid;
+        if (peer(b, &i, &e->name, &e->addr, &e->port) <= 0) return 0;
+        for (int t = 0; t < 2; t++)
+            if (tails[k][t] != NULL && starts(b.p + i, b.n - i, tails[k][t])) return 1;
+        return 0;
+    }
+    return 0;
+}
+
 /* Daemons with a parser of their own in postfix_messages.PARSERS; any other daemon's line is
  * a diagnostic or an uninterpreted line. */
 static int has_parser(Slice d) {
@@ -1685,6 +1796,7 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
         if (text.n > 0 && (text.p[0] == 'l' || text.p[0] == 't' || text.p[0] == 'b' || text.p[0] == 'i'
                            || text.p[0] == 'S') && session_problem(text, e))
             return 1;
+        if (qid_prefix(text, &qid, &body) && !starts(body.p, body.n, "client=")) return parse_reject(qid, body, e);
         if (qid_prefix(text, &qid, &body) && starts(body.p, body.n, "client=")) {
             ev_clear(e, EV_CLIENT);
             e->queue_id = qid;
@@ -1701,7 +1813,13 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
     if (smtp_like || agent) {
         if (qid_prefix(text, &qid, &body)) {
             if (starts(body.p, body.n, "to=")) return parse_delivery(qid, body, e);
-            return 0;
+            return smtp_like && remote_problem(qid, body, e);
+        }
+        if (smtp_like && starts(text.p, text.n, "connect to ")) {
+            /* _CONNECT_TO: connect to PEER: (.*)$ */
+            ev_clear(e, EV_REMOTE_PROBLEM);
+            i = 11;
+            return peer(text, &i, &e->name, &e->addr, &e->port) > 0 && starts(text.p + i, text.n - i, ": ");
         }
         if (smtp_like && (starts(text.p, text.n, "Anonymous TLS ") || starts(text.p, text.n, "Untrusted TLS ")
                           || starts(text.p, text.n, "Trusted TLS ") || starts(text.p, text.n, "Verified TLS ")))

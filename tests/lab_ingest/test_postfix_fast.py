@@ -284,6 +284,14 @@ _TEMPLATES = [
     ("postscreen", "{qid}: reject: RCPT from [{addr}]{port}: {reason}"),
     ("dnsblog", "{level}: addr {addr} listed by domain {name} as 127.0.0.2"),
     ("anvil", "statistics: max connection rate 1/60s for (smtpd:{addr}) at {reason}"),
+    ("smtpd", "{qid}: {action}: {stage} from {name}[{addr}]{port}: {code} {dsn} <{rcpt}>: {reason}; "
+              "from=<{rcpt}> to=<{rcpt}> proto=ESMTP helo=<{name}>{tail}"),
+    ("smtpd", "{qid}: {action}: {stage} from {name}[{addr}]{port}: {code} {dsn} Service unavailable; "
+              "Client host [{addr}] blocked using zen.example; {reason}; from=<{rcpt}>, to=<{rcpt}>, proto=SMTP{tail}"),
+    ("smtp", "{qid}: host {name}[{addr}]{port} said: {code} {dsn} {reason} (in reply to RCPT TO command){tail}"),
+    ("smtp", "{qid}: lost connection with {name}[{addr}]{port} while {reason}"),
+    ("smtp", "{qid}: conversation with {name}[{addr}]{port} timed out while {reason}"),
+    ("lmtp", "connect to {name}[{addr}]{port}: {reason}"),
 ]
 _GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "trust": "Verified", "dir": "to",
          "proto": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "bits": "256/256",
@@ -292,14 +300,16 @@ _GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "
          "kind": "non-delivery", "rcpt": "u@a.example", "orig": "", "relay": "mx[127.0.0.1]:25", "conn": "",
          "delay": "0.41", "delays": "0.02/0.01/0.3/0.08", "tls": "", "dsn": "2.0.0", "status": "sent",
          "reason": "250 2.0.0 Ok: queued as 4XYZ", "stage": "DATA", "paren": " (0 bytes)", "word": "TO",
-         "level": "warning"}
+         "level": "warning", "action": "reject", "code": "554"}
 _AWKWARD = ["", " ", "  ", "x", "[", "]", "[]", "<", ">", "<>", ",", ", ", ":", ": ", ":x", ":25x", "(", ")", " (",
             "()", "0", "007", "5.7.1000", "22.0.0", "2.0", "1.", ".5", ".", "..", "1.2.3", "/", "1/2/3", "1/2/3/4/5",
             " bits", "bits)", "\t", "\x1c", "\r", "é", "99999999999999999999", "NOQUEUE", "ABCDE", "4bcdfghjklm",
             "orig_to=<o@b>, ", "orig_to=o@b, ", "conn_use=2, ", "conn_use=x, ", "tls=dane, ", " key-exchange",
             " server-signature X (2048", " server-signature X (P-256)", " server-digest", "delay", "to=<a@b>",
             "from", " from ", "from x[1.2.3.4]", "info", "warning:", "Warning", "unknown", "::1", "g.1",
-            "fe80::1%eth0", " (x) (y)", "(x"]
+            "fe80::1%eth0", " (x) (y)", "(x", "; from=<a>", "; to=<b> proto=SMTP", ";", "; ", "milter-reject",
+            "RCPT TO", "END-OF-MESSAGE", "<x>: ", "Service unavailable; x [1.2.3.4] ", "5541", "5.7.1000",
+            "; from=<a> proto=SMTP helo=<h> x", "; from=<a>to=<b>", "; from=<a> "]
 
 
 def _single_mutations() -> list[str]:
