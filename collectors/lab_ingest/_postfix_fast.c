@@ -2,10 +2,12 @@
  * written for speed, with the Python reader as its reference.
  *
  * It reads blocks of complete lines (bytes), parses the common lines itself (the classic
- * syslog envelope and the ten message kinds that make up almost every lab log: connect,
- * disconnect, TLS established, client=, message-id=, queue active, removed, pickup,
- * delivery status, bounce notice), and hands every other line to a Python callback that
- * runs the reference parsers (postfix_envelope, postfix_messages). Either way the event is
+ * syslog, ISO 8601 and RFC 5424 envelopes; connect, disconnect, TLS established, client=,
+ * message-id=, queue active, removed, pickup, delivery status, bounce notice, smtpd's session
+ * problems and rejects, smtp's remote problems, diagnostics, and the lines of daemons without
+ * a parser and of other programs, which it counts per hour unless they are kept raw), and
+ * hands every other line to a Python callback that runs the reference parsers
+ * (postfix_envelope, postfix_messages). Either way the event is
  * applied to one state machine, a line-for-line port of PostfixLogReader._apply, and the
  * rows are written into column buffers (no Python object per value) that the wrapper
  * (postfix_fast.py) turns into Arrow arrays.
