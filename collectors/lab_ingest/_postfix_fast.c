@@ -1809,6 +1809,12 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
         }
         return 0;
     }
+    /* _diagnostic(body, qid), which every other parser tries last (no earlier shape of theirs
+     * starts with a level) */
+    if (qid_prefix(text, &qid, &body) && body.n > 0 && body.p[0] >= 'e' && body.p[0] <= 'w' && diagnostic(body, e)) {
+        e->queue_id = qid;
+        return 1;
+    }
     int smtp_like = sl_is(daemon, "smtp") || sl_is(daemon, "lmtp") || sl_is(daemon, "relay");
     int agent = sl_is(daemon, "local") || sl_is(daemon, "virtual") || sl_is(daemon, "pipe")
                 || sl_is(daemon, "error") || sl_is(daemon, "retry") || sl_is(daemon, "discard");
@@ -1857,9 +1863,15 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
             return 1;
         }
         if (starts(body.p, body.n, "to=")) return parse_delivery(qid, body, e);
-        return 0;
+        if (starts(body.p, body.n, "from=")) return 0;
+        /* parse_qmgr: any other queue-file line is a note (a diagnostic without a level) */
+        ev_clear(e, EV_DIAGNOSTIC);
+        e->queue_id = qid;
+        return 1;
     }
     if (sl_is(daemon, "cleanup")) {
+        if (starts(body.p, body.n, "reject: ") || starts(body.p, body.n, "milter-reject: "))
+            return parse_reject(qid, body, e);
         if (!starts(body.p, body.n, "message-id=")) return 0;
         ev_clear(e, EV_MESSAGE_ID);
         e->queue_id = qid;

@@ -292,6 +292,11 @@ _TEMPLATES = [
     ("smtp", "{qid}: lost connection with {name}[{addr}]{port} while {reason}"),
     ("smtp", "{qid}: conversation with {name}[{addr}]{port} timed out while {reason}"),
     ("lmtp", "connect to {name}[{addr}]{port}: {reason}"),
+    ("cleanup", "{qid}: {action}: END-OF-MESSAGE from {name}[{addr}]{port}: {code} {dsn} {reason}; from=<{rcpt}> "
+                "to=<{rcpt}> proto=ESMTP helo=<{name}>"),
+    ("cleanup", "{qid}: {level}: header Subject: {reason} from {name}[{addr}]; from=<{rcpt}> to=<{rcpt}>"),
+    ("qmgr", "{qid}: {reason}"),
+    ("pipe", "{qid}: {level}: {reason}"),
 ]
 _GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "trust": "Verified", "dir": "to",
          "proto": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "bits": "256/256",
