@@ -2134,8 +2134,8 @@ static int iso_envelope(Slice line, Env *env) {
             if (sl_is(env->host, levels[k])) return 0;
     }
     if (docker && start == 0 && env->host.n > 0) {
-        /* a docker logs --timestamps line could be read as that too, if its "host" starts
-         * another envelope: the reference's answer then depends on its order; leave it */
+        /* a docker logs --timestamps line whose "host" starts another envelope: the reference
+         * reads it as ISO, but it is a rare and odd line; leave it to the reference */
         unsigned char h0 = (unsigned char)env->host.p[0];
         if (h0 == '<' || is_digit(h0) || (h0 >= 'A' && h0 <= 'Z')) return 0;
     }
@@ -2171,8 +2171,8 @@ static int rfc5424_envelope(Slice line, Env *env) {
     return 1;
 }
 
-/* The envelope of an ASCII line, where the compiled reader reads it itself; 0 declines. */
-static int fast_envelope(Reader *r, Slice line, Env *env) {
+/* The envelopes but container stdout: classic, RFC 5424, ISO 8601; 0 declines. */
+static int plain_envelope(Reader *r, Slice line, Env *env) {
     if (line.n == 0) return 0;
     unsigned char c = (unsigned char)line.p[0];
     if (c >= 'A' && c <= 'Z') return classic_envelope(r, line, env);
@@ -2180,6 +2180,50 @@ static int fast_envelope(Reader *r, Slice line, Env *env) {
                                    || memcmp(line.p + 4, ">1 ", 3) == 0))
         return rfc5424_envelope(line, env);
     if (is_digit(c) || c == '<') return iso_envelope(line, env);
+    return 0;
+}
+
+/* _COMPOSE: [\w.-]+\s*\| at p[*i] (a docker compose logs prefix); *i after it. */
+static int compose_prefix(const char *p, Py_ssize_t n, Py_ssize_t *i) {
+    Py_ssize_t j = *i;
+    while (j < n && (is_word((unsigned char)p[j]) || p[j] == '.' || p[j] == '-')) j++;
+    if (j == *i) return 0;
+    while (j < n && is_space((unsigned char)p[j])) j++;
+    if (n - j < 2 || p[j] != '|' || p[j + 1] != ' ') return 0;
+    *i = j + 2;
+    return 1;
+}
+
+/* EnvelopeParser._container without the json-file form: a docker logs --timestamps stamp
+ * and/or a docker compose logs prefix, then a classic, ISO or RFC 5424 line. The reference
+ * tries it last: taken only where no other envelope can read the whole line, so after a
+ * docker stamp only a classic line (an ISO or <PRI> line there can make the whole line an
+ * ISO line, which the reference reads as such). */
+static int container_envelope(Reader *r, Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, i = 0;
+    int docker = 0;
+    if (is_digit((unsigned char)p[0])) {
+        int64_t ts;
+        if (!iso_stamp(p, n, &i, &ts, &docker) || !docker || i >= n || p[i] != ' ') return 0;
+        i++;
+        compose_prefix(p, n, &i);
+    } else if (!compose_prefix(p, n, &i)) {
+        return 0;
+    }
+    Slice inner = sl(p + i, n - i);
+    if (inner.n == 0) return 0;
+    if (docker && !(inner.p[0] >= 'A' && inner.p[0] <= 'Z')) return 0;
+    return plain_envelope(r, inner, env);
+}
+
+/* The envelope of an ASCII line, where the compiled reader reads it itself; 0 declines. */
+static int fast_envelope(Reader *r, Slice line, Env *env) {
+    if (line.n == 0) return 0;
+    int got = plain_envelope(r, line, env);
+    if (got != 0) return got;
+    unsigned char c = (unsigned char)line.p[0];
+    if (is_digit(c) || is_word(c) || c == '.' || c == '-') return container_envelope(r, line, env);
     return 0;
 }
 

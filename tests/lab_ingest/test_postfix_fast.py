@@ -204,15 +204,25 @@ _CONTAINER = ("2024-03-01T10:00:00.123456789Z Mar  1 10:00:00 mail postfix/smtpd
               "mta  | 2024-03-01T10:00:00Z mail postfix/qmgr[8]: 4ABCDE12345: removed",
               "2024-03-01T10:00:00Z Mail postfix/qmgr[8]: 4ABCDE12345: removed",
               "2024-03-01T10:00:00Z 9mail postfix/qmgr[8]: 4ABCDE12345: removed",
-              '{"log": "Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed\\n", "time": "2024-03-01T10:00:00Z"}')
+              '{"log": "Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed\\n", "time": "2024-03-01T10:00:00Z"}',
+              "2024-03-01T10:00:00Z svc| 2024-03-01T10:00:00Z h postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00Z 2024-03-01T10:00:00Z h[1]: postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00.5+01:00 mta_1 \t| Mar 11 10:00:00 mail postfix/smtpd[7]: connect from a[192.0.2.1]",
+              "mta.1-x  | <22>1 2024-03-01T10:00:00Z mail postfix/smtpd 7 - - connect from a[192.0.2.1]",
+              "Mta | Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024 | Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-13-01T10:00:00Z Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00+0100 Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "x|  Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed", "svc | ",
+              "2024-03-01T10:00:00Z ")
 
 
 @pytest.mark.parametrize("order", [1, -1])
 def test_rfc5424_and_container_lines_give_the_same_rows(order: int) -> None:
     """In both orders: the Python envelope parser tries first the envelope that worked last."""
-    lines = [*_RFC5424, *_CONTAINER, *_RFC5424[:3]][::order]
+    lines = [*_RFC5424, *_CONTAINER, *_RFC5424[:3], *_CONTAINER[:1]][::order]
     counters = _assert_same(("\n".join(lines) + "\n").encode())
-    assert counters["fast"] >= 4
+    assert counters["fast"] >= 8
 
 
 @pytest.mark.parametrize("stamps", ["iso", "classic"])
@@ -461,3 +471,14 @@ def test_a_block_keeps_its_partial_last_line_out() -> None:
     data = b"Mar  1 10:00:00 h postfix/qmgr[1]: 4ABCDE12345: removed\npartial"
     assert reader.feed_block(data, 0, 0) == 1
     assert reader.lines == 1
+
+
+_CONTAINER_PREFIX = st.sampled_from(["", "2024-03-01T10:00:00Z ", "svc  | ", "2024-03-01T10:00:00.5+01:00 mta | ", "x| ",
+                                     "2024-03-01T10:00:00+0100 "])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_CONTAINER_PREFIX, _line()), min_size=1, max_size=30))
+def test_generated_container_logs_give_the_same_rows(lines: list[tuple[str, str]]) -> None:
+    """docker --timestamps and compose prefixes before generated lines, mixed with bare ones."""
+    _assert_same(("\n".join(prefix + line for prefix, line in lines) + "\n").encode("utf-8", "surrogateescape"))
