@@ -60,7 +60,8 @@ PROVENANCE = ("run_id", "observed_at", "input_list", "tool_version", "source_nam
 class IngestOptions:
     """What the user asked for: ``--year``, ``--format``, ``--lab-domain``, ``--pseudonymise``,
     ``--reader`` (Postfix logs: ``compiled``, ``python`` (the reference), or ``auto``: the
-    compiled reader where it is built and nothing is pseudonymised)."""
+    compiled reader where it is built and nothing is pseudonymised), ``--keep-other-lines``
+    (other daemons' and programs' lines raw, not counted)."""
 
     year: int | None = None
     format: str | None = None
