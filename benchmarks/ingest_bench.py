@@ -1,9 +1,17 @@
-"""Benchmark: ingest a >= 1 GB generated Postfix log; compare with pflogsumm in the same run.
+"""Benchmark: ingest >= 1 GB generated Postfix logs; compare with pflogsumm in the same run.
 
-Generates a classic-syslog Postfix log by repeating realistic sessions of the audit
-lab (receiving smtpd sessions with TLS, local delivery to the recorder; sending
-smtp attempts: Verified TLS, deferred "TLS is required", bounced with a
-non-delivery notice), into a temporary folder (never the repository), then:
+Two shapes of log, generated into a temporary folder (never the repository):
+
+* ``lab``: classic syslog, realistic sessions of the audit lab repeated (receiving smtpd
+  sessions with TLS, local delivery to the recorder; sending smtp attempts: Verified TLS,
+  deferred "TLS is required", bounced with a non-delivery notice): all fast path;
+* ``real``: an internet-facing server, from real line shapes (the grok-pattern messages of
+  ../shared/external/postfix): 70 % postscreen and dnsblog, then smtpd, tlsproxy, anvil,
+  amavis and pipe, once with ISO 8601 stamps (microseconds and an offset, as rsyslog's
+  high-precision template and ``journalctl -o short-iso-precise`` write them) and once with
+  classic ones (``--real-mb``, default as big as the lab log; 0 skips them).
+
+For each it then:
 
 * times ``pflogsumm`` (Debian package) on the file,
 * times ``mtasts ingest`` (in a child process, so its peak RSS is its own),
@@ -16,9 +24,11 @@ read). Then a third log, twice the big one, is ingested once for memory alone: m
 flat when the peaks at the big and at the twice-as-big size differ by less than 50 MiB per
 GiB (below about 1 GB the reader's capped maps, DuckDB's bounded buffer pool and the
 writer's queue are still filling, so the small size shows warm-up, not growth).
-Results go to ``benchmarks/results/ingest_bench.json``.
+The real-shaped logs are measured at one size, ``--repeat`` pairs each. Results go to
+``benchmarks/results/ingest_bench.json``.
 
-Run:  .venv/bin/python -m benchmarks.ingest_bench [--size-mb 1100] [--small-mb 110] [--flat-mb 2200] [--repeat 2] [--keep DIR]
+Run:  .venv/bin/python -m benchmarks.ingest_bench [--size-mb 1100] [--small-mb 110] [--flat-mb 2200]
+      [--real-mb 1100] [--repeat 2] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -81,21 +91,114 @@ def _session_block(i: int, when: str) -> str:
     )
 
 
-def generate_log(path: Path, size_bytes: int) -> int:
-    """Write at least ``size_bytes`` of log to ``path``; returns the number of lines."""
+_SERVER_TLS = ("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 "
+               "server-signature RSA-PSS (2048 bits) server-digest SHA256")
+_DNSBLS = ("zen.spamhaus.org", "b.barracudacentral.org", "bl.spamcop.net", "psbl.surriel.com")
+
+
+def _ip(n: int) -> str:
+    """A documentation-range IPv4 address (RFC 5737) from a counter."""
+    return f"{(192, 198, 203)[n % 3]}.{(0, 51, 0)[n % 3]}.{(2, 100, 113)[n % 3]}.{n * 37 % 254 + 1}"
+
+
+def _real_block(i: int, when: str) -> str:
+    """One round of an internet-facing server's log, in real line shapes (the grok-pattern
+    messages of ../shared/external/postfix): 70 % postscreen and dnsblog (zombies turned away,
+    clients passed to smtpd), then smtpd (one message accepted over TLS, a reject, a dropped
+    client), tlsproxy, anvil, amavis (the content filter) and pipe (delivery to dovecot)."""
+    bad, good, drop = _ip(6 * i), _ip(6 * i + 1), _ip(6 * i + 2)
+    port = 1024 + i * 7 % 60000
+    pid = 3000 + i % 40          # smtpd processes serve many clients each
+    q_in, q_re = _qid(2 * i), _qid(2 * i + 1)
+    rcpt = f"user{i % 500}@example.org"
+    sender = f"news{i % 71}@list{i % 17}.example.com"
+    zombies = "".join(
+        f"{when} mx1 postfix/postscreen[1201]: CONNECT from [{_ip(6 * i + 3 + k)}]:{port + k} to [198.51.100.25]:25\n"
+        f"{when} mx1 postfix/dnsblog[{1300 + k}]: addr {_ip(6 * i + 3 + k)} listed by domain {_DNSBLS[(i + k) % 4]} as 127.0.0.{2 + k}\n"
+        f"{when} mx1 postfix/dnsblog[{1303 + k}]: addr {_ip(6 * i + 3 + k)} listed by domain {_DNSBLS[(i + k + 1) % 4]} as 127.0.0.2\n"
+        f"{when} mx1 postfix/postscreen[1201]: DNSBL rank {3 + k} for [{_ip(6 * i + 3 + k)}]:{port + k}\n"
+        f"{when} mx1 postfix/postscreen[1201]: PREGREET 11 after 0.{k + 1}4 from [{_ip(6 * i + 3 + k)}]:{port + k}: EHLO ylmf-pc\\r\\n\n"
+        f"{when} mx1 postfix/postscreen[1201]: NOQUEUE: reject: RCPT from [{_ip(6 * i + 3 + k)}]:{port + k}: 550 5.7.1 "
+        f"Service unavailable; client [{_ip(6 * i + 3 + k)}] blocked using {_DNSBLS[(i + k) % 4]}; from=<{sender}>, "
+        f"to=<{rcpt}>, proto=ESMTP, helo=<ylmf-pc>\n"
+        f"{when} mx1 postfix/postscreen[1201]: HANGUP after 1.{k}2 from [{_ip(6 * i + 3 + k)}]:{port + k} in tests after SMTP handshake\n"
+        f"{when} mx1 postfix/postscreen[1201]: DISCONNECT [{_ip(6 * i + 3 + k)}]:{port + k}\n"
+        for k in range(3))
+    return (
+        zombies
+        + f"{when} mx1 postfix/postscreen[1201]: CONNECT from [{good}]:{port} to [198.51.100.25]:25\n"
+        f"{when} mx1 postfix/dnsblog[1302]: addr {good} listed by domain list.dnswl.org as 127.0.5.1\n"
+        f"{when} mx1 postfix/postscreen[1201]: PASS OLD [{good}]:{port}\n"
+        f"{when} mx1 postfix/postscreen[1201]: CONNECT from [{drop}]:{port + 5} to [198.51.100.25]:25\n"
+        f"{when} mx1 postfix/postscreen[1201]: PASS NEW [{drop}]:{port + 5}\n"
+        f"{when} mx1 postfix/postscreen[1201]: CONNECT from [{bad}]:{port + 9} to [198.51.100.25]:25\n"
+        f"{when} mx1 postfix/postscreen[1201]: COMMAND TIME LIMIT from [{bad}]:{port + 9} after CONNECT\n"
+        f"{when} mx1 postfix/postscreen[1201]: DISCONNECT [{bad}]:{port + 9}\n"
+        f"{when} mx1 postfix/postscreen[1201]: WHITELISTED [{good}]:{port}\n"
+        f"{when} mx1 postfix/smtpd[{pid}]: connect from mail{i % 97}.example.com[{good}]\n"
+        f"{when} mx1 postfix/tlsproxy[1400]: CONNECT from [{good}]:{port}\n"
+        f"{when} mx1 postfix/smtpd[{pid}]: Anonymous TLS connection established from mail{i % 97}.example.com[{good}]: {_SERVER_TLS}\n"
+        f"{when} mx1 postfix/smtpd[{pid}]: {q_in}: client=mail{i % 97}.example.com[{good}]\n"
+        f"{when} mx1 postfix/cleanup[1500]: {q_in}: message-id=<{i}.{port}@list{i % 17}.example.com>\n"
+        f"{when} mx1 postfix/qmgr[1100]: {q_in}: from=<{sender}>, size={2000 + i % 9000}, nrcpt=1 (queue active)\n"
+        f"{when} mx1 postfix/smtpd[{pid}]: disconnect from mail{i % 97}.example.com[{good}] ehlo=2 starttls=1 mail=1 rcpt=1 data=1 quit=1 commands=7\n"
+        f"{when} mx1 postfix/tlsproxy[1400]: DISCONNECT [{good}]:{port}\n"
+        f"{when} mx1 postfix/smtpd[{pid + 40}]: connect from unknown[{drop}]\n"
+        f"{when} mx1 postfix/smtpd[{pid + 40}]: lost connection after AUTH from unknown[{drop}]\n"
+        f"{when} mx1 postfix/smtpd[{pid + 40}]: disconnect from unknown[{drop}] ehlo=1 auth=0/1 commands=1/2\n"
+        f"{when} mx1 amavis[2{i % 8}00]: ({i % 99999:05d}-01) Passed CLEAN {{RelayedInbound}}, [{good}]:{port} [{good}] "
+        f"<{sender}> -> <{rcpt}>, Queue-ID: {q_in}, Message-ID: <{i}.{port}@list{i % 17}.example.com>, "
+        f"mail_id: a{i:011d}, Hits: -1.{i % 10}, size: {2000 + i % 9000}, queued_as: {q_re}, {40 + i % 900} ms\n"
+        f"{when} mx1 postfix/smtp[1600]: {q_in}: to=<{rcpt}>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.9, "
+        f"delays=0.2/0/0/0.7, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as {q_re})\n"
+        f"{when} mx1 postfix/qmgr[1100]: {q_in}: removed\n"
+        f"{when} mx1 postfix/pipe[1700]: {q_re}: to=<{rcpt}>, relay=dovecot, delay=0.05, delays=0/0/0/0.05, dsn=2.0.0, "
+        f"status=sent (delivered via dovecot service)\n"
+        + (f"{when} mx1 postfix/anvil[1800]: statistics: max connection rate 2/60s for (smtpd:{good}) at Mar  1 10:00:00\n"
+           if i % 4 == 0 else
+           f"{when} mx1 postfix/dnsblog[1301]: addr {bad} listed by domain {_DNSBLS[i % 4]} as 127.0.0.4\n")
+    )
+
+
+def _classic_stamps(sec: int, n: int) -> list[str]:
+    """Classic syslog time stamps (RFC 3164 4.1.2): second resolution, no year, no zone."""
+    day, rest = divmod(sec, 86400)
+    month = (day // 28) % 12
+    stamp = f"{_MONTHS[month]} {day % 28 + 1:2d} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return [stamp] * n
+
+
+def _iso_stamps(sec: int, n: int) -> list[str]:
+    """rsyslog's high-precision / ``journalctl -o short-iso-precise`` stamps: microseconds and
+    an offset, one distinct stamp per line (as a busy server's log has)."""
+    day, rest = divmod(sec, 86400)
+    month = (day // 28) % 12
+    head = f"2024-{month + 1:02d}-{day % 28 + 1:02d}T{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    step = 1_000_000 // (n + 1)
+    return [f"{head}.{k * step:06d}+01:00" for k in range(n)]
+
+
+SHAPES = {"lab": (_session_block, 20), "real": (_real_block, 8)}   # block maker, blocks per second
+STAMPS = {"classic": _classic_stamps, "iso": _iso_stamps}
+
+
+def generate_log(path: Path, size_bytes: int, shape: str = "lab", stamps: str = "classic") -> int:
+    """Write at least ``size_bytes`` of log to ``path``; returns the number of lines.
+    ``shape``: ``lab`` (the audit lab's sessions) or ``real`` (an internet-facing server);
+    ``stamps``: ``classic`` or ``iso``."""
+    block_of, per_second = SHAPES[shape]
+    stamp_of = STAMPS[stamps]
     lines = 0
     written = 0
     i = 0
     with open(path, "w", encoding="ascii", buffering=1 << 22) as fh:
         while written < size_bytes:
-            sec = i // 20  # 20 rounds per second of log time, months move forward
-            day, rest = divmod(sec, 86400)
-            month = (day // 28) % 12
-            when = f"{_MONTHS[month]} {day % 28 + 1:2d} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-            block = _session_block(i, when)
+            body = block_of(i, "\0").split("\n")[:-1]
+            when = stamp_of(i // per_second, len(body))
+            block = "".join(w + line[1:] + "\n" for w, line in zip(when, body))
             fh.write(block)
             written += len(block)
-            lines += 21
+            lines += len(body)
             i += 1
     return lines
 
@@ -212,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small-mb", type=int, default=110, help="size of the small log for the memory comparison")
     ap.add_argument("--flat-mb", type=int, default=None,
                     help="size of a third log, ingested once for memory only (default: twice --size-mb; 0: skip)")
+    ap.add_argument("--real-mb", type=int, default=None,
+                    help="size of the real-shaped logs, ISO and classic (default: --size-mb; 0: skip)")
+    ap.add_argument("--skip-lab", action="store_true", help="only the real-shaped logs")
     ap.add_argument("--repeat", type=int, default=2, help="back-to-back pairs per size (default 2)")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
     ap.add_argument("--skip-pflogsumm", action="store_true")
@@ -226,6 +332,20 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
         "goal_ratio": GOAL_RATIO}
     try:
+        real_mb = args.size_mb if args.real_mb is None else args.real_mb
+        for stamps in ("iso", "classic") if real_mb else ():
+            label = f"real-{stamps}"
+            log = work / f"maillog-{label}"
+            n_lines = generate_log(log, real_mb * (1 << 20), shape="real", stamps=stamps)
+            print(f"[{label}] generated {log.stat().st_size / (1 << 20):,.0f} MiB, {n_lines:,} lines", flush=True)
+            results[label] = measure(log, n_lines, work, label, max(1, args.repeat), with_peer)
+            if not args.keep:
+                log.unlink()
+        if args.skip_lab:
+            results["ok"] = all(results[f"real-{s}"].get("ratio", 0) >= GOAL_RATIO
+                                and results[f"real-{s}"]["ingest_peak_rss_mib"] < 1024 for s in ("iso", "classic"))
+            _write(results, args.no_results)
+            return 0
         for label, mb in (("small", args.small_mb), ("big", args.size_mb)):
             log = work / f"maillog-{label}"
             t0 = time.perf_counter()
@@ -271,16 +391,22 @@ def main(argv: list[str] | None = None) -> int:
                   f"{flat_slope:+.1f} MiB per GiB from the big size (flat: under 50)", flush=True)
         else:
             results["memory_flat"] = None
-        results["ok"] = bool(big.get("ratio", 0) >= GOAL_RATIO and results["memory_flat"])
+        real_ok = all(results[f"real-{s}"].get("ratio", 0) >= GOAL_RATIO
+                      and results[f"real-{s}"]["ingest_peak_rss_mib"] < 1024 for s in ("iso", "classic") if real_mb)
+        results["ok"] = bool(big.get("ratio", 0) >= GOAL_RATIO and results["memory_flat"] and real_ok)
         print("\n".join(big["ingest_summary_tail"]))
-        if not args.no_results:
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-            print(f"results: {RESULTS}")
+        _write(results, args.no_results)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _write(results: dict, skip: bool) -> None:
+    if not skip:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"results: {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how Postfix logs are read: the compiled reader (fast; built by pip install "
                         "with a C compiler), the Python reader (its reference: the same rows), or auto: "
                         "compiled when it is built and --pseudonymise is not given (default)")
+    p.add_argument("--keep-other-lines", action="store_true",
+                   help="keep every line of daemons without a parser (postscreen, dnsblog, tlsproxy, anvil, ...) "
+                        "and of other programs (amavis, ...) raw in postfix_other_lines; by default they are "
+                        "counted per host, program, kind and hour (postfix_other_line_counts)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_ingest)
 
@@ -89,7 +93,8 @@ def _ingest(args: argparse.Namespace) -> int:
     if args.reader == "compiled" and args.pseudonymise:
         raise CliError("--pseudonymise reads Postfix logs with the Python reader: use --reader auto or python")
     options = IngestOptions(year=args.year, format=args.format, lab_domains=tuple(args.lab_domain),
-                            pseudonymise=args.pseudonymise, reader=args.reader)
+                            pseudonymise=args.pseudonymise, reader=args.reader,
+                            keep_other_lines=args.keep_other_lines)
     with open_db(args.db) as store:
         # Bound DuckDB's own memory (its buffer pool keeps table blocks until the limit, then
         # evicts or spills them) so that the ingest stays flat however large the logs are;

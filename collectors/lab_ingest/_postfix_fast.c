@@ -2,10 +2,12 @@
  * written for speed, with the Python reader as its reference.
  *
  * It reads blocks of complete lines (bytes), parses the common lines itself (the classic
- * syslog envelope and the ten message kinds that make up almost every lab log: connect,
- * disconnect, TLS established, client=, message-id=, queue active, removed, pickup,
- * delivery status, bounce notice), and hands every other line to a Python callback that
- * runs the reference parsers (postfix_envelope, postfix_messages). Either way the event is
+ * syslog, ISO 8601 and RFC 5424 envelopes; connect, disconnect, TLS established, client=,
+ * message-id=, queue active, removed, pickup, delivery status, bounce notice, smtpd's session
+ * problems and rejects, smtp's remote problems, diagnostics, and the lines of daemons without
+ * a parser and of other programs, which it counts per hour unless they are kept raw), and
+ * hands every other line to a Python callback that runs the reference parsers
+ * (postfix_envelope, postfix_messages). Either way the event is
  * applied to one state machine, a line-for-line port of PostfixLogReader._apply, and the
  * rows are written into column buffers (no Python object per value) that the wrapper
  * (postfix_fast.py) turns into Arrow arrays.
@@ -209,19 +211,29 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
     *m = mp < 10 ? mp + 3 : mp - 9;
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
+static char *put_digits(char *o, int64_t v, int width) {
+    for (int k = width - 1; k >= 0; k--) { o[k] = (char)('0' + v % 10); v /= 10; }
+    return o + width;
+}
 static int fmt_ts(char *out, int64_t us) {
+    /* by hand, not sprintf: a log with a distinct microsecond on every line formats one per row */
     int64_t days = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
     int64_t rest = us - days * 86400000000LL;
     int64_t y;
     unsigned mo, d;
     civil_from_days(days, &y, &mo, &d);
     int64_t secs = rest / 1000000, micro = rest % 1000000;
-    if (micro)
+    if (y < 0 || y > 9999)
         return sprintf(out, "%04lld-%02u-%02u %02lld:%02lld:%02lld.%06lld+00:00", (long long)y, mo, d,
                        (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60),
                        (long long)micro);
-    return sprintf(out, "%04lld-%02u-%02u %02lld:%02lld:%02lld+00:00", (long long)y, mo, d,
-                   (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60));
+    char *o = put_digits(out, y, 4);
+    *o++ = '-'; o = put_digits(o, mo, 2); *o++ = '-'; o = put_digits(o, d, 2); *o++ = ' ';
+    o = put_digits(o, secs / 3600, 2); *o++ = ':'; o = put_digits(o, secs / 60 % 60, 2); *o++ = ':';
+    o = put_digits(o, secs % 60, 2);
+    if (micro) { *o++ = '.'; o = put_digits(o, micro, 6); }
+    memcpy(o, "+00:00", 6);
+    return (int)(o + 6 - out);
 }
 
 /* A key part: text, integer, time or boolean; None is ''. */
@@ -384,7 +396,7 @@ static const ColDef SESSION_COLS[] = {
     T("first_seen_at"), S("client_name"), S("client_addr"), I("client_port"), S("tls_trust"),
     S("tls_protocol"), S("tls_cipher"), S("tls_cipher_bits"), S("tls_key_exchange"),
     S("tls_server_signature"), S("tls_problem"), L("queue_ids"), L("rejects"), S("end_problem"),
-    S("commands"), B("complete"), I("source_line")};
+    S("commands"), B("complete"), I("session_seq"), I("source_line")};
 static const ColDef MESSAGE_COLS[] = {
     I("message_key"), S("host"), S("instance"), S("queue_id"), T("first_seen_at"), T("queued_at"),
     T("removed_at"), S("origin"), I("session_key"), S("client_name"), S("client_addr"), S("tls_trust"),
@@ -395,7 +407,7 @@ static const ColDef DELIVERY_COLS[] = {
     S("queue_id"), I("message_key"), S("sender"), S("message_id"), S("recipient"), S("orig_recipient"),
     S("relay"), S("relay_host"), S("relay_addr"), I("relay_port"), I("conn_use"), F("delay"),
     F("delay_before_qmgr"), F("delay_in_qmgr"), F("delay_conn_setup"), F("delay_transmission"),
-    S("tls_feature"), S("dsn"), S("status"), S("reason"), S("tls_trust"), S("tls_protocol"),
+    S("tls_feature"), S("dsn"), S("status"), S("reason"), B("reason_truncated"), S("tls_trust"), S("tls_protocol"),
     S("tls_cipher"), S("tls_cipher_bits"), S("tls_problem"), I("source_line")};
 static const ColDef NOTICE_COLS[] = {
     I("notice_key"), T("logged_at"), S("host"), S("instance"), S("queue_id"), I("message_key"),
@@ -406,6 +418,9 @@ static const ColDef RESOLVER_COLS[] = {
 static const ColDef OTHER_COLS[] = {
     I("line_key"), T("logged_at"), S("host"), S("program"), I("pid"), S("daemon"), S("queue_id"),
     S("kind"), S("message"), I("source_line")};
+static const ColDef COUNT_COLS[] = {
+    I("count_key"), T("hour"), S("host"), S("program"), S("daemon"), S("kind"), T("first_logged_at"),
+    T("last_logged_at"), I("lines"), B("complete"), I("source_line")};
 #undef S
 #undef I
 #undef T
@@ -413,15 +428,16 @@ static const ColDef OTHER_COLS[] = {
 #undef B
 #undef L
 
-enum { TB_SESSION, TB_MESSAGE, TB_DELIVERY, TB_NOTICE, TB_RESOLVER, TB_OTHER, N_TABLES };
+enum { TB_SESSION, TB_MESSAGE, TB_DELIVERY, TB_NOTICE, TB_RESOLVER, TB_OTHER, TB_COUNT, N_TABLES };
 static const char *TABLE_NAMES[N_TABLES] = {"SessionRow", "MessageRow", "DeliveryRow", "NoticeRow",
-                                            "ResolverRow", "OtherRow"};
+                                            "ResolverRow", "OtherRow", "OtherCountRow"};
 static const ColDef *TABLE_DEFS[N_TABLES] = {SESSION_COLS, MESSAGE_COLS, DELIVERY_COLS, NOTICE_COLS,
-                                             RESOLVER_COLS, OTHER_COLS};
+                                             RESOLVER_COLS, OTHER_COLS, COUNT_COLS};
 static const int TABLE_NCOLS[N_TABLES] = {
     sizeof(SESSION_COLS) / sizeof(ColDef), sizeof(MESSAGE_COLS) / sizeof(ColDef),
     sizeof(DELIVERY_COLS) / sizeof(ColDef), sizeof(NOTICE_COLS) / sizeof(ColDef),
-    sizeof(RESOLVER_COLS) / sizeof(ColDef), sizeof(OTHER_COLS) / sizeof(ColDef)};
+    sizeof(RESOLVER_COLS) / sizeof(ColDef), sizeof(OTHER_COLS) / sizeof(ColDef),
+    sizeof(COUNT_COLS) / sizeof(ColDef)};
 
 /* ------------------------------------------------------------------ events */
 typedef enum {
@@ -448,6 +464,7 @@ typedef struct {
     int64_t size, nrcpt;
     /* delivery */
     Slice recipient, orig_recipient, relay, relay_host, relay_addr, tls_feature, dsn, status, reason;
+    int reason_truncated;
     int64_t relay_port, conn_use;
     double delay, d[4];
     /* notice */
@@ -509,7 +526,7 @@ typedef struct {
     StrVec queue_ids, rejects;
     Str end_problem;
     int has_key;
-    int64_t key, offset, line;
+    int64_t key, offset, line, seq;
 } Session;
 
 typedef struct {
@@ -554,6 +571,14 @@ static void smtp_free(PyObject *cap) {
     free(p);
 }
 
+/* One group of counted other lines (postfix_log.PostfixLogReader._count). */
+typedef struct {
+    Str host, program, daemon, kind;
+    int64_t first_key, first_line, first_at, last_at, lines;
+    uint64_t hash;
+} CountGroup;
+#define COUNT_SLOTS 4096       /* a power of two, more than twice MAX_OPEN_COUNTS */
+
 /* ------------------------------------------------------------------ the reader object */
 typedef struct {
     PyObject_HEAD
@@ -566,6 +591,15 @@ typedef struct {
     PyObject *sessions, *messages, *smtp, *notice_parents;   /* dicts, insertion-ordered */
     PyObject *pending_evicted;                                /* list of message capsules */
     PyObject *quarantined;                                    /* list of (offset, Quarantined) */
+    PyObject *session_seq;     /* process key -> (time, connect, sessions begun then): OrderedDict */
+    Py_ssize_t quarantined_bytes;                             /* raw bytes held in quarantined */
+    /* other daemons' and programs' lines: kept raw (keep_other) or counted from byte count_from on */
+    int keep_other;
+    int64_t count_from, cur_offset;
+    CountGroup *groups;
+    int ngroups, max_groups, has_count_hour;
+    int32_t *slots;            /* COUNT_SLOTS: group index + 1, 0 empty */
+    int64_t count_hour;
     Py_ssize_t max_sessions, max_messages, max_smtp, max_notice_parents;
     int64_t max_rewind;
     long long lines, blank, interpreted, fast, slow;
@@ -604,7 +638,15 @@ static int key_of(Reader *r, const Part *parts, int n, int64_t *out) {
     return row_key(&r->keybuf, &r->ts_memo, parts, n, out);
 }
 
+static int count_other(Reader *r, Slice host, Slice program, Slice daemon, Slice kind, int64_t ts,
+                       int64_t lineno, const Env *env, int64_t line_key);
+static int counted_kind(Reader *r, Slice kind) {
+    return !r->keep_other && (sl_is(kind, "uninterpreted") || sl_is(kind, "not postfix"));
+}
+
 static int emit_other(Reader *r, const Env *env, Slice daemon, Slice qid, Slice kind, int64_t lineno) {
+    if (counted_kind(r, kind))
+        return count_other(r, env->host, env->program, daemon, kind, env->ts, lineno, env, 0);
     Part parts[] = {pt_c("line"), pt_t(env->ts), pt_s(env->host), pt_s(env->program), pt_i(env->pid),
                     pt_s(env->message)};
     int64_t key;
@@ -623,8 +665,9 @@ static int session_key(Reader *r, Session *s, int64_t *out) {
     if (!s->has_key) {
         Part parts[] = {pt_c("smtpd"), pt_s(sl_of(&s->host)), pt_s(sl_of(&s->program)), pt_i(s->pid),
                         pt_t(s->connect_at != NONE_I64 ? s->connect_at : s->first_seen_at),
-                        pt_b(s->connect_at == NONE_I64)};
-        if (key_of(r, parts, 6, &s->key) < 0) return -1;
+                        pt_b(s->connect_at == NONE_I64), pt_i(s->seq)};
+        /* a second session of the process at the same time: the sequence joins the key */
+        if (key_of(r, parts, s->seq ? 7 : 6, &s->key) < 0) return -1;
         s->has_key = 1;
     }
     *out = s->key;
@@ -652,7 +695,7 @@ static int emit_session(Reader *r, Session *s, int64_t disconnect_at, Slice comm
         || put_str(COL(t, 17), sl_of(&s->tls_problem)) < 0 || put_list(COL(t, 18), &s->queue_ids) < 0
         || put_list(COL(t, 19), &s->rejects) < 0 || put_str(COL(t, 20), sl_of(&s->end_problem)) < 0
         || put_str(COL(t, 21), commands) < 0 || put_bool(COL(t, 22), complete && s->connect_at != NONE_I64) < 0
-        || put_i64(COL(t, 23), s->line) < 0)
+        || put_i64(COL(t, 23), s->seq) < 0 || put_i64(COL(t, 24), s->line) < 0)
         return -1;
     t->nrows++;
     return 0;
@@ -702,8 +745,29 @@ static PyObject *queue_key(Reader *r, Slice host, Slice instance, Slice qid) {
     return dict_key(r, host, instance, qid, 0, 0);
 }
 
+static PyObject *dict_pop(PyObject *d, PyObject *key);
+static int dict_set_capped(PyObject *d, PyObject *key, PyObject *value, Py_ssize_t cap);
+
+/* PostfixLogReader._next_seq: how many sessions this process began before at the same time. */
+static int next_seq(Reader *r, PyObject *key, int64_t at, int connect, int64_t *seq) {
+    PyObject *last = dict_pop(r->session_seq, key);
+    if (last == NULL && PyErr_Occurred()) return -1;
+    int64_t st[3] = {0, 0, 0};
+    if (last != NULL) {
+        memcpy(st, PyBytes_AS_STRING(last), sizeof(st));
+        Py_DECREF(last);
+    }
+    *seq = last != NULL && st[0] == at && st[1] == connect ? st[2] : 0;
+    int64_t now[3] = {at, connect, *seq + 1};
+    PyObject *v = PyBytes_FromStringAndSize((const char *)now, sizeof(now));
+    if (v == NULL) return -1;
+    int rc = dict_set_capped(r->session_seq, key, v, r->max_smtp);
+    Py_DECREF(v);
+    return rc;
+}
+
 static Session *new_session(Reader *r, const Env *env, Slice instance, int64_t offset, int64_t lineno,
-                            PyObject *key) {
+                            PyObject *key, int connect) {
     Session *s = calloc(1, sizeof(Session));
     if (s == NULL) { PyErr_NoMemory(); return NULL; }
     PyObject *cap = PyCapsule_New(s, "session", session_free);
@@ -714,6 +778,7 @@ static Session *new_session(Reader *r, const Env *env, Slice instance, int64_t o
     s->client_port = NONE_I64;
     s->offset = offset;
     s->line = lineno;
+    if (next_seq(r, key, env->ts, connect, &s->seq) < 0) { Py_DECREF(cap); return NULL; }
     if (str_set(&s->host, env->host) < 0 || str_set(&s->instance, instance) < 0
         || str_set(&s->program, env->program) < 0 || PyObject_SetItem(r->sessions, key, cap) < 0) {
         Py_DECREF(cap);
@@ -740,6 +805,17 @@ static PyObject *dict_pop_oldest(PyObject *d) {
     Py_INCREF(v);
     Py_DECREF(item);
     return v;
+}
+
+/* d[key] = value, then the oldest entry dropped when d holds more than cap. */
+static int dict_set_capped(PyObject *d, PyObject *key, PyObject *value, Py_ssize_t cap) {
+    if (PyObject_SetItem(d, key, value) < 0) return -1;
+    if (PyDict_GET_SIZE(d) > cap) {
+        PyObject *old = dict_pop_oldest(d);
+        if (old == NULL) return -1;
+        Py_DECREF(old);
+    }
+    return 0;
 }
 
 static Message *get_message(Reader *r, const Env *env, Slice instance, Slice qid, int64_t offset,
@@ -800,16 +876,10 @@ static int remember_notice(Reader *r, Slice host, Slice instance, Slice notice_q
     if (PyErr_Occurred()) { Py_DECREF(key); return -1; }
     PyObject *v = PyBytes_FromStringAndSize(parent.p, parent.n);
     if (v == NULL) { Py_DECREF(key); return -1; }
-    int rc = PyObject_SetItem(r->notice_parents, key, v);
+    int rc = dict_set_capped(r->notice_parents, key, v, r->max_notice_parents);
     Py_DECREF(v);
     Py_DECREF(key);
-    if (rc < 0) return -1;
-    if (PyDict_GET_SIZE(r->notice_parents) > r->max_notice_parents) {
-        PyObject *old = dict_pop_oldest(r->notice_parents);
-        if (old == NULL) return -1;
-        Py_DECREF(old);
-    }
-    return 0;
+    return rc;
 }
 
 static SmtpProc *get_smtp(Reader *r, const Env *env) {
@@ -822,16 +892,10 @@ static SmtpProc *get_smtp(Reader *r, const Env *env) {
     if (p == NULL) { Py_DECREF(key); PyErr_NoMemory(); return NULL; }
     cap = PyCapsule_New(p, "smtp", smtp_free);
     if (cap == NULL) { free(p); Py_DECREF(key); return NULL; }
-    int rc = PyObject_SetItem(r->smtp, key, cap);
+    int rc = dict_set_capped(r->smtp, key, cap, r->max_smtp);
     Py_DECREF(cap);
     Py_DECREF(key);
-    if (rc < 0) return NULL;
-    if (PyDict_GET_SIZE(r->smtp) > r->max_smtp) {
-        PyObject *old = dict_pop_oldest(r->smtp);
-        if (old == NULL) return NULL;
-        Py_DECREF(old);
-    }
-    return p;
+    return rc < 0 ? NULL : p;
 }
 
 /* --- applying one event: a port of PostfixLogReader._apply / _smtpd / _delivery --- */
@@ -897,11 +961,12 @@ static int apply_delivery(Reader *r, const Env *env, Slice instance, Slice daemo
         || put_f64(COL(t, 21), e->d[2]) < 0 || put_f64(COL(t, 22), e->d[3]) < 0
         || put_str(COL(t, 23), e->tls_feature) < 0 || put_str(COL(t, 24), e->dsn) < 0
         || put_str(COL(t, 25), e->status) < 0 || put_str(COL(t, 26), e->reason) < 0
-        || put_str(COL(t, 27), tls ? sl_of(&tls->trust) : none) < 0
-        || put_str(COL(t, 28), tls ? sl_of(&tls->protocol) : none) < 0
-        || put_str(COL(t, 29), tls ? sl_of(&tls->cipher) : none) < 0
-        || put_str(COL(t, 30), tls ? sl_of(&tls->bits) : none) < 0
-        || put_str(COL(t, 31), has_problem ? sl_of(&problem) : none) < 0 || put_i64(COL(t, 32), lineno) < 0)
+        || put_bool(COL(t, 27), e->reason_truncated) < 0
+        || put_str(COL(t, 28), tls ? sl_of(&tls->trust) : none) < 0
+        || put_str(COL(t, 29), tls ? sl_of(&tls->protocol) : none) < 0
+        || put_str(COL(t, 30), tls ? sl_of(&tls->cipher) : none) < 0
+        || put_str(COL(t, 31), tls ? sl_of(&tls->bits) : none) < 0
+        || put_str(COL(t, 32), has_problem ? sl_of(&problem) : none) < 0 || put_i64(COL(t, 33), lineno) < 0)
         rc = -1;
     else
         t->nrows++;
@@ -928,7 +993,7 @@ static int apply_smtpd(Reader *r, const Env *env, Slice instance, const Ev *e, i
             Py_DECREF(old);
             if (rc < 0) { Py_DECREF(key); return -1; }
         }
-        Session *s = new_session(r, env, instance, offset, lineno, key);
+        Session *s = new_session(r, env, instance, offset, lineno, key, 1);
         Py_DECREF(key);
         if (s == NULL) return -1;
         s->connect_at = env->ts;
@@ -950,7 +1015,7 @@ static int apply_smtpd(Reader *r, const Env *env, Slice instance, const Ev *e, i
             Py_DECREF(key);
             return emit_other(r, env, smtpd, NONE_SLICE, level_or_note(e), lineno);
         }
-        s = new_session(r, env, instance, offset, lineno, key);
+        s = new_session(r, env, instance, offset, lineno, key, 0);
         if (s == NULL) { Py_DECREF(key); return -1; }
     } else {
         s = PyCapsule_GetPointer(cap, "session");
@@ -1123,6 +1188,83 @@ static int apply_event(Reader *r, const Env *env, Slice instance, Slice daemon, 
     }
 }
 
+/* --- other lines counted per (host, program, daemon, kind) and hour --- */
+static uint64_t fnv(uint64_t h, Slice s) {
+    if (s.p == NULL) return (h ^ 0xFF) * 0x100000001B3ULL;
+    for (Py_ssize_t i = 0; i < s.n; i++) h = (h ^ (unsigned char)s.p[i]) * 0x100000001B3ULL;
+    return (h ^ 0x1F) * 0x100000001B3ULL;
+}
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+#define HOUR_US 3600000000LL
+
+static int flush_counts(Reader *r, int complete) {
+    Table *t = TB(r, TB_COUNT);
+    int rc = 0;
+    for (int g = 0; g < r->ngroups; g++) {
+        CountGroup *c = &r->groups[g];
+        Part parts[] = {pt_c("count"), pt_i(c->first_key), pt_i(c->first_line)};
+        int64_t key;
+        if (rc == 0 && (key_of(r, parts, 3, &key) < 0 || put_i64(COL(t, 0), key) < 0
+                        || put_i64(COL(t, 1), floor_div(c->first_at, HOUR_US) * HOUR_US) < 0
+                        || put_str(COL(t, 2), sl_of(&c->host)) < 0 || put_str(COL(t, 3), sl_of(&c->program)) < 0
+                        || put_str(COL(t, 4), sl_of(&c->daemon)) < 0 || put_str(COL(t, 5), sl_of(&c->kind)) < 0
+                        || put_i64(COL(t, 6), c->first_at) < 0 || put_i64(COL(t, 7), c->last_at) < 0
+                        || put_i64(COL(t, 8), c->lines) < 0 || put_bool(COL(t, 9), complete) < 0
+                        || put_i64(COL(t, 10), c->first_line) < 0))
+            rc = -1;
+        if (rc == 0) t->nrows++;
+        str_free(&c->host); str_free(&c->program); str_free(&c->daemon); str_free(&c->kind);
+    }
+    r->ngroups = 0;
+    memset(r->slots, 0, COUNT_SLOTS * sizeof(int32_t));
+    return rc;
+}
+
+/* PostfixLogReader._count: one more line of a group; the groups are written when the hour
+ * changes or there are max_groups of them. The first line's key (env's, or line_key) names it. */
+static int count_other(Reader *r, Slice host, Slice program, Slice daemon, Slice kind, int64_t ts,
+                       int64_t lineno, const Env *env, int64_t line_key) {
+    if (r->cur_offset < r->count_from) return 0;
+    int64_t hour = floor_div(ts, HOUR_US);
+    if (r->has_count_hour && hour != r->count_hour && flush_counts(r, 1) < 0) return -1;
+    r->count_hour = hour;
+    r->has_count_hour = 1;
+    uint64_t h = fnv(fnv(fnv(fnv(0xCBF29CE484222325ULL, host), program), daemon), kind);
+    uint32_t slot = (uint32_t)(h & (COUNT_SLOTS - 1));
+    while (r->slots[slot]) {
+        CountGroup *c = &r->groups[r->slots[slot] - 1];
+        if (c->hash == h && sl_eq(sl_of(&c->host), host) && sl_eq(sl_of(&c->program), program)
+            && sl_eq(sl_of(&c->daemon), daemon) && sl_eq(sl_of(&c->kind), kind)) {
+            if (ts < c->first_at) c->first_at = ts;
+            if (ts > c->last_at) c->last_at = ts;
+            c->lines++;
+            return 0;
+        }
+        slot = (slot + 1) & (COUNT_SLOTS - 1);
+    }
+    if (r->ngroups >= r->max_groups) {
+        if (flush_counts(r, 1) < 0) return -1;
+        slot = (uint32_t)(h & (COUNT_SLOTS - 1));
+    }
+    if (env != NULL) {
+        Part parts[] = {pt_c("line"), pt_t(env->ts), pt_s(env->host), pt_s(env->program), pt_i(env->pid),
+                        pt_s(env->message)};
+        if (key_of(r, parts, 6, &line_key) < 0) return -1;
+    }
+    CountGroup *c = &r->groups[r->ngroups];
+    memset(c, 0, sizeof(*c));
+    if (str_set_heap(&c->host, host) < 0 || str_set_heap(&c->program, program) < 0
+        || str_set_heap(&c->daemon, daemon) < 0 || str_set_heap(&c->kind, kind) < 0)
+        return -1;
+    c->first_key = line_key;
+    c->first_line = lineno;
+    c->first_at = c->last_at = ts;
+    c->lines = 1;
+    c->hash = h;
+    r->slots[slot] = ++r->ngroups;
+    return 0;
+}
+
 static int flush_evicted(Reader *r) {
     Py_ssize_t n = PyList_GET_SIZE(r->pending_evicted);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -1171,6 +1313,11 @@ static int parse_uint(const char *p, Py_ssize_t n, int64_t *out) {
 static const char LONG_QID[] = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz";
 static int qid_prefix(Slice t, Slice *qid, Slice *body) {
     Py_ssize_t i = 0;
+    if (t.n >= 9 && memcmp(t.p, "NOQUEUE: ", 9) == 0) {
+        *qid = sl(t.p, 7);
+        *body = sl(t.p + 9, t.n - 9);
+        return 1;
+    }
     int hex = 1, lng = 1;
     while (i < t.n && t.p[i] != ':') {
         unsigned char c = (unsigned char)t.p[i];
@@ -1180,7 +1327,7 @@ static int qid_prefix(Slice t, Slice *qid, Slice *body) {
         i++;
     }
     if (i >= t.n - 1 || t.p[i] != ':' || t.p[i + 1] != ' ') return 0;
-    int ok = (hex && i >= 5) || (lng && i >= 9) || (i == 7 && memcmp(t.p, "NOQUEUE", 7) == 0);
+    int ok = (hex && i >= 5) || (lng && i >= 9);
     if (!ok) return 0;
     *qid = sl(t.p, i);
     *body = sl(t.p + i + 2, t.n - i - 2);
@@ -1348,8 +1495,9 @@ static int parse_delivery(Slice qid, Slice b, Ev *e) {
     i = j;
     if (!eat(b.p, b.n, &i, ", status=") || !token(b.p, b.n, &i, &e->status)) return 0;
     if (!eat(b.p, b.n, &i, " (")) return 0;
-    if (b.n - i < 1 || b.p[b.n - 1] != ')') return 0;
-    e->reason = sl(b.p + i, b.n - 1 - i);
+    /* \((.*?)(\)?)$: a reason without its closing ')' was cut by syslog's line limit */
+    e->reason_truncated = b.n == i || b.p[b.n - 1] != ')';
+    e->reason = sl(b.p + i, b.n - i - !e->reason_truncated);
     return relay_parts(e);
 }
 
@@ -1403,10 +1551,229 @@ static int parse_tls(Slice t, Ev *e) {
     return 1;
 }
 
-/* The message kinds this reader parses itself; 0 declines (the Python parser decides). */
+/* postfix_messages._diagnostic(text): ``LEVEL: [QID: ][NAME[ADDR]: ]text`` (the level before the
+ * first ": "); the row needs the level, the queue id (not NOQUEUE) and, for smtpd, the address. */
+static int diagnostic(Slice text, Ev *e) {
+    static const char *levels[] = {"warning", "error", "fatal", "panic", "info"};
+    const char *c = text.n >= 2 ? memmem(text.p, text.n, ": ", 2) : NULL;
+    if (c == NULL || c - text.p > 7) return 0;
+    Slice level = sl(text.p, c - text.p);
+    int found = 0;
+    for (int k = 0; k < 5 && !found; k++) found = sl_is(level, levels[k]);
+    if (!found) return 0;
+    ev_clear(e, EV_DIAGNOSTIC);
+    e->level = level;
+    Slice rest = sl(c + 2, text.n - (c + 2 - text.p)), qid, body;
+    if (qid_prefix(rest, &qid, &body) && !sl_is(qid, "NOQUEUE")) {
+        e->queue_id = qid;
+        rest = body;
+    }
+    /* _PEER_PREFIX: ([^\s\[\]]+)\[([0-9A-Fa-f]*[.:][0-9A-Fa-f.:]*|unknown)\]: */
+    Py_ssize_t j = 0;
+    while (j < rest.n && rest.p[j] != '[' && rest.p[j] != ']' && !is_space((unsigned char)rest.p[j])) j++;
+    if (j == 0 || j >= rest.n || rest.p[j] != '[') return 1;
+    Py_ssize_t a = j + 1, k = a;
+    int sep = 0, ok = 1;
+    while (k < rest.n && rest.p[k] != ']') {
+        unsigned char ch = (unsigned char)rest.p[k];
+        if (ch == '.' || ch == ':') sep = 1;
+        else if (!(is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))) ok = 0;
+        k++;
+    }
+    Slice addr = sl(rest.p + a, k - a);
+    if ((ok && sep) || sl_is(addr, "unknown"))
+        if (k + 2 < rest.n && rest.p[k + 1] == ':' && rest.p[k + 2] == ' ') e->diag_peer_addr = addr;
+    return 1;
+}
+
+/* smtpd's _SESSION_PROBLEM: PROBLEM (?:after (\S+(?: \w+)?)(?: \([^)]*\))? )?from PEER(?::? ?(.*))?$ */
+static int session_problem_at(Slice t, Py_ssize_t i, Slice *name, Slice *addr, Slice *detail) {
+    /* " from PEER" and the detail, from t[i] (the space before "from") */
+    int64_t port;
+    if (!eat(t.p, t.n, &i, " from ") || peer(t, &i, name, addr, &port) <= 0) return 0;
+    if (i < t.n && t.p[i] == ':') i++;
+    if (i < t.n && t.p[i] == ' ') i++;
+    *detail = sl(t.p + i, t.n - i);
+    return 1;
+}
+static int is_word(unsigned char c) { return is_digit(c) || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static int skip_paren(Slice t, Py_ssize_t i) {
+    /* (?: \([^)]*\))? greedy: the index after it, or i */
+    if (i + 1 < t.n && t.p[i] == ' ' && t.p[i + 1] == '(') {
+        const char *close = memchr(t.p + i + 2, ')', t.n - i - 2);
+        if (close != NULL) return (int)(close - t.p + 1);
+    }
+    return (int)i;
+}
+static int session_problem(Slice t, Ev *e) {
+    static const char *problems[] = {"lost connection", "timeout", "too many errors", "bare <LF> received",
+                                     "improper command pipelining", "SSL_accept error"};
+    Py_ssize_t i = 0;
+    int k = 0;
+    for (; k < 6; k++) {
+        i = 0;
+        if (eat(t.p, t.n, &i, problems[k]) && i < t.n && t.p[i] == ' ') break;
+    }
+    if (k == 6) return 0;
+    ev_clear(e, EV_SESSION_PROBLEM);
+    e->problem = sl(t.p, i);
+    if (t.n - i > 7 && memcmp(t.p + i, " after ", 7) == 0) {
+        Py_ssize_t s0 = i + 7, j = s0;
+        while (j < t.n && !is_space((unsigned char)t.p[j])) j++;
+        if (j == s0) return 0;
+        /* with a following word (greedy), then without */
+        if (j + 1 < t.n && t.p[j] == ' ' && is_word((unsigned char)t.p[j + 1])) {
+            Py_ssize_t w = j + 1;
+            while (w < t.n && is_word((unsigned char)t.p[w])) w++;
+            if (session_problem_at(t, skip_paren(t, w), &e->name, &e->addr, &e->detail)) {
+                e->stage = sl(t.p + s0, w - s0);
+                return 1;
+            }
+        }
+        if (session_problem_at(t, skip_paren(t, j), &e->name, &e->addr, &e->detail)) {
+            e->stage = sl(t.p + s0, j - s0);
+            return 1;
+        }
+        return 0;
+    }
+    return session_problem_at(t, i, &e->name, &e->addr, &e->detail);
+}
+
+/* _KV_TAIL from p[i] to the end: (?=from=|to=)(?:from=<[^>]*>)? ?(?:to=<[^>]*>)?(?: proto=\S+)?(?: helo=<[^>]*>)?$ */
+static Py_ssize_t bracketed(const char *p, Py_ssize_t n, Py_ssize_t i, const char *lit) {
+    /* lit<[^>]*> at p[i]: the index after it, or i when it is not there */
+    Py_ssize_t k = i;
+    if (!eat(p, n, &k, lit)) return i;
+    const char *gt = memchr(p + k, '>', n - k);
+    return gt == NULL ? i : gt - p + 1;
+}
+static int kv_rest(const char *p, Py_ssize_t n, Py_ssize_t k) {
+    k = bracketed(p, n, k, "to=<");
+    Py_ssize_t save = k;
+    Slice proto;
+    if (!(eat(p, n, &k, " proto=") && token(p, n, &k, &proto))) k = save;
+    k = bracketed(p, n, k, " helo=<");
+    return k == n;
+}
+static int kv_tail(const char *p, Py_ssize_t n, Py_ssize_t i) {
+    if (!starts(p + i, n - i, "from=") && !starts(p + i, n - i, "to=")) return 0;
+    i = bracketed(p, n, i, "from=<");
+    if (i < n && p[i] == ' ' && kv_rest(p, n, i + 1)) return 1;
+    return kv_rest(p, n, i);
+}
+
+/* postfix_messages._REJECT on the body after ``QID: ``: ACTION: STAGE from PEER: [CODE ][X.Y.Z ]
+ * [<data>: |Service unavailable; ... [addr] ]MESSAGE[; KV_TAIL]. 0 declines. */
+static int is_word_or_dash(unsigned char c) { return is_word(c) || c == '-'; }
+static int parse_reject(Slice qid, Slice b, Ev *e) {
+    const char *p = b.p;
+    Py_ssize_t n = b.n, i = 0;
+    while (i < n && is_word_or_dash((unsigned char)p[i])) i++;
+    if (i == 0 || n - i < 2 || p[i] != ':' || p[i + 1] != ' ') return 0;
+    ev_clear(e, EV_REJECTED);
+    e->queue_id = qid;
+    e->action = sl(p, i);
+    i += 2;
+    Py_ssize_t s0 = i;
+    Slice stage;
+    if (!token(p, n, &i, &stage)) return 0;
+    static const char *suffixes[] = {" TO", " FROM", " of DATA"};
+    Py_ssize_t after = -1;
+    for (int k = 0; k < 3 && after < 0; k++) {
+        Py_ssize_t j = i;
+        if (eat(p, n, &j, suffixes[k]) && starts(p + j, n - j, " from ")) after = j;
+    }
+    if (after < 0) after = i;
+    e->stage = sl(p + s0, after - s0);
+    i = after;
+    int64_t port;
+    if (!eat(p, n, &i, " from ") || peer(b, &i, &e->name, &e->addr, &port) <= 0 || !eat(p, n, &i, ": ")) return 0;
+    if (n - i >= 4 && is_digit((unsigned char)p[i]) && is_digit((unsigned char)p[i + 1])
+        && is_digit((unsigned char)p[i + 2]) && p[i + 3] == ' ') {
+        e->status_code = sl(p + i, 3);
+        i += 4;
+    }
+    /* \d\.\d{1,3}\.\d{1,3} then a space */
+    if (n - i >= 6 && is_digit((unsigned char)p[i]) && p[i + 1] == '.') {
+        Py_ssize_t j = i + 2, d1 = j;
+        while (j < n && j - d1 < 4 && is_digit((unsigned char)p[j])) j++;
+        if (j - d1 >= 1 && j - d1 <= 3 && j < n && p[j] == '.') {
+            Py_ssize_t d2 = ++j;
+            while (j < n && j - d2 < 4 && is_digit((unsigned char)p[j])) j++;
+            if (j - d2 >= 1 && j - d2 <= 3 && j < n && p[j] == ' ') {
+                e->enhanced_code = sl(p + i, j - i);
+                i = j + 1;
+            }
+        }
+    }
+    /* (?:<([^>]*)>: |Service unavailable; [\w ]+ \[([^\]]*)\] )? */
+    if (i < n && p[i] == '<') {
+        const char *gt = memchr(p + i, '>', n - i);
+        if (gt != NULL && gt + 2 < p + n && gt[1] == ':' && gt[2] == ' ') i = gt - p + 3;
+    } else if (starts(p + i, n - i, "Service unavailable; ")) {
+        Py_ssize_t j = i + 21, w = j;
+        while (j < n && (is_word((unsigned char)p[j]) || p[j] == ' ')) j++;
+        /* [\w ]+ backs off to the last " [" inside its run */
+        Py_ssize_t k = j;
+        while (k > w + 1 && !(p[k - 1] == ' ' && k < n && p[k] == '[')) k--;
+        if (k > w + 1 && k < n && p[k] == '[') {
+            const char *rb = memchr(p + k, ']', n - k);
+            if (rb != NULL && rb + 1 < p + n && rb[1] == ' ') i = rb - p + 2;
+        }
+    }
+    /* (.*?)(?:; KV_TAIL)?$: the first "; " the rest of which is a KV tail ends the message */
+    Py_ssize_t end = n;
+    for (const char *sc = memchr(p + i, ';', n - i); sc != NULL; sc = memchr(sc + 1, ';', p + n - sc - 1)) {
+        if (sc + 1 < p + n && sc[1] == ' ' && kv_tail(p, n, sc - p + 2)) { end = sc - p; break; }
+        if (sc + 1 >= p + n) break;
+    }
+    e->status_message = sl(p + i, end - i);
+    return 1;
+}
+
+/* parse_smtp's remote problems after ``QID: ``: _SAID, _LOST, _TIMED_OUT (the row needs no more
+ * than that it is one); 0 declines. */
+static int remote_problem(Slice qid, Slice b, Ev *e) {
+    static const char *heads[] = {"host ", "lost connection with ", "conversation with "};
+    static const char *tails[][2] = {{" said: ", " refused to talk to me: "}, {" while ", NULL},
+                                     {" timed out while ", NULL}};
+    for (int k = 0; k < 3; k++) {
+        Py_ssize_t i = 0;
+        if (!eat(b.p, b.n, &i, heads[k])) continue;
+        ev_clear(e, EV_REMOTE_PROBLEM);
+        e->queue_id = qid;
+        if (peer(b, &i, &e->name, &e->addr, &e->port) <= 0) return 0;
+        for (int t = 0; t < 2; t++)
+            if (tails[k][t] != NULL && starts(b.p + i, b.n - i, tails[k][t])) return 1;
+        return 0;
+    }
+    return 0;
+}
+
+/* Daemons with a parser of their own in postfix_messages.PARSERS; any other daemon's line is
+ * a diagnostic or an uninterpreted line. */
+static int has_parser(Slice d) {
+    static const char *names[] = {"smtpd", "smtp", "lmtp", "relay", "local", "virtual", "pipe", "error", "retry",
+                                  "discard", "qmgr", "cleanup", "bounce", "pickup"};
+    for (int k = 0; k < 14; k++)
+        if (sl_is(d, names[k])) return 1;
+    return 0;
+}
+
+#define FAST_UNINTERPRETED 2
+
+/* The message kinds this reader parses itself: 1 an event, FAST_UNINTERPRETED a line no parser
+ * interprets (e->queue_id: its _QID_PREFIX), 0 declines (the Python parser decides). */
 static int fast_message(Slice daemon, Slice text, Ev *e) {
     Slice qid, body;
     Py_ssize_t i = 0;
+    if (text.n > 0 && text.p[0] >= 'e' && text.p[0] <= 'w' && diagnostic(text, e)) return 1;
+    if (!has_parser(daemon)) {
+        /* parse_other: only diagnostics; the rest is kept as it is */
+        ev_clear(e, EV_DIAGNOSTIC);
+        if (qid_prefix(text, &qid, &body)) e->queue_id = qid;
+        return FAST_UNINTERPRETED;
+    }
     if (sl_is(daemon, "smtpd")) {
         if (starts(text.p, text.n, "connect from ")) {
             ev_clear(e, EV_CONNECT);
@@ -1428,6 +1795,10 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
             if (starts(text.p, text.n, "Anonymous TLS ") || starts(text.p, text.n, "Untrusted TLS ")
                 || starts(text.p, text.n, "Trusted TLS ") || starts(text.p, text.n, "Verified TLS "))
                 return parse_tls(text, e);
+        if (text.n > 0 && (text.p[0] == 'l' || text.p[0] == 't' || text.p[0] == 'b' || text.p[0] == 'i'
+                           || text.p[0] == 'S') && session_problem(text, e))
+            return 1;
+        if (qid_prefix(text, &qid, &body) && !starts(body.p, body.n, "client=")) return parse_reject(qid, body, e);
         if (qid_prefix(text, &qid, &body) && starts(body.p, body.n, "client=")) {
             ev_clear(e, EV_CLIENT);
             e->queue_id = qid;
@@ -1438,13 +1809,25 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
         }
         return 0;
     }
+    /* _diagnostic(body, qid), which every other parser tries last (no earlier shape of theirs
+     * starts with a level) */
+    if (qid_prefix(text, &qid, &body) && body.n > 0 && body.p[0] >= 'e' && body.p[0] <= 'w' && diagnostic(body, e)) {
+        e->queue_id = qid;
+        return 1;
+    }
     int smtp_like = sl_is(daemon, "smtp") || sl_is(daemon, "lmtp") || sl_is(daemon, "relay");
     int agent = sl_is(daemon, "local") || sl_is(daemon, "virtual") || sl_is(daemon, "pipe")
                 || sl_is(daemon, "error") || sl_is(daemon, "retry") || sl_is(daemon, "discard");
     if (smtp_like || agent) {
         if (qid_prefix(text, &qid, &body)) {
             if (starts(body.p, body.n, "to=")) return parse_delivery(qid, body, e);
-            return 0;
+            return smtp_like && remote_problem(qid, body, e);
+        }
+        if (smtp_like && starts(text.p, text.n, "connect to ")) {
+            /* _CONNECT_TO: connect to PEER: (.*)$ */
+            ev_clear(e, EV_REMOTE_PROBLEM);
+            i = 11;
+            return peer(text, &i, &e->name, &e->addr, &e->port) > 0 && starts(text.p + i, text.n - i, ": ");
         }
         if (smtp_like && (starts(text.p, text.n, "Anonymous TLS ") || starts(text.p, text.n, "Untrusted TLS ")
                           || starts(text.p, text.n, "Trusted TLS ") || starts(text.p, text.n, "Verified TLS ")))
@@ -1480,9 +1863,15 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
             return 1;
         }
         if (starts(body.p, body.n, "to=")) return parse_delivery(qid, body, e);
-        return 0;
+        if (starts(body.p, body.n, "from=")) return 0;
+        /* parse_qmgr: any other queue-file line is a note (a diagnostic without a level) */
+        ev_clear(e, EV_DIAGNOSTIC);
+        e->queue_id = qid;
+        return 1;
     }
     if (sl_is(daemon, "cleanup")) {
+        if (starts(body.p, body.n, "reject: ") || starts(body.p, body.n, "milter-reject: "))
+            return parse_reject(qid, body, e);
         if (!starts(body.p, body.n, "message-id=")) return 0;
         ev_clear(e, EV_MESSAGE_ID);
         e->queue_id = qid;
@@ -1537,6 +1926,18 @@ static int fast_message(Slice daemon, Slice text, Ev *e) {
     return 0;
 }
 
+/* postfix_log._RESOLVER_PROGRAMS, by the whole name or its last part: the resolver's lines are
+ * read by the Python reader. */
+static int resolver_program(Slice prog) {
+    static const char *names[] = {"mta-sts-daemon", "postfix-mta-sts-resolver", "mta-sts-resolver"};
+    Py_ssize_t j = prog.n;
+    while (j > 0 && prog.p[j - 1] != '/') j--;
+    Slice base = sl(prog.p + j, prog.n - j);
+    for (int k = 0; k < 3; k++)
+        if (sl_is(prog, names[k]) || sl_is(base, names[k])) return 1;
+    return 0;
+}
+
 /* postfix_envelope.split_program: ``postfix-a/smtpd`` -> (postfix-a, smtpd); 0: not Postfix */
 static int split_program(Slice prog, Slice *instance, Slice *daemon) {
     const char *slash = memchr(prog.p, '/', prog.n);
@@ -1551,47 +1952,20 @@ static int split_program(Slice prog, Slice *instance, Slice *daemon) {
     return 1;
 }
 
-/* The classic envelope, exactly as EnvelopeParser._classic's fast path; 0 declines. */
-static int fast_envelope(Reader *r, Slice line, Env *env) {
-    if (line.n < 17) return 0;
-    int64_t ts;
-    if (r->memo_valid && memcmp(r->memo_stamp, line.p, 15) == 0) {
-        ts = r->memo_ts;
-    } else {
-        PyObject *stamp = PyUnicode_DecodeASCII(line.p, 15, NULL);
-        if (stamp == NULL) { PyErr_Clear(); return 0; }
-        PyObject *dt = PyDict_GetItemWithError(r->stamp_cache, stamp);
-        if (dt == NULL) {
-            if (PyErr_Occurred()) { Py_DECREF(stamp); return -1; }
-            dt = PyObject_CallOneArg(r->stamp_fn, stamp);
-            Py_DECREF(stamp);
-            r->memo_valid = 0;      /* Python ran: its caches may have changed */
-            if (dt == NULL) return -1;
-            Py_DECREF(dt);          /* the cache holds it (or it is None) */
-            if (dt == Py_None) return 0;
-            return fast_envelope(r, line, env);
-        }
-        Py_DECREF(stamp);
-        if (dt == Py_None) return 0;
-        if (!PyDateTime_Check(dt)) return 0;
-        ts = dt_to_us(dt);
-        if (ts == NONE_I64) return -1;
-        memcpy(r->memo_stamp, line.p, 15);
-        r->memo_ts = ts;
-        r->memo_valid = 1;
-    }
-    if (line.p[15] != ' ') return 0;
-    const char *p = line.p;
-    Py_ssize_t n = line.n;
-    const char *sp = memchr(p + 16, ' ', n - 16);
+/* `` host prog[pid]: `` from p[at] (a space) on, as postfix_envelope's _CLASSIC_TAIL / _ISO read
+ * it: host \S+, program [^\s\[\]:]+, an optional [pid] of digits, ':' and an optional space. */
+static int env_tail(const char *p, Py_ssize_t n, Py_ssize_t at, Env *env) {
+    if (at >= n || p[at] != ' ') return 0;
+    Py_ssize_t h = at + 1;
+    const char *sp = memchr(p + h, ' ', n - h);
     if (sp == NULL) return 0;
     Py_ssize_t spi = sp - p;
-    if (spi <= 16) return 0;
+    if (spi <= h) return 0;
     const char *colon = memchr(p + spi + 1, ':', n - spi - 1);
     if (colon == NULL) return 0;
     Py_ssize_t ci = colon - p;
     if (ci <= spi + 1) return 0;
-    Slice host = sl(p + 16, spi - 16);
+    Slice host = sl(p + h, spi - h);
     const char *lb = memchr(p + spi + 1, '[', ci - spi - 1);
     Slice prog;
     int64_t pid = NONE_I64;
@@ -1610,12 +1984,247 @@ static int fast_envelope(Reader *r, Slice line, Env *env) {
     for (Py_ssize_t k = 0; k < host.n; k++)
         if (is_space((unsigned char)host.p[k])) return 0;
     Py_ssize_t end = (ci + 1 < n && p[ci + 1] == ' ') ? ci + 2 : ci + 1;
-    env->ts = ts;
     env->host = host;
     env->program = prog;
     env->pid = pid;
     env->message = sl(p + end, n - end);
     return 1;
+}
+
+/* Exactly n ASCII digits at p as a number; -1 if not digits. */
+static int digits_n(const char *p, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!is_digit((unsigned char)p[i])) return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* postfix_envelope._fraction: the first six of 1-9 digits as microseconds; *len the digits. */
+static int fraction_us(const char *p, Py_ssize_t n, Py_ssize_t at, Py_ssize_t *len) {
+    Py_ssize_t j = at;
+    while (j < n && j - at < 10 && is_digit((unsigned char)p[j])) j++;
+    *len = j - at;
+    if (*len < 1 || *len > 9) return -1;
+    int us = 0;
+    for (Py_ssize_t k = 0; k < 6; k++) us = us * 10 + (k < *len ? p[at + k] - '0' : 0);
+    return us;
+}
+
+static int days_in_month(int y, int m) {
+    static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : d[m - 1];
+}
+
+/* The classic envelope, as EnvelopeParser._classic: the 15-character stamp through the
+ * reference's own cache (its year tracker), an optional fraction (maillog_file,
+ * journalctl -o short-precise), then the tail. 0 declines. */
+static int classic_envelope(Reader *r, Slice line, Env *env) {
+    if (line.n < 17) return 0;
+    int64_t ts;
+    if (r->memo_valid && memcmp(r->memo_stamp, line.p, 15) == 0) {
+        ts = r->memo_ts;
+    } else {
+        PyObject *stamp = PyUnicode_DecodeASCII(line.p, 15, NULL);
+        if (stamp == NULL) { PyErr_Clear(); return 0; }
+        PyObject *dt = PyDict_GetItemWithError(r->stamp_cache, stamp);
+        if (dt == NULL) {
+            if (PyErr_Occurred()) { Py_DECREF(stamp); return -1; }
+            dt = PyObject_CallOneArg(r->stamp_fn, stamp);
+            Py_DECREF(stamp);
+            r->memo_valid = 0;      /* Python ran: its caches may have changed */
+            if (dt == NULL) return -1;
+            Py_DECREF(dt);          /* the cache holds it (or it is None) */
+            if (dt == Py_None) return 0;
+            return classic_envelope(r, line, env);
+        }
+        Py_DECREF(stamp);
+        if (dt == Py_None) return 0;
+        if (!PyDateTime_Check(dt)) return 0;
+        ts = dt_to_us(dt);
+        if (ts == NONE_I64) return -1;
+        memcpy(r->memo_stamp, line.p, 15);
+        r->memo_ts = ts;
+        r->memo_valid = 1;
+    }
+    Py_ssize_t at = 15;
+    if (line.p[15] == '.') {
+        /* _CLASSIC_TAIL: (?:\.(\d{1,9}))? -- the whole second's time with these microseconds */
+        Py_ssize_t len;
+        int us = fraction_us(line.p, line.n, 16, &len);
+        if (us < 0) return 0;
+        ts += us;
+        at = 16 + len;
+    }
+    if (!env_tail(line.p, line.n, at, env)) return 0;
+    env->ts = ts;
+    return 1;
+}
+
+/* _ISO: (?:<\d{1,3}>)?YYYY-MM-DD[T ]hh:mm:ss(?:[.,]\d{1,9})?(Z|[+-]\d\d:?\d\d)? then the tail, as
+ * rsyslog's RSYSLOG_FileFormat and journalctl -o short-iso write it; converted to UTC. 0 declines
+ * (and declines what the reference could also read another way: a host that is a log level
+ * after a space-separated stamp could be the resolver's own format). */
+/* YYYY-MM-DD[T ]hh:mm:ss(?:[.,]\d{1,9})?(Z|[+-]\d\d:?\d\d)? at p[*at]: the time in UTC
+ * microseconds and *at after it; 0 if it is not one or Python's datetime would refuse it.
+ * *docker: the stamp is also one of docker logs --timestamps (a T, a zone, no ',' fraction). */
+static int iso_stamp(const char *p, Py_ssize_t n, Py_ssize_t *at, int64_t *out, int *docker) {
+    Py_ssize_t i = *at;
+    if (n - i < 19) return 0;
+    const char *s = p + i;
+    if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':') return 0;
+    int y = digits_n(s, 4), mo = digits_n(s + 5, 2), d = digits_n(s + 8, 2), hh = digits_n(s + 11, 2),
+        mi = digits_n(s + 14, 2), ss = digits_n(s + 17, 2);
+    if (y < 2 || y > 9998 || mo < 1 || mo > 12 || d < 1 || hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0
+        || ss > 59 || d > days_in_month(y, mo))
+        return 0;
+    i += 19;
+    int us = 0;
+    *docker = s[10] == 'T';
+    if (i < n && p[i] == ',') *docker = 0;
+    if (i < n && (p[i] == '.' || p[i] == ',')) {
+        Py_ssize_t len;
+        us = fraction_us(p, n, i + 1, &len);
+        if (us < 0) return 0;
+        i += 1 + len;
+    }
+    int64_t offset_min = 0;
+    int zone = 1;
+    if (i < n && p[i] == 'Z') {
+        i++;
+    } else if (i < n && (p[i] == '+' || p[i] == '-')) {
+        int sign = p[i] == '+' ? 1 : -1;
+        if (n - i < 5) return 0;
+        int oh = digits_n(p + i + 1, 2), om;
+        Py_ssize_t k = i + 3;
+        if (p[k] == ':') k++;
+        if (n - k < 2 || (om = digits_n(p + k, 2)) < 0 || oh < 0) return 0;
+        if (oh * 60 + om >= 1440) return 0;      /* dt.timezone refuses it: the reference reads no line */
+        if (p[i + 3] != ':') *docker = 0;
+        offset_min = sign * (oh * 60 + om);
+        i = k + 2;
+    } else {
+        zone = 0;
+    }
+    *docker = *docker && zone;
+    int64_t secs = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + hh) * 60 + mi) * 60 + ss;
+    *out = (secs - offset_min * 60) * 1000000 + us;
+    *at = i;
+    return 1;
+}
+
+static int iso_envelope(Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, i = 0;
+    if (n > 0 && p[0] == '<') {
+        Py_ssize_t j = 1;
+        while (j < n && j < 5 && is_digit((unsigned char)p[j])) j++;
+        if (j == 1 || j > 4 || j >= n || p[j] != '>') return 0;
+        i = j + 1;
+    }
+    int64_t ts;
+    int docker;
+    Py_ssize_t start = i;
+    if (!iso_stamp(p, n, &i, &ts, &docker) || !env_tail(p, n, i, env)) return 0;
+    if (p[start + 10] == ' ') {
+        /* the resolver's own format (2024-03-01 10:00:00 INFO ...) could read it too */
+        static const char *levels[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+        for (int k = 0; k < 5; k++)
+            if (sl_is(env->host, levels[k])) return 0;
+    }
+    if (docker && start == 0 && env->host.n > 0) {
+        /* a docker logs --timestamps line whose "host" starts another envelope: the reference
+         * reads it as ISO, but it is a rare and odd line; leave it to the reference */
+        unsigned char h0 = (unsigned char)env->host.p[0];
+        if (h0 == '<' || is_digit(h0) || (h0 >= 'A' && h0 <= 'Z')) return 0;
+    }
+    env->ts = ts;
+    return 1;
+}
+
+/* _RFC5424 (RFC 5424 section 6): <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD [MSG], where the
+ * compiled reader takes only an SD of "-" (structured data goes to Python). 0 declines. */
+static int rfc5424_envelope(Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, j = 1;
+    while (j < n && j < 5 && is_digit((unsigned char)p[j])) j++;
+    if (j == 1 || j > 4 || n - j < 3 || memcmp(p + j, ">1 ", 3) != 0) return 0;
+    Py_ssize_t i = j + 3;
+    int64_t ts;
+    int docker;
+    Slice tok[5];
+    for (int k = 0; k < 5; k++) {
+        if (k > 0 && (i >= n || p[i++] != ' ')) return 0;
+        if (!token(p, n, &i, &tok[k])) return 0;
+    }
+    Py_ssize_t at = 0;
+    if (!iso_stamp(tok[0].p, tok[0].n, &at, &ts, &docker) || at != tok[0].n) return 0;
+    if (sl_is(tok[2], "-") || n - i < 2 || memcmp(p + i, " -", 2) != 0) return 0;
+    i += 2;
+    if (i < n && p[i] != ' ') return 0;
+    env->ts = ts;
+    env->host = sl_is(tok[1], "-") ? NONE_SLICE : tok[1];
+    env->program = tok[2];
+    if (!parse_uint(tok[3].p, tok[3].n, &env->pid)) env->pid = NONE_I64;
+    env->message = i < n ? sl(p + i + 1, n - i - 1) : sl(p + i, 0);
+    return 1;
+}
+
+/* The envelopes but container stdout: classic, RFC 5424, ISO 8601; 0 declines. */
+static int plain_envelope(Reader *r, Slice line, Env *env) {
+    if (line.n == 0) return 0;
+    unsigned char c = (unsigned char)line.p[0];
+    if (c >= 'A' && c <= 'Z') return classic_envelope(r, line, env);
+    if (c == '<' && line.n > 4 && (memcmp(line.p + 2, ">1 ", 3) == 0 || memcmp(line.p + 3, ">1 ", 3) == 0
+                                   || memcmp(line.p + 4, ">1 ", 3) == 0))
+        return rfc5424_envelope(line, env);
+    if (is_digit(c) || c == '<') return iso_envelope(line, env);
+    return 0;
+}
+
+/* _COMPOSE: [\w.-]+\s*\| at p[*i] (a docker compose logs prefix); *i after it. */
+static int compose_prefix(const char *p, Py_ssize_t n, Py_ssize_t *i) {
+    Py_ssize_t j = *i;
+    while (j < n && (is_word((unsigned char)p[j]) || p[j] == '.' || p[j] == '-')) j++;
+    if (j == *i) return 0;
+    while (j < n && is_space((unsigned char)p[j])) j++;
+    if (n - j < 2 || p[j] != '|' || p[j + 1] != ' ') return 0;
+    *i = j + 2;
+    return 1;
+}
+
+/* EnvelopeParser._container without the json-file form: a docker logs --timestamps stamp
+ * and/or a docker compose logs prefix, then a classic, ISO or RFC 5424 line. The reference
+ * tries it last: taken only where no other envelope can read the whole line, so after a
+ * docker stamp only a classic line (an ISO or <PRI> line there can make the whole line an
+ * ISO line, which the reference reads as such). */
+static int container_envelope(Reader *r, Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, i = 0;
+    int docker = 0;
+    if (is_digit((unsigned char)p[0])) {
+        int64_t ts;
+        if (!iso_stamp(p, n, &i, &ts, &docker) || !docker || i >= n || p[i] != ' ') return 0;
+        i++;
+        compose_prefix(p, n, &i);
+    } else if (!compose_prefix(p, n, &i)) {
+        return 0;
+    }
+    Slice inner = sl(p + i, n - i);
+    if (inner.n == 0) return 0;
+    if (docker && !(inner.p[0] >= 'A' && inner.p[0] <= 'Z')) return 0;
+    return plain_envelope(r, inner, env);
+}
+
+/* The envelope of an ASCII line, where the compiled reader reads it itself; 0 declines. */
+static int fast_envelope(Reader *r, Slice line, Env *env) {
+    if (line.n == 0) return 0;
+    int got = plain_envelope(r, line, env);
+    if (got != 0) return got;
+    unsigned char c = (unsigned char)line.p[0];
+    if (is_digit(c) || is_word(c) || c == '.' || c == '-') return container_envelope(r, line, env);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ events from Python */
@@ -1692,6 +2301,7 @@ static int event_from_python(Reader *r, PyObject *ev, Ev *e) {
             || py_slice(IT(10), &e->tls_feature) || py_slice(IT(11), &e->dsn) || py_slice(IT(12), &e->status)
             || py_slice(IT(13), &e->reason))
             return -1;
+        e->reason_truncated = PyObject_IsTrue(IT(14));
         if (!PyTuple_Check(d) || PyTuple_GET_SIZE(d) != 4) { PyErr_SetString(PyExc_TypeError, "delays"); return -1; }
         for (int k = 0; k < 4; k++)
             if (py_float(PyTuple_GET_ITEM(d, k), &e->d[k]) < 0) return -1;
@@ -1718,6 +2328,22 @@ static int append_python_row(Reader *r, PyObject *row) {
     if (tb < 0) { PyErr_SetString(PyExc_TypeError, "unknown row"); return -1; }
     Table *t = TB(r, tb);
     if (PyTuple_GET_SIZE(row) != t->ncols) { PyErr_SetString(PyExc_TypeError, "row width"); return -1; }
+    if (tb == TB_OTHER) {
+        Slice kind;
+        if (py_slice(PyTuple_GET_ITEM(row, 7), &kind) < 0) return -1;
+        if (counted_kind(r, kind)) {
+            Slice host, program, daemon;
+            int64_t key, ts, lineno;
+            PyObject *at = PyTuple_GET_ITEM(row, 1);
+            if (!PyDateTime_Check(at)) { PyErr_SetString(PyExc_TypeError, "expected datetime"); return -1; }
+            ts = dt_to_us(at);
+            if (ts == NONE_I64 || py_int(PyTuple_GET_ITEM(row, 0), &key) || py_slice(PyTuple_GET_ITEM(row, 2), &host)
+                || py_slice(PyTuple_GET_ITEM(row, 3), &program) || py_slice(PyTuple_GET_ITEM(row, 5), &daemon)
+                || py_int(PyTuple_GET_ITEM(row, 9), &lineno))
+                return -1;
+            return count_other(r, host, program, daemon, kind, ts, lineno, NULL, key);
+        }
+    }
     for (int c = 0; c < t->ncols; c++) {
         PyObject *v = PyTuple_GET_ITEM(row, c);
         Col *col = COL(t, c);
@@ -1772,6 +2398,7 @@ static int slow_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int
         PyObject *item = Py_BuildValue("(LO)", (long long)offset, res);
         rc = item ? PyList_Append(r->quarantined, item) : -1;
         Py_XDECREF(item);
+        r->quarantined_bytes += n + 64;
     } else if (PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 4 && !PyObject_TypeCheck(res, (PyTypeObject *)r->row_classes[0])
                && (PyObject *)Py_TYPE(res) == (PyObject *)&PyTuple_Type) {
         /* (LogLine, instance, daemon, event) */
@@ -1803,6 +2430,7 @@ static int slow_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int
 
 static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int64_t lineno) {
     r->lines++;
+    r->cur_offset = offset;
     int ascii = 1, blank = 1;
     Py_ssize_t i = 0;
     while (i < n && is_space((unsigned char)p[i])) i++;
@@ -1823,12 +2451,21 @@ static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int6
         Slice instance, daemon;
         if (got && split_program(env.program, &instance, &daemon)) {
             Ev e;
-            if (fast_message(daemon, env.message, &e)) {
+            int kind = fast_message(daemon, env.message, &e);
+            if (kind == FAST_UNINTERPRETED) {
+                r->fast++;
+                return emit_other(r, &env, daemon, e.queue_id, sl_c("uninterpreted"), lineno);
+            }
+            if (kind) {
                 r->fast++;
                 r->interpreted++;
                 if (apply_event(r, &env, instance, daemon, &e, offset, lineno) < 0) return -1;
                 return flush_evicted(r);
             }
+        } else if (got && !resolver_program(env.program)) {
+            /* PostfixLogReader._non_postfix: another program's line, kept as it is */
+            r->fast++;
+            return emit_other(r, &env, NONE_SLICE, NONE_SLICE, sl_c("not postfix"), lineno);
         }
     }
     return slow_line(r, p, n, offset, lineno);
@@ -1873,6 +2510,7 @@ static PyObject *Reader_finish(Reader *r, PyObject *unused) {
     while (PyDict_Next(r->messages, &pos, &k, &v))
         if (emit_message(r, PyCapsule_GetPointer(v, "message"), NONE_I64) < 0) return NULL;
     if (odict_clear(r->messages) < 0 || odict_clear(r->smtp) < 0) return NULL;
+    if (flush_counts(r, 0) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1938,7 +2576,11 @@ static PyObject *Reader_take_quarantined(Reader *r, PyObject *unused) {
     PyObject *q = r->quarantined;
     r->quarantined = PyList_New(0);
     if (r->quarantined == NULL) { r->quarantined = q; return NULL; }
+    r->quarantined_bytes = 0;
     return q;
+}
+static PyObject *Reader_pending_quarantined(Reader *r, void *closure) {
+    return PyLong_FromSsize_t(r->quarantined_bytes);
 }
 static PyObject *Reader_counters(Reader *r, PyObject *unused) {
     return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L}", "lines", r->lines, "blank", r->blank, "interpreted",
@@ -1950,14 +2592,26 @@ static PyObject *Reader_open_state(Reader *r, PyObject *unused) {
 }
 
 static int Reader_init(Reader *r, PyObject *args, PyObject *kw) {
-    static char *names[] = {"stamp_cache", "stamp", "fallback", "events", "rows", "quarantined", "caps", NULL};
+    static char *names[] = {"stamp_cache", "stamp", "fallback", "events", "rows", "quarantined", "caps",
+                            "keep_other_lines", "count_from", NULL};
     PyObject *stamp_cache, *stamp_fn, *fallback, *events, *rows, *qclass, *caps;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OOOOOO", names, &PyDict_Type, &stamp_cache, &stamp_fn,
-                                     &fallback, &events, &rows, &qclass, &caps))
+    int keep_other = 0;
+    long long count_from = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OOOOOO|pL", names, &PyDict_Type, &stamp_cache, &stamp_fn,
+                                     &fallback, &events, &rows, &qclass, &caps, &keep_other, &count_from))
         return -1;
-    long long ms, mm, mp, mn, rw;
-    if (!PyArg_ParseTuple(caps, "LLLLL", &ms, &mm, &mp, &mn, &rw)) return -1;
+    long long ms, mm, mp, mn, rw, mc;
+    if (!PyArg_ParseTuple(caps, "LLLLLL", &ms, &mm, &mp, &mn, &rw, &mc)) return -1;
+    if (mc < 1 || mc > COUNT_SLOTS / 2) { PyErr_SetString(PyExc_ValueError, "MAX_OPEN_COUNTS out of range"); return -1; }
     r->max_sessions = ms; r->max_messages = mm; r->max_smtp = mp; r->max_notice_parents = mn; r->max_rewind = rw;
+    r->keep_other = keep_other;
+    r->count_from = count_from;
+    if (r->groups == NULL) {
+        r->groups = calloc(COUNT_SLOTS / 2, sizeof(CountGroup));
+        r->slots = calloc(COUNT_SLOTS, sizeof(int32_t));
+        if (r->groups == NULL || r->slots == NULL) { PyErr_NoMemory(); return -1; }
+    }
+    r->max_groups = (int)mc;
     Py_INCREF(stamp_cache); Py_XSETREF(r->stamp_cache, stamp_cache);
     Py_INCREF(stamp_fn); Py_XSETREF(r->stamp_fn, stamp_fn);
     Py_INCREF(fallback); Py_XSETREF(r->fallback, fallback);
@@ -1982,10 +2636,12 @@ static int Reader_init(Reader *r, PyObject *args, PyObject *kw) {
     Py_XSETREF(r->messages, PyObject_CallNoArgs(ordered_dict));
     Py_XSETREF(r->smtp, PyObject_CallNoArgs(ordered_dict));
     Py_XSETREF(r->notice_parents, PyObject_CallNoArgs(ordered_dict));
+    Py_XSETREF(r->session_seq, PyObject_CallNoArgs(ordered_dict));
     Py_XSETREF(r->pending_evicted, PyList_New(0));
     Py_XSETREF(r->quarantined, PyList_New(0));
     Py_DECREF(ordered_dict);
-    if (!r->sessions || !r->messages || !r->smtp || !r->notice_parents || !r->pending_evicted || !r->quarantined)
+    if (!r->sessions || !r->messages || !r->smtp || !r->notice_parents || !r->pending_evicted || !r->quarantined
+        || !r->session_seq)
         return -1;
     for (int tb = 0; tb < N_TABLES; tb++) {
         Table *t = TB(r, tb);
@@ -2008,7 +2664,7 @@ static int Reader_traverse(Reader *r, visitproc visit, void *arg) {
     for (int k = 0; k < N_EVENTS; k++) Py_VISIT(r->event_classes[k]);
     for (int k = 0; k < N_TABLES; k++) Py_VISIT(r->row_classes[k]);
     Py_VISIT(r->sessions); Py_VISIT(r->messages); Py_VISIT(r->smtp); Py_VISIT(r->notice_parents);
-    Py_VISIT(r->pending_evicted); Py_VISIT(r->quarantined);
+    Py_VISIT(r->pending_evicted); Py_VISIT(r->quarantined); Py_VISIT(r->session_seq);
     return 0;
 }
 static int Reader_clear(Reader *r) {
@@ -2016,7 +2672,7 @@ static int Reader_clear(Reader *r) {
     for (int k = 0; k < N_EVENTS; k++) Py_CLEAR(r->event_classes[k]);
     for (int k = 0; k < N_TABLES; k++) Py_CLEAR(r->row_classes[k]);
     Py_CLEAR(r->sessions); Py_CLEAR(r->messages); Py_CLEAR(r->smtp); Py_CLEAR(r->notice_parents);
-    Py_CLEAR(r->pending_evicted); Py_CLEAR(r->quarantined);
+    Py_CLEAR(r->pending_evicted); Py_CLEAR(r->quarantined); Py_CLEAR(r->session_seq);
     return 0;
 }
 static void Reader_dealloc(Reader *r) {
@@ -2029,6 +2685,14 @@ static void Reader_dealloc(Reader *r) {
             free(t->cols);
         }
     }
+    if (r->groups) {
+        for (int g = 0; g < r->ngroups; g++) {
+            CountGroup *c = &r->groups[g];
+            str_free(&c->host); str_free(&c->program); str_free(&c->daemon); str_free(&c->kind);
+        }
+        free(r->groups);
+    }
+    free(r->slots);
     free(r->scratch.p);
     free(r->keybuf.p);
     Py_TYPE(r)->tp_free((PyObject *)r);
@@ -2047,7 +2711,10 @@ static PyMethodDef Reader_methods[] = {
     {NULL}};
 
 static PyGetSetDef Reader_getset[] = {
-    {"pending_rows", (getter)Reader_pending, NULL, "rows written and not yet taken", NULL}, {NULL}};
+    {"pending_rows", (getter)Reader_pending, NULL, "rows written and not yet taken", NULL},
+    {"pending_quarantined_bytes", (getter)Reader_pending_quarantined, NULL,
+     "bytes of quarantined lines held (their raw bytes and some overhead each) until take_quarantined", NULL},
+    {NULL}};
 
 static PyTypeObject ReaderType = {
     PyVarObject_HEAD_INIT(NULL, 0)

@@ -34,13 +34,15 @@ UTC = dt.timezone.utc
 class IngestOptions:
     """What the user asked for: ``--year``, ``--format``, ``--lab-domain``, ``--pseudonymise``,
     ``--reader`` (Postfix logs: ``compiled``, ``python`` (the reference), or ``auto``: the
-    compiled reader where it is built and nothing is pseudonymised)."""
+    compiled reader where it is built and nothing is pseudonymised), ``--keep-other-lines``
+    (other daemons' and programs' lines raw, not counted)."""
 
     year: int | None = None
     format: str | None = None
     lab_domains: tuple[str, ...] = ()
     pseudonymise: bool = False
     reader: str = "auto"
+    keep_other_lines: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,8 @@ class Ingester:
             input_list = input_list[:497] + "..."
         run = self.store.start_run("ingest", input_list, inputs, parameters={
             "year": self.options.year, "format": self.options.format,
-            "lab_domains": list(self.options.lab_domains), "pseudonymise": self.options.pseudonymise})
+            "lab_domains": list(self.options.lab_domains), "pseudonymise": self.options.pseudonymise,
+            "keep_other_lines": self.options.keep_other_lines})
         sink = Sink(self.con, run)
         pseudo = pseudonymiser_for(self.con, self.options.pseudonymise)
         for domain in self.options.lab_domains:
@@ -202,7 +205,8 @@ class Ingester:
     def _log(self, sink: Sink, path: Path, fmt: str, opened: linesource.LogOpening,
              pseudo: Pseudonymiser) -> FileOutcome:
         """A log read line by line: whole, or resumed where an earlier run stopped."""
-        read = readers.read_log(sink, pseudo, opened, fmt, self.options.year, self.options.reader)
+        read = readers.read_log(sink, pseudo, opened, fmt, self.options.year, self.options.reader,
+                                self.options.keep_other_lines)
         sink.flush()
         end = read.source
         status = "truncated" if end.problem else ("resumed" if end.start else "complete")

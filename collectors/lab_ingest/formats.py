@@ -20,7 +20,7 @@ from collectors.lab_ingest import (
 )
 from collectors.lab_ingest.postfix_envelope import EnvelopeParser
 from collectors.lab_ingest.postfix_log import (
-    DeliveryRow, MessageRow, NoticeRow, OtherRow, ResolverRow, SessionRow,
+    DeliveryRow, MessageRow, NoticeRow, OtherCountRow, OtherRow, ResolverRow, SessionRow,
 )
 from collectors.lab_ingest.streams import gunzip_head
 
@@ -76,6 +76,7 @@ POSTFIX_TABLES: dict[type, TableSpec] = {
     NoticeRow: TableSpec("postfix_notices", "notice_key", "ignore"),
     ResolverRow: TableSpec("mta_sts_resolver_events", "event_key", "ignore"),
     OtherRow: TableSpec("postfix_other_lines", "line_key", "ignore"),
+    OtherCountRow: TableSpec("postfix_other_line_counts", "count_key", "replace"),
 }
 HTTP_TABLE = TableSpec("policy_fetches_http", "fetch_key", "ignore")
 _RECEIVED = ("received_messages",)

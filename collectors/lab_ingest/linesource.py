@@ -120,18 +120,25 @@ class LineSource:
         fed = False
         for block in raw:
             while block:
-                saved = d.copy()
-                try:
-                    out = d.decompress(block)
-                except zlib.error as exc:
-                    # Everything this block decodes before the fault is kept: the block again,
-                    # a byte at a time, from the state before it.
-                    yield from _salvage(saved, block)
-                    self.problem = f"gzip data is corrupt after decoded byte {self.offset}: {exc}"
-                    return
-                fed = True
-                if out:
-                    yield out
+                data = block
+                while True:
+                    saved = d.copy()
+                    try:
+                        # at most a chunk out per call: a bomb (1 MiB of gzip can hold 1 GB)
+                        # comes out a chunk at a time, not all at once (issue 14)
+                        out = d.decompress(data, CHUNK_BYTES)
+                    except zlib.error as exc:
+                        # Everything decoded before the fault is kept: this input again, a
+                        # byte at a time, from the decoder's state before it.
+                        yield from _salvage(saved, data)
+                        self.problem = f"gzip data is corrupt after decoded byte {self.offset}: {exc}"
+                        return
+                    fed = True
+                    if out:
+                        yield out
+                    if d.eof or not (d.unconsumed_tail or len(out) == CHUNK_BYTES):
+                        break
+                    data = d.unconsumed_tail
                 if not d.eof:
                     break
                 block = d.unused_data           # another gzip member may follow

@@ -93,7 +93,7 @@ def parse_iso_timestamp(text: str) -> dt.datetime | None:
     try:
         return dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), _fraction(frac),
                            tzinfo=_zone(zone)).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):    # an offset past year 1 or 9999
         return None
 
 
@@ -141,13 +141,15 @@ class EnvelopeParser:
             self._classic, self._iso, self._rfc5424, self._resolver_own, self._container)
 
     def parse(self, line: str) -> LogLine | None:
-        """The envelope of ``line`` (without its newline), or None for a non-log line."""
+        """The envelope of ``line`` (without its newline), or None for a non-log line.
+
+        The envelopes are tried in one fixed order: a line that two of them can read (a docker
+        ``--timestamps`` line whose inner line begins like an ISO line) is read the same
+        whatever came before it (it used to be read by the envelope that worked last, so a
+        re-read from a resume point could differ from the first reading)."""
         for attempt in self._order:
             got = attempt(line)
             if got is not None:
-                if attempt is not self._order[0]:
-                    # Files keep one envelope: try the one that worked first next time.
-                    self._order = (attempt, *(a for a in self._order if a is not attempt))
                 return got
         return None
 
@@ -244,7 +246,7 @@ class EnvelopeParser:
         try:
             ts = dt.datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss), _fraction(frac),
                              tzinfo=_zone(zone)).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):    # an offset past year 1 or 9999
             return None
         return LogLine(ts, host, prog, _pid(pid), msg)
 

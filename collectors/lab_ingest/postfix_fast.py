@@ -32,7 +32,7 @@ UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 ROW_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
-    pl.SessionRow, pl.MessageRow, pl.DeliveryRow, pl.NoticeRow, pl.ResolverRow, pl.OtherRow)}
+    pl.SessionRow, pl.MessageRow, pl.DeliveryRow, pl.NoticeRow, pl.ResolverRow, pl.OtherRow, pl.OtherCountRow)}
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -40,18 +40,21 @@ _TIMESTAMP = pa.timestamp("us", tz="UTC")
 class FastPostfixReader:
     """Feeds blocks of complete lines; rows accumulate until :meth:`take`. One per file."""
 
-    def __init__(self, first_year: int, source_name: str = "") -> None:
+    def __init__(self, first_year: int, source_name: str = "", keep_other_lines: bool = False,
+                 count_from: int = 0) -> None:
         if _postfix_fast is None:
             raise RuntimeError("the compiled reader is not built (reinstall with a C compiler)")
         # The reference reader lends its envelope parser (year tracking, time stamp cache)
-        # and its helpers for the lines the compiled parsers leave to Python.
+        # and its helpers for the lines the compiled parsers leave to Python. Other daemons'
+        # and programs' lines are kept raw or counted as PostfixLogReader does (the same options).
         self._reference = pl.PostfixLogReader(first_year, source_name)
         self.envelopes = self._reference.envelopes
         self._reader = _postfix_fast.Reader(
             stamp_cache=self.envelopes._stamp_cache, stamp=self.envelopes._stamp, fallback=self._reference.interpret,
             events=pm, rows=pl, quarantined=Quarantined,
             caps=(pl.MAX_OPEN_SESSIONS, pl.MAX_OPEN_MESSAGES, pl.MAX_SMTP_PROCESSES, pl.MAX_NOTICE_PARENTS,
-                  pl.MAX_RESUME_REWIND))
+                  pl.MAX_RESUME_REWIND, pl.MAX_OPEN_COUNTS),
+            keep_other_lines=keep_other_lines, count_from=count_from)
 
     # -- the feed --------------------------------------------------------------
     def feed_block(self, block: bytes, base_offset: int, lineno: int) -> int:
@@ -70,6 +73,12 @@ class FastPostfixReader:
     @property
     def pending_rows(self) -> int:
         return self._reader.pending_rows
+
+    @property
+    def pending_quarantined_bytes(self) -> int:
+        """What the lines quarantined since the last :meth:`take_quarantined` hold (their raw
+        bytes, and some overhead each): the caller takes them at its own budget."""
+        return self._reader.pending_quarantined_bytes
 
     def take(self) -> dict[type, pa.Table]:
         """The rows made since the last call, per row class, as Arrow tables."""

@@ -17,7 +17,10 @@ It yields rows (NamedTuples, for speed) of these kinds:
   problem logged for that peer just before.
 * :class:`NoticeRow`: bounce(8) sending a delay / non-delivery notice for a queue file.
 * :class:`ResolverRow`: a postfix-mta-sts-resolver log line (policy lookups).
-* :class:`OtherRow`: a valid log line we do not reconstruct (kept raw, never dropped).
+* :class:`OtherRow`: a valid log line we do not reconstruct: diagnostics, rejects, remote
+  problems are kept raw; the lines of daemons without a parser (postscreen, dnsblog, tlsproxy,
+  anvil, ...) and of other programs (amavis, dovecot, ...) only with ``keep_other_lines``.
+* :class:`OtherCountRow`: else those lines counted per host, program, daemon, kind and hour.
 * :class:`~collectors.lab_ingest.records.Quarantined`: a line that is not a log line.
 
 Unique keys (64-bit BLAKE2b of the fields that identify a row) make re-ingesting idempotent.
@@ -44,6 +47,11 @@ MAX_NOTICE_PARENTS = 50_000
 # A grown log resumes at the first line of the oldest state still open, but never more
 # than this many bytes before where the previous run stopped.
 MAX_RESUME_REWIND = 32 << 20
+# OtherRow kinds that carry no evidence the study uses (other daemons' and programs' lines):
+# counted (OtherCountRow) unless the reader keeps other lines raw.
+COUNTED_KINDS = frozenset({"uninterpreted", "not postfix"})
+# Open count groups; beyond it (and whenever the hour changes) every group is written.
+MAX_OPEN_COUNTS = 1024
 
 
 def row_key(*parts: object) -> int:
@@ -99,6 +107,7 @@ class SessionRow(NamedTuple):
     end_problem: str | None
     commands: str | None
     complete: bool
+    session_seq: int         # 0, or n for the n-th more session of this process at the same time
     source_line: int
 
 
@@ -155,6 +164,7 @@ class DeliveryRow(NamedTuple):
     dsn: str
     status: str
     reason: str
+    reason_truncated: bool
     tls_trust: str | None
     tls_protocol: str | None
     tls_cipher: str | None
@@ -203,15 +213,33 @@ class OtherRow(NamedTuple):
     source_line: int
 
 
-Row = SessionRow | MessageRow | DeliveryRow | NoticeRow | ResolverRow | OtherRow | Quarantined
+class OtherCountRow(NamedTuple):
+    """How many lines of one group (host, program, daemon, kind) one hour of the log had, from
+    its first line on (``source_line``): a reader writes the group when the hour changes, at
+    MAX_OPEN_COUNTS groups, and at the end of the input (``complete`` False: the file may grow).
+    The key is the first line's own key: a re-read of the same lines gives the same row."""
+    count_key: int
+    hour: dt.datetime
+    host: str | None
+    program: str
+    daemon: str | None
+    kind: str
+    first_logged_at: dt.datetime
+    last_logged_at: dt.datetime
+    lines: int
+    complete: bool
+    source_line: int
+
+
+Row = SessionRow | MessageRow | DeliveryRow | NoticeRow | ResolverRow | OtherRow | OtherCountRow | Quarantined
 
 
 class _Session:
     __slots__ = ("host", "instance", "program", "pid", "connect_at", "first_seen_at", "client_name",
                  "client_addr", "client_port", "tls", "tls_problem", "queue_ids", "rejects",
-                 "end_problem", "key", "offset", "line")
+                 "end_problem", "key", "offset", "line", "seq")
 
-    def __init__(self, line: LogLine, instance: str, offset: int, lineno: int) -> None:
+    def __init__(self, line: LogLine, instance: str, offset: int, lineno: int, seq: int = 0) -> None:
         self.host, self.instance, self.program, self.pid = line.host, instance, line.program, line.pid
         self.connect_at: dt.datetime | None = None
         self.first_seen_at = line.timestamp
@@ -224,11 +252,15 @@ class _Session:
         self.end_problem: str | None = None
         self.key: int | None = None
         self.offset, self.line = offset, lineno
+        self.seq = seq
 
     def session_key(self) -> int:
         if self.key is None:
-            self.key = row_key("smtpd", self.host, self.program, self.pid,
-                               self.connect_at or self.first_seen_at, self.connect_at is None)
+            # A process serving a second client within the same time stamp gets a second key
+            # (seq 1, ...); the first keeps the key it always had.
+            parts = ("smtpd", self.host, self.program, self.pid, self.connect_at or self.first_seen_at,
+                     self.connect_at is None)
+            self.key = row_key(*parts, self.seq) if self.seq else row_key(*parts)
         return self.key
 
 
@@ -292,9 +324,19 @@ def parse_resolver_message(message: str) -> tuple[str | None, str | None, str, s
 class PostfixLogReader:
     """Feeds lines in order; yields rows. One instance per file (it holds the year)."""
 
-    def __init__(self, first_year: int, source_name: str = "") -> None:
+    def __init__(self, first_year: int, source_name: str = "", keep_other_lines: bool = False,
+                 count_from: int = 0) -> None:
         self.envelopes = EnvelopeParser(first_year)
         self.source_name = source_name
+        # Lines of other daemons and programs: kept raw, or counted from byte count_from on (a
+        # resumed log's lines before it were counted by the run that read them first).
+        self.keep_other_lines = keep_other_lines
+        self.count_from = count_from
+        self._counts: dict[tuple, list] = {}
+        self._count_hour: int | None = None
+        # (host, program, pid) -> (time, is_connect, sessions begun at that time): the sequence
+        # that tells apart two sessions of one process within one time stamp
+        self._session_seq: OrderedDict[tuple, tuple[dt.datetime, bool, int]] = OrderedDict()
         # Insertion-ordered maps whose oldest entry goes first at a cap: OrderedDict pops it in
         # O(1), where a dict's first entry lies past every slot deleted before it.
         self._sessions: OrderedDict[tuple, _Session] = OrderedDict()
@@ -322,16 +364,20 @@ class PostfixLogReader:
                     blank += 1
                     continue
                 if got.__class__ is not tuple:       # quarantined, or a finished row
-                    yield got
+                    if got.__class__ is OtherRow and got.kind in COUNTED_KINDS and not self.keep_other_lines:
+                        yield from self._count(got, offset)
+                    else:
+                        yield got
                     continue
                 env, instance, daemon, event = got
                 interpreted += 1
                 out = apply(env, instance, daemon, event, offset, lineno)
                 if out is not None:
-                    if out.__class__ is list:
-                        yield from out
-                    else:
-                        yield out
+                    for row in (out if out.__class__ is list else (out,)):
+                        if row.__class__ is OtherRow and row.kind in COUNTED_KINDS and not self.keep_other_lines:
+                            yield from self._count(row, offset)
+                        else:
+                            yield row
                 if self._pending_evicted:
                     for m in self._pending_evicted:
                         yield self._message_row(m, None)
@@ -378,6 +424,37 @@ class PostfixLogReader:
             yield self._message_row(m, None)
         self._messages.clear()
         self._smtp.clear()
+        yield from self._flush_counts(False)
+
+    # -- other lines, counted --------------------------------------------------
+    def _count(self, row: OtherRow, offset: int) -> list[OtherCountRow]:
+        """Count one line of another daemon or program; the groups it closes (an hour ended)."""
+        if offset < self.count_from:
+            return []
+        at = row.logged_at
+        hour = _hour_of(at)
+        out: list[OtherCountRow] = []
+        if self._count_hour is not None and hour != self._count_hour:
+            out = self._flush_counts(True)
+        self._count_hour = hour
+        key = (row.host, row.program, row.daemon, row.kind)
+        group = self._counts.get(key)
+        if group is None:
+            if len(self._counts) >= MAX_OPEN_COUNTS:
+                out += self._flush_counts(True)
+            self._counts[key] = [row.line_key, row.source_line, at, at, 1]
+        else:
+            group[2] = min(group[2], at)
+            group[3] = max(group[3], at)
+            group[4] += 1
+        return out
+
+    def _flush_counts(self, complete: bool) -> list[OtherCountRow]:
+        out = [OtherCountRow(row_key("count", first_key, line), _hour_start(first), host, program, daemon, kind,
+                             first, last, n, complete, line)
+               for (host, program, daemon, kind), (first_key, line, first, last, n) in self._counts.items()]
+        self._counts.clear()
+        return out
 
     def resume_point(self, end_offset: int) -> tuple[int, dt.datetime | None]:
         """Where a grown file should be re-read from, and the time of that line (for the year)."""
@@ -453,7 +530,7 @@ class PostfixLogReader:
             old = self._sessions.pop(key, None)
             if old is not None:
                 out.append(self._session_row(old, None, None, False))
-            s = _Session(env, instance, offset, lineno)
+            s = _Session(env, instance, offset, lineno, self._next_seq(key, env.timestamp, True))
             s.connect_at = env.timestamp
             s.client_name, s.client_addr, s.client_port = ev.client_name, ev.client_addr, ev.client_port
             self._sessions[key] = s
@@ -464,7 +541,8 @@ class PostfixLogReader:
         if s is None:
             if t is pm.Diagnostic and ev.queue_id is None and ev.peer_addr is None:
                 return self._other(env, "smtpd", None, ev.level or "note", lineno)
-            s = self._sessions[key] = _Session(env, instance, offset, lineno)
+            s = self._sessions[key] = _Session(env, instance, offset, lineno,
+                                               self._next_seq(key, env.timestamp, False))
         if t is pm.Disconnect:
             del self._sessions[key]
             if s.client_addr is None:
@@ -499,6 +577,15 @@ class PostfixLogReader:
             return self._other(env, "smtpd", None, "uninterpreted", lineno)
         return None
 
+    def _next_seq(self, key: tuple, at: dt.datetime, connect: bool) -> int:
+        """The number of sessions this process began before at the same time (and kind)."""
+        last = self._session_seq.pop(key, None)
+        seq = last[2] if last is not None and last[0] == at and last[1] == connect else 0
+        self._session_seq[key] = (at, connect, seq + 1)
+        if len(self._session_seq) > MAX_SMTP_PROCESSES:
+            self._session_seq.popitem(last=False)
+        return seq
+
     def _delivery(self, env: LogLine, instance: str, daemon: str, ev: pm.Delivery, offset: int,
                   lineno: int) -> DeliveryRow:
         m = self._messages.get((env.host, instance, ev.queue_id))
@@ -522,7 +609,7 @@ class PostfixLogReader:
             m.message_id if m is not None else None,
             ev.recipient, ev.orig_recipient, ev.relay, ev.relay_host, ev.relay_addr, ev.relay_port,
             ev.conn_use, ev.delay, d[0], d[1], d[2], d[3], ev.tls_feature, ev.dsn, ev.status, ev.reason,
-            tls.trust if tls else None, tls.protocol if tls else None, tls.cipher if tls else None,
+            ev.reason_truncated, tls.trust if tls else None, tls.protocol if tls else None, tls.cipher if tls else None,
             tls.cipher_bits if tls else None, problem, lineno)
 
     # -- state -----------------------------------------------------------------
@@ -567,7 +654,7 @@ class PostfixLogReader:
             tls.trust if tls else None, tls.protocol if tls else None, tls.cipher if tls else None,
             tls.cipher_bits if tls else None, tls.key_exchange if tls else None,
             tls.server_signature if tls else None, s.tls_problem, s.queue_ids, s.rejects,
-            s.end_problem, commands, complete and s.connect_at is not None, s.line)
+            s.end_problem, commands, complete and s.connect_at is not None, s.seq, s.line)
 
     def _message_row(self, m: _Message, removed_at: dt.datetime | None) -> MessageRow:
         tls = m.tls
@@ -593,3 +680,12 @@ class PostfixLogReader:
                                env.timestamp, env.host, env.program, env.pid, level, logger, event,
                                domain, text, lineno)
         return self._other(env, None, None, "not postfix", lineno)
+
+
+def _hour_of(at: dt.datetime) -> int:
+    """The hour of a UTC time, counted from 1970 (the compiled reader's)."""
+    return (at.toordinal() - 719163) * 24 + at.hour
+
+
+def _hour_start(at: dt.datetime) -> dt.datetime:
+    return at.replace(minute=0, second=0, microsecond=0)

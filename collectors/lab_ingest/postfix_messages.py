@@ -140,6 +140,7 @@ class Delivery(NamedTuple):
     dsn: str
     status: str                  # sent | deferred | bounced | expired | undeliverable | ...
     reason: str
+    reason_truncated: bool       # the line was cut short (syslog's line limit): no closing ")"
 
 
 class Notice(NamedTuple):
@@ -210,7 +211,7 @@ _PICKUP = re.compile(r"uid=(\d+) from=<([^>]*)>")
 _DELIVERY = re.compile(
     r"to=<?([^>,]*)>?, (?:orig_to=<?([^>,]*)>?, )?relay=([^,]*), (?:conn_use=(\d+), )?"
     r"delay=([\d.]+), delays=([\d./]+), (?:tls=([^,]*), )?dsn=(\d\.\d{1,3}\.\d{1,3}), "
-    r"status=(\S+) \((.*)\)$", re.S)
+    r"status=(\S+) \((.*?)(\)?)$", re.S)
 _RELAY = re.compile(r"([^\[\]]*)\[([^\]]*)\](?::(\d+))?$")
 _NOTICE = re.compile(r"(sender|postmaster) (non-delivery|delay|delivery status|success) notification: (\S+)$")
 _CONNECT_TO = re.compile(r"connect to " + _PEER + r": (.*)$", re.S)
@@ -272,10 +273,12 @@ def parse_delivery(queue_id: str, body: str) -> Delivery | None:
     m = _DELIVERY.match(body)
     if m is None:
         return None
-    to, orig, relay, conn_use, delay, delays, tls, dsn, status, reason = m.groups()
+    to, orig, relay, conn_use, delay, delays, tls, dsn, status, reason, close = m.groups()
     host, addr, port = parse_relay(relay)
+    # A line cut by syslog's line limit (often 1024 bytes) loses the reason's closing ")":
+    # the delivery stands, its reason is marked truncated.
     return Delivery(queue_id, to, orig, relay, host, addr, port, _port(conn_use), _float(delay),
-                    _delays(delays), tls, dsn, status, reason)
+                    _delays(delays), tls, dsn, status, reason, not close)
 
 
 def parse_tls_established(text: str) -> TlsEstablished | None:

@@ -21,7 +21,7 @@ from collectors.lab_ingest.linesource import MAX_LINE_BYTES, LineSource, LogOpen
 from collectors.lab_ingest.postfix_log import DeliveryRow, MessageRow, OtherRow, PostfixLogReader, row_key
 from collectors.lab_ingest.pseudonymise import Pseudonymiser
 from collectors.lab_ingest.records import Quarantined
-from collectors.lab_ingest.sink import Sink
+from collectors.lab_ingest.sink import QUARANTINE_BATCH_BYTES, Sink
 
 # The compiled reader hands over this many rows at a time: a DuckDB row group, so that each
 # insert writes whole row groups (measured: about twice as fast as 10,000-row inserts).
@@ -53,16 +53,17 @@ class LogRead:
 
 # --------------------------------------------------------------------------- Postfix logs
 def read_log(sink: Sink, pseudo: Pseudonymiser, opening: LogOpening, fmt: str, year: int | None,
-             reader: str) -> LogRead:
+             reader: str, keep_other_lines: bool = False) -> LogRead:
     """A log (``postfix`` or ``http``) from its line source into the sink, with what the line
-    source could not hand out quarantined. ``year``: ``--year``; ``reader``: ``--reader``."""
+    source could not hand out quarantined. ``year``: ``--year``; ``reader``: ``--reader``;
+    ``keep_other_lines``: ``--keep-other-lines`` (other daemons' lines raw, not counted)."""
     src, read_before = opening.source, opening.read_before
     if fmt == "postfix":
         first = opening.year(year)
         if use_compiled(reader, pseudo):
-            read = read_postfix_compiled(sink, src, first, read_before)
+            read = read_postfix_compiled(sink, src, first, read_before, keep_other_lines)
         else:
-            read = read_postfix(sink, pseudo, src, first, read_before)
+            read = read_postfix(sink, pseudo, src, first, read_before, keep_other_lines)
     else:
         read = read_http(sink, src)
     quarantine_unread(sink, src, fmt, read_before)
@@ -84,9 +85,10 @@ def use_compiled(reader: str, pseudo: Pseudonymiser) -> bool:
     return postfix_fast.AVAILABLE and not pseudo.active
 
 
-def read_postfix_compiled(sink: Sink, src: LineSource, year: int, read_before: int) -> Resume:
+def read_postfix_compiled(sink: Sink, src: LineSource, year: int, read_before: int,
+                          keep_other_lines: bool = False) -> Resume:
     """A Postfix log through the compiled reader; rows reach the sink as Arrow batches."""
-    reader = postfix_fast.FastPostfixReader(year, str(src.path))
+    reader = postfix_fast.FastPostfixReader(year, str(src.path), keep_other_lines, read_before)
     pending: dict[type, list[pa.Table]] = {}
 
     def store(final: bool = False) -> None:
@@ -114,7 +116,7 @@ def read_postfix_compiled(sink: Sink, src: LineSource, year: int, read_before: i
     while item is not None:
         base, lineno, block = item
         last_line = reader.feed_block(block, base, lineno)
-        if reader.pending_rows >= ARROW_BATCH_ROWS:
+        if reader.pending_rows >= ARROW_BATCH_ROWS or reader.pending_quarantined_bytes >= QUARANTINE_BATCH_BYTES:
             store()
         try:
             item = blocks.send(last_line)
@@ -135,9 +137,10 @@ def read_postfix_compiled(sink: Sink, src: LineSource, year: int, read_before: i
     return Resume(reader.lines, resume, resume_at.year if resume_at is not None else reader.envelopes.years.year)
 
 
-def read_postfix(sink: Sink, pseudo: Pseudonymiser, src: LineSource, year: int, read_before: int) -> Resume:
+def read_postfix(sink: Sink, pseudo: Pseudonymiser, src: LineSource, year: int, read_before: int,
+                 keep_other_lines: bool = False) -> Resume:
     """A Postfix log through the Python reader (the definition of the rows)."""
-    reader = PostfixLogReader(year, str(src.path))
+    reader = PostfixLogReader(year, str(src.path), keep_other_lines, read_before)
     if read_before > src.start:
         # Re-read lines an earlier run read (for the state still open then): their rows
         # are de-duplicated by key, their quarantined lines were stored once already.

@@ -27,7 +27,10 @@ from collectors.store import Run, transaction
 
 UTC = dt.timezone.utc
 BATCH_ROWS = 10_000
-QUARANTINE_BATCH_BYTES = 32 << 20   # raw bytes of quarantined items per transaction
+# Quarantined items are handed on (and buffered here) at most this many raw bytes at a time,
+# however few good rows come with them: a log of junk, or a capture of many 8 MiB bodies,
+# stays within memory and within DuckDB's limit per transaction (issue 14).
+QUARANTINE_BATCH_BYTES = 16 << 20
 QUARANTINE_COLUMNS = ("quarantine_key", "source", "position", "raw", "reason")
 
 
@@ -46,6 +49,7 @@ WINDOWED_DEDUP: dict[str, str] = {
     "postfix_notices": "logged_at",
     "mta_sts_resolver_events": "logged_at",
     "postfix_other_lines": "logged_at",
+    "postfix_other_line_counts": "hour",
     "policy_fetches_http": "fetched_at",
 }
 

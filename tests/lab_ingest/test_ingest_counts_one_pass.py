@@ -268,7 +268,7 @@ def test_same_size_and_name_but_modified_since_is_read_again(store, tmp_path: Pa
     later = time.time() + 5
     os.utime(log, (later, later))
     s = ingest(store, [log], YEAR).files[0]
-    assert s.status == "complete" and s.added == {"postfix_other_lines": 1}
+    assert s.status == "complete" and s.added == {"postfix_other_line_counts": 1}
     assert s.sha256 == sha256(log)
 
 
@@ -287,7 +287,7 @@ def test_rewritten_in_place_with_its_old_mtime_is_read_again(store, tmp_path: Pa
     log.write_text(text.replace("rate 1/60s", "rate 2/60s", 1))       # same size, the first line differs
     os.utime(log, (stamp, stamp))
     s = ingest(store, [log], YEAR).files[0]
-    assert s.status == "complete" and s.added == {"postfix_other_lines": 1}
+    assert s.status == "complete" and s.added == {"postfix_other_line_counts": 1}
 
 
 def test_gzip_fingerprint_is_of_the_compressed_bytes_even_when_corrupt(store, tmp_path: Path) -> None:

@@ -33,8 +33,8 @@ def _built() -> None:
     require(postfix_fast.AVAILABLE, "the compiled reader is not built (pip install -e . with a C compiler)")
 
 
-def _python_rows(data: bytes, year: int = 2024):
-    reader = pl.PostfixLogReader(year)
+def _python_rows(data: bytes, year: int = 2024, **options):
+    reader = pl.PostfixLogReader(year, **options)
     lines, off = [], 0
     for n, raw in enumerate(data.split(b"\n")[:-1], 1):
         lines.append((off, n, raw.decode("utf-8", "replace").rstrip("\r")))
@@ -49,8 +49,8 @@ def _python_rows(data: bytes, year: int = 2024):
     return dict(rows), quarantined, (reader.lines, reader.blank, reader.interpreted), resume
 
 
-def _fast_rows(data: bytes, year: int = 2024, block: int = 1 << 16):
-    reader = postfix_fast.FastPostfixReader(year)
+def _fast_rows(data: bytes, year: int = 2024, block: int = 1 << 16, **options):
+    reader = postfix_fast.FastPostfixReader(year, **options)
     lineno = pos = 0
     while pos < len(data):
         cut = data.rfind(b"\n", pos, pos + block)
@@ -67,9 +67,9 @@ def _fast_rows(data: bytes, year: int = 2024, block: int = 1 << 16):
     return dict(rows), quarantined, (reader.lines, reader.blank, reader.interpreted), resume, reader.counters()
 
 
-def _assert_same(data: bytes, year: int = 2024, block: int = 1 << 16) -> dict[str, int]:
-    py_rows, py_q, py_counts, py_resume = _python_rows(data, year)
-    fast_rows, fast_q, fast_counts, fast_resume, counters = _fast_rows(data, year, block)
+def _assert_same(data: bytes, year: int = 2024, block: int = 1 << 16, **options) -> dict[str, int]:
+    py_rows, py_q, py_counts, py_resume = _python_rows(data, year, **options)
+    fast_rows, fast_q, fast_counts, fast_resume, counters = _fast_rows(data, year, block, **options)
     assert set(fast_rows) == set(py_rows)
     for cls, rows in py_rows.items():
         for a, b in zip(rows, fast_rows[cls]):
@@ -81,14 +81,41 @@ def _assert_same(data: bytes, year: int = 2024, block: int = 1 << 16) -> dict[st
     return counters
 
 
-def _grok_lines() -> list[str]:
-    daemons = ("smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp", "pipe", "error", "anvil")
-    lines = []
-    for i, path in enumerate(sorted((POSTFIX / "grok-patterns").glob("*.yaml"))):
+# The envelopes the compiled reader reads itself (and some it must leave to Python): classic
+# syslog, Postfix's maillog_file / journalctl -o short-precise (a fraction), rsyslog's
+# high-precision and journalctl -o short-iso (ISO 8601 with fractions and offsets), with a PRI.
+_STAMPS = ("Mar  1 10:00:{s:02d}", "Mar  1 10:00:{s:02d}.123456", "Mar 11 10:00:{s:02d}.5",
+           "2024-03-01T10:00:{s:02d}.123456+01:00", "2024-03-01T10:00:{s:02d}Z", "2024-03-01 10:00:{s:02d}",
+           "2024-03-01T10:00:{s:02d},123-0530", "<22>2024-03-01T10:00:{s:02d}.123456789+00:00")
+_AWKWARD_STAMPS = ("2024-02-30T10:00:00Z", "2024-03-01T24:00:00Z", "2024-03-01T10:60:00Z", "2024-03-01T10:00:60Z",
+                   "2024-03-01T10:00:00+24:00", "2024-03-01T10:00:00+23:99", "2024-03-01T10:00:00+2359",
+                   "2024-03-01T10:00:00.1234567890Z", "2024-03-01T10:00:00.Z", "2024-03-01T10:00:00+1",
+                   "2024-3-01T10:00:00Z", "2024-03-01t10:00:00Z", "0001-01-01T00:00:00+01:00",
+                   "9999-12-31T23:59:59-01:00", "2024-03-01T10:00:00 ", "2024-03-01T10:00:00\t",
+                   "<1234>2024-03-01T10:00:00Z", "<>2024-03-01T10:00:00Z", "<13>Mar  1 10:00:00",
+                   "Mar  1 10:00:00.", "Mar  1 10:00:00.1234567890", "Mar  1 10:00:00,5", "Feb 30 10:00:00",
+                   "2024-03-01 10:00:00 INFO", "2024-03-01 10:00:00,123 WARNING")
+# Daemons with a parser, daemons without one (their lines are kept as they are), other programs.
+_DAEMONS = ("smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp", "pipe", "error", "anvil",
+            "postscreen", "dnsblog", "tlsproxy", "verify")
+
+
+def _grok_messages() -> list[str]:
+    out = []
+    for path in sorted((POSTFIX / "grok-patterns").glob("*.yaml")):
         data = yaml.safe_load(path.read_text()).get("data")
         if isinstance(data, str):
-            for daemon in daemons:
-                lines.append(f"Mar  1 10:00:{i % 60:02d} mail postfix/{daemon}[{100 + i % 5}]: {data}")
+            out.append(data)
+    return out
+
+
+def _grok_lines() -> list[str]:
+    lines = []
+    for i, data in enumerate(_grok_messages()):
+        for k, daemon in enumerate(_DAEMONS):
+            stamp = _STAMPS[(i + k) % len(_STAMPS)].format(s=i % 60)
+            lines.append(f"{stamp} mail postfix/{daemon}[{100 + i % 5}]: {data}")
+        lines.append(f"{_STAMPS[i % len(_STAMPS)].format(s=i % 60)} mail amavis[{i}]: {data}")
     return lines
 
 
@@ -107,8 +134,108 @@ def test_maillogger_log_gives_the_same_rows() -> None:
     assert counters["fast"] > 0
 
 
-def test_every_grok_message_under_every_daemon_gives_the_same_rows() -> None:
-    _assert_same(("\n".join(_grok_lines()) + "\n").encode())
+@pytest.mark.parametrize("options", [{}, {"keep_other_lines": True}, {"count_from": 40_000}])
+def test_every_grok_message_under_every_daemon_gives_the_same_rows(options: dict) -> None:
+    _assert_same(("\n".join(_grok_lines()) + "\n").encode(), **options)
+
+
+def test_issue_14_lines_give_the_same_rows() -> None:
+    """Two sessions of one smtpd process in one second (the second keyed by its sequence), a
+    delivery line cut by syslog's line limit, other lines counted across an hour's end."""
+    cut = ("Mar  3 10:00:00 mx postfix/smtp[9]: 1A2B3C4D5E: to=<a@b.example>, relay=mx[192.0.2.9]:25, delay=1, "
+           "delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as " + "x" * 1200)[:1024]
+    lines = [f"Mar  3 10:00:00 mx postfix/smtpd[7]: {m}" for m in (
+        "connect from a.example[192.0.2.1]", "1A2B3C4D5E: client=a.example[192.0.2.1]",
+        "disconnect from a.example[192.0.2.1] commands=5", "connect from localhost[127.0.0.1]",
+        "2A2B3C4D5E: client=localhost[127.0.0.1]", "disconnect from localhost[127.0.0.1] commands=5",
+        "connect from b.example[192.0.2.2]", "lost connection after DATA (0 bytes) from b.example[192.0.2.2]",
+        "warning: hostname b.example does not resolve to address 192.0.2.2",
+        "disconnect from b.example[192.0.2.2] commands=5", "3A2B3C4D5E: client=c.example[192.0.2.3]")]
+    lines += [cut, cut[:-300], "Mar  3 10:00:00 mx postfix/smtp[9]: 1A2B3C4D5E: to=<a@b.example>, relay=none, "
+              "delay=1, delays=0.1/0/0.5/0.4, dsn=4.0.0, status=deferred ("]
+    lines += [f"Mar  3 1{h}:59:59 mx postfix/postscreen[1]: PASS OLD [192.0.2.1]:25" for h in (0, 0, 1, 0, 2)]
+    lines += [f"Mar  3 13:00:00 mx postfix/anvil[{i}]: statistics: max cache size {i}" for i in range(5)]
+    data = ("\n".join(lines) + "\n").encode()
+    _assert_same(data)
+    rows = _fast_rows(data)[0]
+    assert [s.session_seq for s in rows[pl.SessionRow]][:3] == [0, 1, 2]
+    assert [d.reason_truncated for d in rows[pl.DeliveryRow]] == [True, True, True]
+    assert [c.lines for c in rows[pl.OtherCountRow]] == [2, 1, 1, 1, 5]
+
+
+def test_counted_groups_past_the_cap_give_the_same_rows(monkeypatch) -> None:
+    monkeypatch.setattr(pl, "MAX_OPEN_COUNTS", 3)
+    lines = [f"Mar  3 10:00:{i % 60:02d} mx{i % 5} postfix/postscreen[1]: PASS OLD [192.0.2.1]:25" for i in range(50)]
+    _assert_same(("\n".join(lines) + "\n").encode())
+
+
+def test_every_envelope_with_awkward_stamps_gives_the_same_rows() -> None:
+    messages = ["connect from mx.example[192.0.2.1]", "4ABCDE12345: removed", "CONNECT from [192.0.2.1]:25 to [x]:25",
+                "warning: hostname x does not resolve", "STS: Lookup PERFORMED: domain = a.example"]
+    lines = []
+    for i, stamp in enumerate((*_STAMPS, *_AWKWARD_STAMPS)):
+        stamp = stamp.format(s=i % 60)
+        for k, (program, text) in enumerate(zip(("postfix/smtpd[1]", "postfix/qmgr[2]", "postfix/postscreen[3]",
+                                                 "postfix/smtpd[4]", "INFO"), messages)):
+            lines.append(f"{stamp} mail {program}: {text}")
+        lines.append(f"{stamp} mail{i}  postfix/smtpd[1]: double space")
+        lines.append(f"{stamp} DEBUG    STS: resolver's own format")
+    counters = _assert_same(("\n".join(lines) + "\n").encode())
+    assert counters["fast"] > len(_STAMPS) * 4
+
+
+# RFC 5424 (section 6) lines: the compiled reader takes those with no structured data ("-")
+_RFC5424 = ("<22>1 2024-03-01T10:00:00.123456+01:00 mail postfix/smtpd 7 - - connect from a[192.0.2.1]",
+            "<22>1 2024-03-01T10:00:01Z mail postfix/qmgr 8 - - 4ABCDE12345: removed",
+            "<22>1 2024-03-01T10:00:02Z - postfix/postscreen - - - PASS OLD [192.0.2.1]:25",
+            "<2>1 2024-03-01T10:00:03Z mail amavis 99999999999999999999 ID47 - (1-01) Passed CLEAN",
+            "<222>1 2024-03-01T10:00:04Z mail postfix/smtpd 7 - -",
+            "<22>1 2024-03-01T10:00:05Z mail postfix/smtpd 7 - -x",
+            "<22>1 2024-03-01T10:00:06Z mail postfix/smtpd 7 - [a b=\"c\"] with data",
+            "<22>1 2024-03-01T10:00:07Z mail - 7 - - no app", "<22>1 - mail postfix/smtpd 7 - - no time",
+            "<22>1 2024-03-01 mail postfix/smtpd 7 - - short time", "<22>1 0001-01-01T00:00:00Z m p 1 - - year 1",
+            "<22>1 2024-03-01T10:00:08+01 mail p 7 - - bad zone", "<22>1 2024-03-01T10:00:09Z  mail p 7 - - two spaces",
+            "<1234>1 2024-03-01T10:00:10Z mail p 7 - - long PRI", "<22>2 2024-03-01T10:00:11Z mail p 7 - - version 2")
+# container stdout (left to Python), and ISO lines that such a reading could take too
+_CONTAINER = ("2024-03-01T10:00:00.123456789Z Mar  1 10:00:00 mail postfix/smtpd[7]: connect from a[192.0.2.1]",
+              "2024-03-01T10:00:00Z <22>1 2024-03-01T10:00:00Z mail postfix/qmgr 8 - - 4ABCDE12345: removed",
+              "2024-03-01T10:00:00+00:00 2024-03-01T10:00:00Z mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00Z mta  | Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "mta  | 2024-03-01T10:00:00Z mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00Z Mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00Z 9mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              '{"log": "Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed\\n", "time": "2024-03-01T10:00:00Z"}',
+              "2024-03-01T10:00:00Z svc| 2024-03-01T10:00:00Z h postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00Z 2024-03-01T10:00:00Z h[1]: postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00.5+01:00 mta_1 \t| Mar 11 10:00:00 mail postfix/smtpd[7]: connect from a[192.0.2.1]",
+              "mta.1-x  | <22>1 2024-03-01T10:00:00Z mail postfix/smtpd 7 - - connect from a[192.0.2.1]",
+              "Mta | Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024 | Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-13-01T10:00:00Z Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "2024-03-01T10:00:00+0100 Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed",
+              "x|  Mar  1 10:00:00 mail postfix/qmgr[8]: 4ABCDE12345: removed", "svc | ",
+              "2024-03-01T10:00:00Z ")
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_rfc5424_and_container_lines_give_the_same_rows(order: int) -> None:
+    """In both orders: the Python envelope parser tries first the envelope that worked last."""
+    lines = [*_RFC5424, *_CONTAINER, *_RFC5424[:3], *_CONTAINER[:1]][::order]
+    counters = _assert_same(("\n".join(lines) + "\n").encode())
+    assert counters["fast"] >= 8
+
+
+@pytest.mark.parametrize("stamps", ["iso", "classic"])
+def test_real_server_log_is_read_by_the_compiled_parsers_alone(tmp_path, stamps: str) -> None:
+    """The benchmark's internet-facing server (postscreen, dnsblog, tlsproxy, anvil, amavis, pipe),
+    with ISO 8601 and with classic time stamps: every line parsed in C, the same rows."""
+    from benchmarks.ingest_bench import generate_log
+
+    log = tmp_path / "maillog"
+    generate_log(log, 1 << 20, shape="real", stamps=stamps)
+    data = log.read_bytes()
+    counters = _assert_same(data)
+    assert counters["slow"] == 0 and counters["fast"] == counters["lines"]
 
 
 def test_benchmark_log_is_read_by_the_compiled_parsers_alone(tmp_path) -> None:
@@ -158,6 +285,28 @@ _TEMPLATES = [
     ("smtp", "{qid}: to=<{rcpt}>, {orig}relay={relay}, {conn}delay={delay}, delays={delays}, {tls}dsn={dsn}, "
              "status={status} ({reason}){tail}"),
     ("local", "{qid}: to=<{rcpt}>, relay=local, delay={delay}, delays={delays}, dsn={dsn}, status={status} ({reason})"),
+    ("smtpd", "lost connection after {stage}{paren} from {name}[{addr}]{port}{tail}"),
+    ("smtpd", "timeout after {stage} {word}{paren} from {name}[{addr}]{port}{tail}"),
+    ("smtpd", "SSL_accept error from {name}[{addr}]{port}: {reason}"),
+    ("smtpd", "{level}: {name}[{addr}]: {reason}"),
+    ("smtpd", "{level}: {qid}: {name}[{addr}]{port}: {reason}"),
+    ("qmgr", "{level}: {reason}"),
+    ("postscreen", "{qid}: reject: RCPT from [{addr}]{port}: {reason}"),
+    ("dnsblog", "{level}: addr {addr} listed by domain {name} as 127.0.0.2"),
+    ("anvil", "statistics: max connection rate 1/60s for (smtpd:{addr}) at {reason}"),
+    ("smtpd", "{qid}: {action}: {stage} from {name}[{addr}]{port}: {code} {dsn} <{rcpt}>: {reason}; "
+              "from=<{rcpt}> to=<{rcpt}> proto=ESMTP helo=<{name}>{tail}"),
+    ("smtpd", "{qid}: {action}: {stage} from {name}[{addr}]{port}: {code} {dsn} Service unavailable; "
+              "Client host [{addr}] blocked using zen.example; {reason}; from=<{rcpt}>, to=<{rcpt}>, proto=SMTP{tail}"),
+    ("smtp", "{qid}: host {name}[{addr}]{port} said: {code} {dsn} {reason} (in reply to RCPT TO command){tail}"),
+    ("smtp", "{qid}: lost connection with {name}[{addr}]{port} while {reason}"),
+    ("smtp", "{qid}: conversation with {name}[{addr}]{port} timed out while {reason}"),
+    ("lmtp", "connect to {name}[{addr}]{port}: {reason}"),
+    ("cleanup", "{qid}: {action}: END-OF-MESSAGE from {name}[{addr}]{port}: {code} {dsn} {reason}; from=<{rcpt}> "
+                "to=<{rcpt}> proto=ESMTP helo=<{name}>"),
+    ("cleanup", "{qid}: {level}: header Subject: {reason} from {name}[{addr}]; from=<{rcpt}> to=<{rcpt}>"),
+    ("qmgr", "{qid}: {reason}"),
+    ("pipe", "{qid}: {level}: {reason}"),
 ]
 _GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "trust": "Verified", "dir": "to",
          "proto": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "bits": "256/256",
@@ -165,12 +314,17 @@ _GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "
          "qid": "4ABCDE12345", "qid2": "3F2A1B9C", "msgid": "<id@x>", "num": "612", "num2": "1", "who": "sender",
          "kind": "non-delivery", "rcpt": "u@a.example", "orig": "", "relay": "mx[127.0.0.1]:25", "conn": "",
          "delay": "0.41", "delays": "0.02/0.01/0.3/0.08", "tls": "", "dsn": "2.0.0", "status": "sent",
-         "reason": "250 2.0.0 Ok: queued as 4XYZ"}
+         "reason": "250 2.0.0 Ok: queued as 4XYZ", "stage": "DATA", "paren": " (0 bytes)", "word": "TO",
+         "level": "warning", "action": "reject", "code": "554"}
 _AWKWARD = ["", " ", "  ", "x", "[", "]", "[]", "<", ">", "<>", ",", ", ", ":", ": ", ":x", ":25x", "(", ")", " (",
             "()", "0", "007", "5.7.1000", "22.0.0", "2.0", "1.", ".5", ".", "..", "1.2.3", "/", "1/2/3", "1/2/3/4/5",
             " bits", "bits)", "\t", "\x1c", "\r", "é", "99999999999999999999", "NOQUEUE", "ABCDE", "4bcdfghjklm",
             "orig_to=<o@b>, ", "orig_to=o@b, ", "conn_use=2, ", "conn_use=x, ", "tls=dane, ", " key-exchange",
-            " server-signature X (2048", " server-signature X (P-256)", " server-digest", "delay", "to=<a@b>"]
+            " server-signature X (2048", " server-signature X (P-256)", " server-digest", "delay", "to=<a@b>",
+            "from", " from ", "from x[1.2.3.4]", "info", "warning:", "Warning", "unknown", "::1", "g.1",
+            "fe80::1%eth0", " (x) (y)", "(x", "; from=<a>", "; to=<b> proto=SMTP", ";", "; ", "milter-reject",
+            "RCPT TO", "END-OF-MESSAGE", "<x>: ", "Service unavailable; x [1.2.3.4] ", "5541", "5.7.1000",
+            "; from=<a> proto=SMTP helo=<h> x", "; from=<a>to=<b>", "; from=<a> "]
 
 
 def _single_mutations() -> list[str]:
@@ -252,7 +406,20 @@ def _message(draw, daemon: str) -> str:
             st.builds(lambda p: f"lost connection after DATA from {p}", _PEER),
             st.builds(lambda p: f"NOQUEUE: reject: RCPT from {p}: 554 5.7.1 <x@y>: Relay access denied; "
                                 f"from=<a@b> to=<x@y> proto=ESMTP helo=<h>", _PEER),
-            st.just("warning: hostname does not resolve")))
+            st.just("warning: hostname does not resolve"),
+            st.builds(lambda s, p, d: f"{s} from {p}{d}", _or_fuzz(st.sampled_from([
+                "lost connection after DATA (0 bytes)", "timeout after END-OF-MESSAGE", "lost connection after RCPT TO",
+                "SSL_accept error", "too many errors after AUTH", "improper command pipelining after EHLO"])),
+                _PEER, st.sampled_from(["", ": -1", ":", ": x\r\ny"])),
+            st.builds(lambda lv, p, x: f"{lv}: {p}: {x}", _or_fuzz(st.sampled_from(["warning", "info", "error"])),
+                      _PEER, st.sampled_from(["SASL LOGIN authentication failed", "x; from=<a@b> to=<c@d>"]))))
+    if daemon in ("postscreen", "dnsblog", "tlsproxy", "anvil"):
+        return draw(st.one_of(
+            st.builds(lambda p: f"CONNECT from {p} to [192.0.2.25]:25", _PEER),
+            st.builds(lambda p: f"PASS OLD {p}", _PEER),
+            st.builds(lambda q2, p: f"{q2}: reject: RCPT from {p}: 550 5.7.1 Service unavailable", _QID, _PEER),
+            st.builds(lambda lv, x: f"{lv}: {x}", _or_fuzz(st.sampled_from(["warning", "fatal"])), _FUZZ),
+            st.just("statistics: max connection rate 1/60s for (smtpd:192.0.2.1) at Mar  1 10:00:00")))
     if daemon in ("smtp", "lmtp", "relay"):
         return draw(st.one_of(_delivery().map(lambda d: f"{q}: {d}"), _tls("to"),
                               st.builds(lambda p: f"certificate verification failed for {p}: untrusted issuer", _PEER),
@@ -278,20 +445,23 @@ def _message(draw, daemon: str) -> str:
 
 @st.composite
 def _line(draw) -> str:
-    daemon = draw(_or_fuzz(st.sampled_from(["smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp"])))
+    daemon = draw(_or_fuzz(st.sampled_from(["smtpd", "smtp", "qmgr", "cleanup", "bounce", "pickup", "local", "lmtp",
+                                            "postscreen", "dnsblog", "tlsproxy", "anvil"])))
     program = draw(st.one_of(st.sampled_from([f"postfix/{daemon}", f"postfix-a/{daemon}", f"postfix/submission/{daemon}"]),
-                             st.sampled_from(["mta-sts-daemon", "postfix", "dovecot"]), _FUZZ))
+                             st.sampled_from(["mta-sts-daemon", "postfix", "dovecot", "amavis", "x/mta-sts-resolver"]), _FUZZ))
     pid = draw(_or_fuzz(st.sampled_from(["[1]", "[2]", "[3]", "", "[x]", "[]"])))
     host = draw(_or_fuzz(st.sampled_from(["lab-a", "sender", "b"])))
     stamp = draw(_or_fuzz(st.sampled_from(["Mar  1 10:00:00", "Mar  1 10:00:01", "Dec 31 23:59:59", "Jan  1 00:00:00",
-                                           "Mar  1 10:00:00.250000", "2024-03-01T10:00:00Z"])))
+                                           "Mar  1 10:00:00.250000", "2024-03-01T10:00:00Z",
+                                           "2024-03-01T10:00:00.123456+01:00", "2024-03-01T11:00:00.5-01:00",
+                                           "2024-03-01 10:00:00,123"])))
     return f"{stamp} {host} {program}{pid}: {draw(_message(daemon))}"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_line(), min_size=1, max_size=40))
-def test_generated_logs_give_the_same_rows(lines: list[str]) -> None:
-    _assert_same(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+@given(st.lists(_line(), min_size=1, max_size=40), st.booleans())
+def test_generated_logs_give_the_same_rows(lines: list[str], keep_other_lines: bool) -> None:
+    _assert_same(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"), keep_other_lines=keep_other_lines)
 
 
 def test_a_block_keeps_its_partial_last_line_out() -> None:
@@ -301,3 +471,14 @@ def test_a_block_keeps_its_partial_last_line_out() -> None:
     data = b"Mar  1 10:00:00 h postfix/qmgr[1]: 4ABCDE12345: removed\npartial"
     assert reader.feed_block(data, 0, 0) == 1
     assert reader.lines == 1
+
+
+_CONTAINER_PREFIX = st.sampled_from(["", "2024-03-01T10:00:00Z ", "svc  | ", "2024-03-01T10:00:00.5+01:00 mta | ", "x| ",
+                                     "2024-03-01T10:00:00+0100 "])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_CONTAINER_PREFIX, _line()), min_size=1, max_size=30))
+def test_generated_container_logs_give_the_same_rows(lines: list[tuple[str, str]]) -> None:
+    """docker --timestamps and compose prefixes before generated lines, mixed with bare ones."""
+    _assert_same(("\n".join(prefix + line for prefix, line in lines) + "\n").encode("utf-8", "surrogateescape"))

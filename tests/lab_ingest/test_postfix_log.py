@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from collectors.lab_ingest import postfix_messages as pm
 from collectors.lab_ingest.postfix_envelope import EnvelopeParser, YearTracker, split_program
 from collectors.lab_ingest.postfix_log import (
-    DeliveryRow, MessageRow, NoticeRow, OtherRow, PostfixLogReader, ResolverRow, SessionRow)
+    DeliveryRow, MessageRow, NoticeRow, OtherCountRow, OtherRow, PostfixLogReader, ResolverRow, SessionRow,
+    row_key)
 from collectors.lab_ingest.records import Quarantined
 
 UTC = dt.timezone.utc
@@ -24,8 +25,8 @@ MAILLOGGER = Path(__file__).resolve().parents[2].parent / "shared" / "external" 
 CIPHER = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256"
 
 
-def read(text: str, year: int = 2024) -> list:
-    reader = PostfixLogReader(year)
+def read(text: str, year: int = 2024, **options) -> list:
+    reader = PostfixLogReader(year, **options)
     lines = [(0, i, line) for i, line in enumerate(text.splitlines(), 1)]
     return list(reader.feed(lines)) + list(reader.finish())
 
@@ -155,13 +156,75 @@ def test_sending_attempts_carry_the_tls_of_their_connection() -> None:
 
 
 def test_unknown_postfix_lines_are_kept_raw_and_garbage_is_quarantined() -> None:
-    rows = read("Mar  3 10:00:00 mx postfix/postscreen[1]: CONNECT from [192.0.2.1]:4711 to [192.0.2.2]:25\n"
-                "Mar  3 10:00:00 mx sshd[5]: Accepted publickey for root\n"
-                "\x00\x01garbage\n"
-                "random words here\n")
+    text = ("Mar  3 10:00:00 mx postfix/postscreen[1]: CONNECT from [192.0.2.1]:4711 to [192.0.2.2]:25\n"
+            "Mar  3 10:00:00 mx sshd[5]: Accepted publickey for root\n"
+            "\x00\x01garbage\n"
+            "random words here\n")
+    rows = read(text, keep_other_lines=True)
     other = of(rows, OtherRow)
     assert [o.kind for o in other] == ["uninterpreted", "not postfix"]
     assert [q.reason for q in of(rows, Quarantined)] == ["not a syslog / Postfix log line"] * 2
+    # by default they are counted, not kept; the garbage is quarantined all the same
+    rows = read(text)
+    assert not of(rows, OtherRow)
+    assert [(c.program, c.kind, c.lines) for c in of(rows, OtherCountRow)] == [
+        ("postfix/postscreen", "uninterpreted", 1), ("sshd", "not postfix", 1)]
+    assert len(of(rows, Quarantined)) == 2
+
+
+def test_other_lines_are_counted_per_group_and_hour_and_evidence_is_kept_raw() -> None:
+    rows = read("Mar  3 10:00:00 mx postfix/postscreen[1]: CONNECT from [192.0.2.1]:4711 to [192.0.2.2]:25\n"
+                "Mar  3 10:59:59 mx postfix/postscreen[1]: PASS OLD [192.0.2.1]:4711\n"
+                "Mar  3 10:30:00 mx postfix/dnsblog[2]: addr 192.0.2.1 listed by domain zen.example as 127.0.0.2\n"
+                "Mar  3 10:40:00 mx postfix/postscreen[1]: warning: getpeername: Transport endpoint is not connected\n"
+                "Mar  3 10:41:00 mx postfix/smtpd[3]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 5.7.1 <a@b>: "
+                "Relay access denied; from=<c@d> to=<a@b> proto=ESMTP helo=<x>\n"
+                "Mar  3 11:00:00 mx postfix/postscreen[1]: DISCONNECT [192.0.2.1]:4711\n")
+    counts = of(rows, OtherCountRow)
+    assert [(c.program, c.hour.hour, c.lines, c.complete, c.source_line) for c in counts] == [
+        ("postfix/postscreen", 10, 2, True, 1), ("postfix/dnsblog", 10, 1, True, 3),
+        ("postfix/postscreen", 11, 1, False, 6)]
+    assert counts[0].first_logged_at.minute == 0 and counts[0].last_logged_at.minute == 59
+    assert [o.kind for o in of(rows, OtherRow)] == ["warning", "reject"]     # evidence: raw
+    # the same lines read again give the same keys; a resume counts only what it had not read
+    again = read("Mar  3 10:00:00 mx postfix/postscreen[1]: CONNECT from [192.0.2.1]:4711 to [192.0.2.2]:25\n")
+    assert of(again, OtherCountRow)[0].count_key == counts[0].count_key
+    reader = PostfixLogReader(2024, count_from=100)
+    lines = [(0, 1, "Mar  3 10:00:00 mx postfix/anvil[1]: statistics: max cache size 1 at Mar  3 10:00:00"),
+             (200, 2, "Mar  3 10:00:01 mx postfix/anvil[1]: statistics: max cache size 2 at Mar  3 10:00:01")]
+    (count,) = of(list(reader.feed(lines)) + list(reader.finish()), OtherCountRow)
+    assert (count.lines, count.source_line) == (1, 2)
+
+
+def test_one_smtpd_process_serving_two_clients_in_one_second_gives_two_sessions() -> None:
+    """Issue 14: host, program, pid and connect time do not tell them apart; a per-process
+    sequence does, and the first session keeps the key it always had."""
+    rows = read("Mar  3 10:00:00 mx postfix/smtpd[7]: connect from a.example[192.0.2.1]\n"
+                "Mar  3 10:00:00 mx postfix/smtpd[7]: 1A2B3C4D5E: client=a.example[192.0.2.1]\n"
+                "Mar  3 10:00:00 mx postfix/smtpd[7]: disconnect from a.example[192.0.2.1] commands=5\n"
+                "Mar  3 10:00:00 mx postfix/smtpd[7]: connect from localhost[127.0.0.1]\n"
+                "Mar  3 10:00:00 mx postfix/smtpd[7]: 2A2B3C4D5E: client=localhost[127.0.0.1]\n"
+                "Mar  3 10:00:00 mx postfix/smtpd[7]: disconnect from localhost[127.0.0.1] commands=5\n"
+                "Mar  3 10:00:01 mx postfix/smtpd[7]: connect from b.example[192.0.2.2]\n")
+    sessions = of(rows, SessionRow)
+    assert [(s.client_addr, s.session_seq, s.queue_ids) for s in sessions] == [
+        ("192.0.2.1", 0, ["1A2B3C4D5E"]), ("127.0.0.1", 1, ["2A2B3C4D5E"]), ("192.0.2.2", 0, [])]
+    assert len({s.session_key for s in sessions}) == 3
+    assert sessions[0].session_key == row_key("smtpd", "mx", "postfix/smtpd", 7, sessions[0].connect_at, False)
+    by_qid = {m.queue_id: m.session_key for m in of(rows, MessageRow)}
+    assert by_qid == {"1A2B3C4D5E": sessions[0].session_key, "2A2B3C4D5E": sessions[1].session_key}
+
+
+def test_a_delivery_line_cut_by_the_syslog_line_limit_keeps_its_delivery() -> None:
+    """Issue 14: no closing ")" in the reason (the line was cut at 1024 bytes)."""
+    line = ("Mar  3 10:00:00 mx postfix/smtp[9]: 1A2B3C4D5E: to=<a@b.example>, relay=mx.b.example[192.0.2.9]:25, "
+            "delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4Q" + "x" * 1200)[:1024]
+    rows = read(line + "\n")
+    (d,) = of(rows, DeliveryRow)
+    assert (d.status, d.reason_truncated, d.relay_addr) == ("sent", True, "192.0.2.9")
+    assert d.reason.startswith("250 2.0.0 Ok: queued as 4Qxx") and not of(rows, OtherRow)
+    whole = read(line[:line.index("(") + 1] + "250 2.0.0 Ok (x)" + ")\n")
+    assert [(d.reason, d.reason_truncated) for d in of(whole, DeliveryRow)] == [("250 2.0.0 Ok (x)", False)]
 
 
 def test_maillogger_maillog_matches_their_records_where_they_are_right() -> None:
