@@ -41,6 +41,9 @@ class DeployPlan:
     log_directory: str = "/var/log/mtasts-lab"
     data_directory: str = "/var/lib/mtasts-lab"
     policy_directory: str = "/srv/mtasts-lab/policies"
+    # TLSA 3 1 1 data of the MX hosts' key (hex SHA-256 of its SubjectPublicKeyInfo), for
+    # DANE senders; only in a DNSSEC-signed zone, and the key must survive renewals.
+    tlsa_association: str | None = None
 
     def problems(self) -> list[str]:
         """What is wrong with the plan, one line each (empty: it renders)."""
@@ -58,6 +61,8 @@ class DeployPlan:
             out += _address_problems("the TLS-RPT endpoint", self.tlsrpt_v4, 4)
         if self.nameserver_v4:
             out += _address_problems("the name server", self.nameserver_v4, 4)
+        if self.tlsa_association is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", self.tlsa_association):
+            out.append(f"TLSA association data must be 64 hex digits (SHA-256): {self.tlsa_association!r}")
         if not _POLICY_ID.match(self.policy_id):
             out.append(f"policy id must be 1-32 letters and digits (RFC 8461 section 3.1): {self.policy_id!r}")
         return out
@@ -91,7 +96,8 @@ def render_deployment(plan: DeployPlan) -> dict[str, str]:
     live = PurePosixPath(plan.acme_live)
     files: dict[str, str] = {
         f"dns/audit.{plan.base}.zone": configs.zone_text(names, addresses, plan.policy_id, plan.serial,
-                                                         plan.nameserver_v4 or plan.policy_v4),
+                                                         plan.nameserver_v4 or plan.policy_v4,
+                                                         plan.tlsa_association),
     }
     for server in SERVERS:
         label = server.label
