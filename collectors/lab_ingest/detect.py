@@ -13,7 +13,7 @@ from typing import Callable
 from collectors.lab_ingest import http_log
 from collectors.lab_ingest.postfix_envelope import EnvelopeParser
 
-FORMATS = ("postfix", "http", "recorder", "published_lab", "ledger", "notifications", "tlsrpt")
+FORMATS = ("postfix", "http", "recorder", "published_lab", "ledger", "notifications", "tlsrpt", "lab_senders")
 HEAD_BYTES = 64 * 1024
 
 
@@ -54,7 +54,7 @@ def _head(path: Path) -> bytes:
 def detect_head(head: bytes) -> str | None:
     """The format of content starting with ``head`` (decompressed), or None."""
     for fmt, module in (("published_lab", "published_lab"), ("recorder", "recorder"),
-                        ("ledger", "ledger"), ("tlsrpt", "tlsrpt_sources"),
+                        ("ledger", "ledger"), ("lab_senders", "sender_profiles"), ("tlsrpt", "tlsrpt_sources"),
                         ("notifications", "notifications")):
         sniff = _optional(module, "sniff")
         if sniff is not None and sniff(head):

@@ -28,8 +28,10 @@ RELATIONS = {
     "report_mx_providers": "which organisations run the MX of MTA-STS domains",
     "report_lifecycle_events": "changes between consecutive runs (RFC 8461 3.1 and 8.3)",
     "lab_deliveries": "per lab test address: provider, server, sent, delivered, TLS",
-    "provider_behaviour": "per provider and lab server: delivered or not, verdict, policy fetch, TLS-RPT",
-    "notification_timing": "per undelivered test message: time to first and final notice",
+    "provider_behaviour": "per provider and lab server: delivered or not, MTA-STS and DANE verdicts, policy fetch, TLS-RPT",
+    "notification_timing": "per undelivered test message: time to first and final notice, the sender's timers",
+    "lab_sender_profiles": "the lab's sender profiles per lab run: MTA and version, TLS policy, notice timers",
+    "lab_sender_profile_latest": "each lab sender profile as last started (provenance printed beside timings)",
 }
 
 POSTURE_COLUMNS = {
