@@ -265,6 +265,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         # Paths relative to the work directory: the sample records its inputs' names, and
         # no path of this machine belongs in the repository.
         inputs = [str(p.relative_to(workdir)) for p in lab.evidence.ingest_inputs()]
+        inputs += _published_tlsrpt(workdir)
         _run_step(cli + ["ingest", "--db", db.name, "--year", str(started.year), *inputs], "ingest", workdir)
 
         scenario = generate_population(args.population, seed=args.seed, mix=args.mix)
@@ -290,7 +291,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             details={
                 "lab": {"profiles": list(sent), "messages_sent": sent, "rounds": args.rounds,
                         "interval_s": args.interval, "timers": asdict(timers),
-                        "senders": lab_senders, "base_domain": lab.names.base},
+                        "senders": lab_senders, "base_domain": lab.names.base,
+                        "tlsrpt_evidence": (f"published reports of ../shared/external/tlsrpt, copied to "
+                                            f"{PUBLISHED_TLSRPT}/: no lab sender sends TLS-RPT (Postfix 3.7 "
+                                            "and Debian's Exim 4.96 have none)")},
                 "testbed": {"scenario": scenario.name, "population": args.population, "seed": args.seed,
                             "mix": args.mix},
                 "started_at": started.isoformat(timespec="seconds"),
@@ -303,6 +307,27 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+PUBLISHED_TLSRPT = "published-tlsrpt"   # the sample's TLS-RPT evidence: published reports, so named
+
+
+def _published_tlsrpt(workdir: Path) -> list[str]:
+    """Copy the published TLS-RPT reports of ``../shared/external/tlsrpt`` (the sample's
+    TLS-RPT evidence, since no lab sender sends reports) into ``workdir/published-tlsrpt``
+    and return their paths relative to ``workdir`` (so no path of this machine is stored)."""
+    import shutil
+
+    source = REPO_ROOT.parent / "shared" / "external" / "tlsrpt"
+    target = workdir / PUBLISHED_TLSRPT
+    copied = []
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".eml", ".gz"):
+            dest = target / path.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            copied.append(str(dest.relative_to(workdir)))
+    return copied
 
 
 def _relative(args: list[str], base: Path) -> list[str]:
