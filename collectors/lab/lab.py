@@ -59,6 +59,10 @@ DEFAULT_WORKDIR = Path("data/runs/lab")
 RECORDER_USER = "nobody"          # local(8) runs mailbox_command as the recipient, never root
 RESOLVER_ROUTE_TABLE = 7761       # the policy-routing table of the resolver on port 8461 (+1 a port)
 STATE_FILE = "lab.json"
+# A primed cache is filled this long before the first message: the policy server's access
+# log has whole seconds, so a fetch and a message within one second could not be ordered
+# (provider_behaviour.policy_fetched_before_first_send allows 1.5 s).
+PRIME_LEAD_SECONDS = 2.0
 BINARIES = ("postfix", "postqueue", "mta-sts-daemon", "nginx", "knotd", "unbound", "ip", "setpriv")
 
 
@@ -494,6 +498,7 @@ class Lab:
             raise LabError("--rounds must be at least 1")
         if prime_cache:
             self.prime_cache(profile.name if profile is not None else "postfix-mta-sts")
+            time.sleep(PRIME_LEAD_SECONDS)
         results: list[SubmitResult] = []
         sender_domain = sender.rsplit("@", 1)[-1]
         for number in range(1, rounds + 1):

@@ -247,9 +247,12 @@ SELECT j.provider, j.server_label, j.setup, j.under_enforce_policy, j.enforcing_
        coalesce(fs.policy_fetches, 0) AS policy_fetches,
        fs.first_policy_fetch_at,
        date_diff('second', pv.provider_first_sent_at, fs.first_policy_fetch_at) AS first_fetch_after_first_send_s,
-       -- A primed cache: every policy fetched before the first message (RFC 8461 3.3 lets a
-       -- sender fetch ahead); a lazy one fetches when the first message needs it.
-       fs.first_policy_fetch_at < pv.provider_first_sent_at AS policy_fetched_before_first_send,
+       -- A primed cache: the policies fetched before the first message (RFC 8461 3.3 lets a
+       -- sender fetch ahead); a lazy one fetches when the first message needs it, within
+       -- milliseconds of it. Access logs have whole seconds: a fetch counts as before when its
+       -- logged second ended at least half a second before the first send.
+       fs.first_policy_fetch_at + INTERVAL 1500 MILLISECOND <= pv.provider_first_sent_at
+           AS policy_fetched_before_first_send,
        list_contains(coalesce(fs.fetched_labels, []), j.server_label) OR coalesce(fs.fetches_without_host, 0) > 0
            AS policy_fetched_for_label,
        CASE WHEN fs.provider IS NULL THEN NULL WHEN fs.attributed_by_address THEN 'client address'
