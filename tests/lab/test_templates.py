@@ -20,6 +20,7 @@ from collectors.lab import configs, design
 from collectors.lab.configs import TlsFiles
 from collectors.lab.dns import zone_records
 from collectors.lab.templates import TEMPLATE_DIR, TemplateError, placeholders, render_text
+from support import require
 from collectors.lab_ingest.http_log import LAB_NGINX_LOG_FORMAT
 
 NAMES = design.LabNames("lab.test")
@@ -152,8 +153,7 @@ def test_exim_reads_the_rendered_configuration(tmp_path):
     from collectors.lab.exim import exim_binary
 
     binary = exim_binary()
-    if binary is None:
-        pytest.skip("needs Exim (scripts/install-system-deps unpacks exim4-daemon-heavy)")
+    require(binary is not None, "needs Exim (scripts/install-system-deps unpacks exim4-daemon-heavy)")
     for profile in EXIM_PROFILES:
         conf = tmp_path / f"{profile.name}.conf"
         conf.write_text(_exim_conf(profile))
