@@ -18,6 +18,10 @@ from collectors.cli.common import CliError
 from collectors.cli.lab_ledger import add_addresses, add_sent
 from collectors.cli.lab_status import add_serve_status, add_watch
 
+# The built-in sender profiles (collectors.lab.design.BUILTIN_PROFILES), named here so that
+# building the parser does not import the lab.
+PROFILE_NAMES = ("postfix-mta-sts", "postfix-opportunistic", "postfix-mta-sts-primed", "postfix-dane",
+                  "exim", "exim-dane-required")
 SAMPLE_WORKDIR = Path("/var/tmp/mtasts-sample")
 
 
@@ -64,8 +68,9 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--netns", default=None, help="namespace name (default: mtasts-lab)")
     p.add_argument("--base", default=None, metavar="DOMAIN",
                    help="base domain: lab domains are <label>.audit.DOMAIN (default: lab.test)")
-    p.add_argument("--profiles", default="postfix-mta-sts,postfix-opportunistic",
-                   help="comma-separated built-in sender profiles to start (default: %(default)s)")
+    p.add_argument("--profiles", default=",".join(PROFILE_NAMES),
+                   help="comma-separated built-in sender profiles to start (default: all, %(default)s; "
+                        "the Exim ones need scripts/install-system-deps)")
     p.add_argument("--delay-warning", default="1m", metavar="TIME",
                    help="senders' delay_warning_time (Postfix units; default %(default)s)")
     p.add_argument("--queue-lifetime", default="3m", metavar="TIME",
@@ -103,7 +108,7 @@ def _add_send(sub: argparse._SubParsersAction) -> None:
                                    "(evidence/ledger.csv).")
     _workdir_option(p)
     p.add_argument("--profile", required=True,
-                   help="postfix-mta-sts, postfix-opportunistic, or external (with --via)")
+                   help=f"{', '.join(PROFILE_NAMES)}, or external (with --via)")
     p.add_argument("--rounds", type=int, default=1, help="rounds of messages (default: 1)")
     p.add_argument("--interval", type=float, default=0.0, metavar="SECONDS",
                    help="pause between rounds (default: 0)")
@@ -237,9 +242,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         profiles = ", ".join(details.get("lab", {}).get("profiles", []))
         metadata = write_sample(
             db, out, produced_by="make sample (mtasts lab sample)",
-            description=("Local simulation: the MTA-STS audit lab (real Postfix receivers A-F; senders: "
-                         f"{profiles}) run in a network namespace, and twelve monthly crawls of an evolving "
-                         "testbed population (stratified, weighted); no real domain or provider."),
+            description=("Local simulation: the MTA-STS audit lab (real Postfix receivers A-F in a "
+                         f"DNSSEC-signed zone with TLSA records; senders: {profiles}) run in a network "
+                         "namespace, and twelve monthly crawls of an evolving testbed population "
+                         "(stratified, weighted); no real domain or provider. No sender here sends TLS-RPT "
+                         "reports (Postfix 3.7 and Exim 4.96 have none): the sample's TLS-RPT evidence is "
+                         "published reports."),
             details=details)
         print(f"sample written to {out}: {sum(metadata['tables'].values())} rows in "
               f"{len(metadata['tables'])} tables (local simulation)")
@@ -276,7 +284,7 @@ def _sample_lab(args: argparse.Namespace, workdir: Path, db: Path) -> dict:
     from dataclasses import asdict
     from datetime import datetime, timezone
 
-    from collectors.lab import Lab, QueueTimers
+    from collectors.lab import BUILTIN_PROFILES, Lab, QueueTimers
 
     timers = QueueTimers()
     cli = [sys.executable, "-m", "collectors.cli"]
@@ -284,14 +292,19 @@ def _sample_lab(args: argparse.Namespace, workdir: Path, db: Path) -> dict:
     lab = Lab(workdir / "lab", netns_name="mtasts-sample-lab", timers=timers)
     lab.up()
     try:
-        sent = {}
-        for profile in ("postfix-mta-sts", "postfix-opportunistic"):
-            results = lab.send(profile, args.rounds, interval=args.interval)
-            sent[profile] = sum(r.accepted for r in results)
-            print(f"lab: {profile} sent {sent[profile]} messages", flush=True)
+        # Every built-in profile (Postfix: MTA-STS lazy and primed, opportunistic, DANE;
+        # Exim: default and DANE required), round by round, so the interval passes once.
+        sent = dict.fromkeys((p.name for p in BUILTIN_PROFILES), 0)
+        for number in range(1, args.rounds + 1):
+            for profile in sent:
+                sent[profile] += sum(r.accepted for r in lab.send(profile, 1))
+            print(f"lab: round {number} sent {sum(sent.values())} messages so far", flush=True)
+            if number < args.rounds:
+                time.sleep(args.interval)
         lifetime = timers.seconds("maximal_queue_lifetime")
         if not lab.wait_until_settled(lifetime + 180):
             raise CliError(f"the lab's queues did not empty: {lab.queued()}")
+        lab_senders = lab.state.senders if lab.state else {}
     finally:
         problems = lab.down()
         if problems:
@@ -299,10 +312,35 @@ def _sample_lab(args: argparse.Namespace, workdir: Path, db: Path) -> dict:
     # Paths relative to the work directory: the sample records its inputs' names, and
     # no path of this machine belongs in the repository.
     inputs = [str(p.relative_to(workdir)) for p in lab.evidence.ingest_inputs()]
+    inputs += _published_tlsrpt(workdir)
     _run_step(cli + ["ingest", "--db", db.name, "--year", str(started.year), *inputs], "ingest", workdir)
     return {"lab": {"profiles": list(sent), "messages_sent": sent, "rounds": args.rounds,
-                    "interval_s": args.interval, "timers": asdict(timers), "base_domain": lab.names.base,
-                    "started_at": started.isoformat(timespec="seconds")}}
+                    "interval_s": args.interval, "timers": asdict(timers), "senders": lab_senders,
+                    "base_domain": lab.names.base, "started_at": started.isoformat(timespec="seconds"),
+                    "tlsrpt_evidence": (f"published reports of ../shared/external/tlsrpt, copied to "
+                                        f"{PUBLISHED_TLSRPT}/: no lab sender sends TLS-RPT (Postfix 3.7 "
+                                        "and Debian's Exim 4.96 have none)")}}
+
+
+PUBLISHED_TLSRPT = "published-tlsrpt"   # the sample's TLS-RPT evidence: published reports, so named
+
+
+def _published_tlsrpt(workdir: Path) -> list[str]:
+    """Copy the published TLS-RPT reports of ``../shared/external/tlsrpt`` (the sample's
+    TLS-RPT evidence, since no lab sender sends reports) into ``workdir/published-tlsrpt``
+    and return their paths relative to ``workdir`` (so no path of this machine is stored)."""
+    import shutil
+
+    source = REPO_ROOT.parent / "shared" / "external" / "tlsrpt"
+    target = workdir / PUBLISHED_TLSRPT
+    copied = []
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".eml", ".gz"):
+            dest = target / path.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            copied.append(str(dest.relative_to(workdir)))
+    return copied
 
 
 def _relative(args: list[str], base: Path) -> list[str]:

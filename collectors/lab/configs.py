@@ -51,35 +51,38 @@ def receiver_files(server: ServerSpec, names: LabNames, addresses: LocalAddresse
     }
 
 
-def sender_files(profile: SenderProfile, names: LabNames, addresses: LocalAddresses,
-                 paths: dict[str, str], mailbox_base: Path, mailbox_uid: int, mailbox_gid: int,
-                 ca_file: Path, timers: QueueTimers) -> dict[str, str]:
-    """main.cf, master.cf and the mailbox map of a built-in sender profile."""
-    values = {
+def _sender_values(profile: SenderProfile, names: LabNames, mailbox_base: Path, ca_file: Path) -> dict[str, str]:
+    """The template values every sender profile has, whichever its MTA."""
+    return {
         "profile": profile.name,
         "mta_host": profile.mta_host(names),
         "sender_domain": profile.sender_domain(names),
         "account": profile.account,
         "listen_address": profile.address,
-        "mynetworks": f"{profile.address}/32",
         "bind_address": profile.address,
         "bind_address6": profile.address6,
-        "syslog_name": syslog_name(profile.name),
         "mailbox_base": str(mailbox_base),
+        "ca_file": str(ca_file),
+    }
+
+
+def sender_files(profile: SenderProfile, names: LabNames, addresses: LocalAddresses,
+                 paths: dict[str, str], mailbox_base: Path, mailbox_uid: int, mailbox_gid: int,
+                 ca_file: Path, timers: QueueTimers) -> dict[str, str]:
+    """main.cf, master.cf and the mailbox map of a built-in Postfix sender profile."""
+    values = {
+        **_sender_values(profile, names, mailbox_base, ca_file),
+        "mynetworks": f"{profile.address}/32",
+        "syslog_name": syslog_name(profile.name),
         "mailbox_uid": mailbox_uid,
         "mailbox_gid": mailbox_gid,
-        "ca_file": str(ca_file),
         "resolver_address": addresses.resolver_daemon,
-        "resolver_port": addresses.resolver_port,
-        "delay_warning_time": timers.delay_warning_time,
-        "maximal_queue_lifetime": timers.maximal_queue_lifetime,
-        "queue_run_delay": timers.queue_run_delay,
-        "minimal_backoff_time": timers.minimal_backoff_time,
-        "maximal_backoff_time": timers.maximal_backoff_time,
+        "resolver_port": profile.resolver_port,
+        **profile.notice_settings(timers),
         **paths,
     }
     main = render("postfix/senders/main.cf", values) + "\n" + render(
-        f"postfix/senders/{profile.name}.cf", values)
+        f"postfix/senders/{profile.postfix_policy}.cf", values)
     return {
         "main.cf": main,
         "master.cf": render("postfix/master.cf", {}),
@@ -87,10 +90,25 @@ def sender_files(profile: SenderProfile, names: LabNames, addresses: LocalAddres
     }
 
 
-def mta_sts_daemon_config(addresses: LocalAddresses) -> str:
+def exim_files(profile: SenderProfile, names: LabNames, paths: dict[str, str], mailbox_base: Path,
+               ca_file: Path, timers: QueueTimers) -> dict[str, str]:
+    """The Exim configuration file of an Exim sender profile (``exim4.conf``)."""
+    notices = profile.notice_settings(timers)
+    values = {
+        **_sender_values(profile, names, mailbox_base, ca_file),
+        "submit_port": profile.submit_port,
+        "hosts_require_dane": "*" if profile.dane == "required" else "",
+        "delay_warning": notices["delay_warning"],
+        "retry": notices["retry"],
+        **paths,
+    }
+    return {"exim4.conf": render("exim/exim4.conf", values, strict_unused=True)}
+
+
+def mta_sts_daemon_config(addresses: LocalAddresses, port: int) -> str:
     return render("mta-sts-resolver/mta-sts-daemon.yml", {
         "resolver_address": addresses.resolver_daemon,
-        "resolver_port": addresses.resolver_port,
+        "resolver_port": port,
     })
 
 
@@ -141,9 +159,12 @@ def nginx_config(names: LabNames, listen: str, run_directory: Path, log_director
 
 
 def zone_text(names: LabNames, addresses: LocalAddresses, policy_id: str, serial: int,
-              nameserver_v4: str) -> str:
-    """The lab's zone file (BIND syntax, ``$ORIGIN audit.<base>.``)."""
+              nameserver_v4: str, tlsa_association: str | None = None) -> str:
+    """The lab's zone file (BIND syntax, ``$ORIGIN audit.<base>.``); ``tlsa_association``
+    is the SHA-256 of the servers' key (TLSA 3 1 1, RFC 7671 section 5.1), None for a
+    zone without TLSA records (they need DNSSEC and a key known in advance)."""
     values: dict[str, object] = {
+        "tlsa_association": tlsa_association or "-",
         "base": names.base,
         "serial": serial,
         "nameserver_v4": nameserver_v4,
@@ -155,7 +176,10 @@ def zone_text(names: LabNames, addresses: LocalAddresses, policy_id: str, serial
     for server in SERVERS:
         key = f"{server.label}_v6" if server.ipv6_only else f"{server.label}_v4"
         values[key] = addresses.receiver(server.label)
-    return render("dns/audit.zone", values, strict_unused=True)
+    text = render("dns/audit.zone", values, strict_unused=True)
+    if tlsa_association is None:
+        text = "".join(line for line in text.splitlines(keepends=True) if line.split()[1:2] != ["TLSA"])
+    return text
 
 
 def syslog_name(instance: str) -> str:

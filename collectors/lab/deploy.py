@@ -42,6 +42,9 @@ class DeployPlan:
     log_directory: str = "/var/log/mtasts-lab"
     data_directory: str = "/var/lib/mtasts-lab"
     policy_directory: str = "/srv/mtasts-lab/policies"
+    # TLSA 3 1 1 data of the MX hosts' key (hex SHA-256 of its SubjectPublicKeyInfo), for
+    # DANE senders; only in a DNSSEC-signed zone, and the key must survive renewals.
+    tlsa_association: str | None = None
     mtasts_command: str = "/opt/mtasts/bin/mtasts"   # the project, installed on the lab host
     status_token_file: str = "/etc/mtasts-lab/status-token"
 
@@ -61,6 +64,8 @@ class DeployPlan:
             out += _address_problems("the TLS-RPT endpoint", self.tlsrpt_v4, 4)
         if self.nameserver_v4:
             out += _address_problems("the name server", self.nameserver_v4, 4)
+        if self.tlsa_association is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", self.tlsa_association):
+            out.append(f"TLSA association data must be 64 hex digits (SHA-256): {self.tlsa_association!r}")
         if not _POLICY_ID.match(self.policy_id):
             out.append(f"policy id must be 1-32 letters and digits (RFC 8461 section 3.1): {self.policy_id!r}")
         return out
@@ -115,7 +120,8 @@ def render_deployment(plan: DeployPlan) -> dict[str, str]:
         policy_server=plan.policy_v4, tlsrpt_server=plan.tlsrpt_v4 or plan.policy_v4)
     files: dict[str, str] = {
         f"dns/audit.{plan.base}.zone": configs.zone_text(names, addresses, plan.policy_id, plan.serial,
-                                                         plan.nameserver_v4 or plan.policy_v4),
+                                                         plan.nameserver_v4 or plan.policy_v4,
+                                                         plan.tlsa_association),
     }
     files.update(_receiver_files(plan, names, addresses))
     files.update(_policy_files(plan, names))

@@ -86,8 +86,7 @@ class LocalAddresses:
         s.label: "::1" for s in SERVERS if s.ipv6_only})
     policy_server: str = "127.77.3.1"
     tlsrpt_server: str = "127.77.3.2"
-    resolver_daemon: str = "127.0.0.1"   # mta-sts-daemon's socketmap
-    resolver_port: int = 8461
+    resolver_daemon: str = "127.0.0.1"   # mta-sts-daemons' socketmaps (each profile its own port)
 
     def receiver(self, label: str) -> str:
         return self.receivers_v4.get(label) or self.receivers_v6[label]
@@ -100,20 +99,53 @@ class LocalAddresses:
         return [p.address6 for p in BUILTIN_PROFILES]
 
 
+MTAS = ("postfix", "exim")
+DANE_MODES = ("none", "opportunistic", "required")
+NOTICE_STYLES = ("delay+failure", "failure-only", "quick+updates")
+
+
 @dataclass(frozen=True, slots=True)
 class SenderProfile:
-    """A built-in sending MTA: a Postfix instance in the namespace."""
+    """A built-in sending MTA: a Postfix or Exim instance in the namespace, from Debian's
+    packages, configured (never emulated) for one TLS policy and one notice style."""
 
     name: str               # the provider name in the ledger and in provider_behaviour
     description: str
-    enforces_mta_sts: bool  # runs mta-sts-daemon and looks policies up through it
+    enforces_mta_sts: bool  # runs its own mta-sts-daemon and looks policies up through it
     address: str            # IPv4 it listens on (submission) and sends from
     address6: str           # IPv6 (ULA) it sends from
+    mta: str = "postfix"    # one of MTAS
+    # DANE (RFC 7672): "opportunistic" uses TLSA records where DNSSEC-signed ones exist
+    # (Postfix smtp_tls_security_level = dane, Exim's default hosts_try_dane = *);
+    # "required" refuses a host without usable TLSA records (Exim hosts_require_dane = *).
+    dane: str = "none"
+    notices: str = "delay+failure"  # one of NOTICE_STYLES (see notice_settings)
+    prime_policies: bool = False    # `send` fetches every policy before the first message
+    resolver_port: int = 0          # its mta-sts-daemon's socketmap port (enforces_mta_sts)
 
     @property
     def account(self) -> str:
         """Local part of the sending account (its Maildir receives the notices)."""
         return "tester"
+
+    @property
+    def submit_port(self) -> int:
+        """Where it takes submissions: Exim, started as root with its own configuration
+        file, gives up root (as its documentation says) and cannot bind port 25."""
+        return 2525 if self.mta == "exim" else 25
+
+    @property
+    def resolver_uid(self) -> int:
+        """The uid its mta-sts-daemon runs as (no account needed): one per daemon, so
+        that policy routing sends each daemon's fetches from its profile's address."""
+        return 64661 + (self.resolver_port - 8461)
+
+    @property
+    def postfix_policy(self) -> str:
+        """The template of its TLS policy: ``postfix/senders/<this>.cf``."""
+        if self.enforces_mta_sts:
+            return "mta-sts"
+        return "dane" if self.dane != "none" else "opportunistic"
 
     def sender_domain(self, names: LabNames) -> str:
         return f"{self.name}.senders.{names.base}"
@@ -124,13 +156,55 @@ class SenderProfile:
     def mta_host(self, names: LabNames) -> str:
         return f"mta.{self.sender_domain(names)}"
 
+    def notice_settings(self, timers: "QueueTimers") -> dict[str, str]:
+        """The MTA's own notice and queue timers, by its parameter names (stored as the
+        run's provenance, printed beside every timing comparison).
+
+        delay+failure: one delay notice, then the failure notice (Postfix
+        ``delay_warning_time``); failure-only: no delay notice (``delay_warning_time = 0``,
+        Postfix's default); quick+updates: a quick delay notice and repeated updates
+        (Exim's ``delay_warning`` list, whose last time repeats), then the failure notice."""
+        if self.mta == "exim":
+            first = timers.queue_run_delay if self.notices == "quick+updates" else timers.delay_warning_time
+            warning = "0" if self.notices == "failure-only" else f"{first}:{timers.delay_warning_time}"
+            return {
+                "delay_warning": warning,
+                "retry": f"F,{timers.maximal_queue_lifetime},{timers.minimal_backoff_time}",
+                "queue_run_interval": timers.queue_run_delay,
+            }
+        return {
+            "delay_warning_time": "0" if self.notices == "failure-only" else timers.delay_warning_time,
+            "maximal_queue_lifetime": timers.maximal_queue_lifetime,
+            "bounce_queue_lifetime": timers.maximal_queue_lifetime,
+            "queue_run_delay": timers.queue_run_delay,
+            "minimal_backoff_time": timers.minimal_backoff_time,
+            "maximal_backoff_time": timers.maximal_backoff_time,
+        }
+
 
 BUILTIN_PROFILES: tuple[SenderProfile, ...] = (
-    SenderProfile("postfix-mta-sts", "Postfix with postfix-mta-sts-resolver (enforcing MTA-STS)",
-                  True, "127.77.2.1", "fd00:6c61:6200::2:1"),
+    SenderProfile("postfix-mta-sts", "Postfix with postfix-mta-sts-resolver (enforcing MTA-STS), "
+                  "policy cache cold: the first message to a domain triggers its fetch",
+                  True, "127.77.2.1", "fd00:6c61:6200::2:1", resolver_port=8461),
     SenderProfile("postfix-opportunistic", "Postfix with STARTTLS when offered, no MTA-STS",
                   False, "127.77.2.2", "fd00:6c61:6200::2:2"),
+    SenderProfile("postfix-mta-sts-primed", "Postfix with postfix-mta-sts-resolver (enforcing MTA-STS), "
+                  "every policy fetched before the first message",
+                  True, "127.77.2.3", "fd00:6c61:6200::2:3", prime_policies=True, resolver_port=8462),
+    SenderProfile("postfix-dane", "Postfix with smtp_tls_security_level = dane (RFC 7672), no MTA-STS; "
+                  "failure notice only", False, "127.77.2.4", "fd00:6c61:6200::2:4",
+                  dane="opportunistic", notices="failure-only"),
+    SenderProfile("exim", "Exim (exim4-daemon-heavy) as configured by default: STARTTLS when offered, "
+                  "DANE where TLSA records exist (hosts_try_dane = *), no MTA-STS; a quick delay "
+                  "notice and updates", False, "127.77.2.5", "fd00:6c61:6200::2:5",
+                  mta="exim", dane="opportunistic", notices="quick+updates"),
+    SenderProfile("exim-dane-required", "Exim with hosts_require_dane = *: delivers only over "
+                  "DANE-verified TLS, no MTA-STS", False, "127.77.2.6", "fd00:6c61:6200::2:6",
+                  mta="exim", dane="required", notices="quick+updates"),
 )
+
+# The profiles `mtasts lab up` starts unless told otherwise (the two of the first lab).
+DEFAULT_PROFILES = ("postfix-mta-sts", "postfix-opportunistic")
 
 
 def builtin_profile(name: str) -> SenderProfile | None:

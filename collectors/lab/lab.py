@@ -8,9 +8,12 @@ Work directory layout (all evidence under ``evidence/``, what ``mtasts ingest`` 
     testbed/                  the testbed world serving the lab's DNS (and the CA)
     certs/ bin/ pids/ logs/   certificates, the recorder copy, PID files, daemon output
     postfix/<name>/           etc/ spool/ data/ of each Postfix instance
+    exim/<profile>/           exim4.conf and spool of each Exim sender
     policy/                   nginx.conf and one policy file per lab domain
     evidence/postfix/<name>.log      each instance's maillog_file
-    evidence/mta-sts-daemon.log      the MTA-STS resolver's lookups and fetches (debug)
+    evidence/mta-sts-daemon*.log     each MTA-STS resolver's lookups and fetches (debug)
+    evidence/exim/<profile>/mainlog  each Exim sender's own log (kept, not ingested)
+    evidence/senders.json            each sender profile: software, version, TLS policy, timers
     evidence/received.jsonl          the recorder's lines (mtasts-recorder/1)
     evidence/policy-access.log       the policy server's access log (host first)
     evidence/tlsrpt-posts.jsonl      TLS-RPT POSTs (mtasts-tlsrpt-post/1)
@@ -38,7 +41,8 @@ from collectors.lab import certs, configs
 from collectors.lab.design import (
     BUILTIN_PROFILES, SERVERS, LabNames, LocalAddresses, QueueTimers, SenderProfile, builtin_profile,
 )
-from collectors.lab.dns import load_world, start_dns
+from collectors.lab.exim import EXIM_USER, EximInstance, exim_binary
+from collectors.lab.dns import load_world, start_dns, tlsa_association
 from collectors.lab.postfix import PostfixInstance
 from collectors.lab.processes import LabError, read_pid, run, spawn, stop_pid, wait_until
 from collectors.lab.submit import Outgoing, SubmitResult, new_message_id, socketmap_query, submit
@@ -49,9 +53,12 @@ from collectors.testbed import AUTHORITATIVE, Pki, call_in, netns, processes
 DEFAULT_NETNS = "mtasts-lab"
 DEFAULT_WORKDIR = Path("data/runs/lab")
 RECORDER_USER = "nobody"          # local(8) runs mailbox_command as the recipient, never root
-RESOLVER_UID = 64661              # the MTA-STS resolver's own uid (no account needed)
-RESOLVER_ROUTE_TABLE = 7761       # its policy-routing table inside the namespace
+RESOLVER_ROUTE_TABLE = 7761       # the policy-routing table of the resolver on port 8461 (+1 a port)
 STATE_FILE = "lab.json"
+# A primed cache is filled this long before the first message: the policy server's access
+# log has whole seconds, so a fetch and a message within one second could not be ordered
+# (provider_behaviour.policy_fetched_before_first_send allows 1.5 s).
+PRIME_LEAD_SECONDS = 2.0
 BINARIES = ("postfix", "postqueue", "mta-sts-daemon", "nginx", "knotd", "unbound", "ip", "setpriv")
 
 
@@ -78,9 +85,17 @@ class EvidencePaths:
     def tlsrpt_posts(self) -> Path:
         return self.root / "tlsrpt-posts.jsonl"
 
+    def resolver_log(self, profile: str = "postfix-mta-sts") -> Path:
+        """The log of a profile's mta-sts-daemon (the first profile's keeps the plain name)."""
+        suffix = "" if profile == "postfix-mta-sts" else f"-{profile}"
+        return self.root / f"mta-sts-daemon{suffix}.log"
+
     @property
-    def resolver_log(self) -> Path:
-        return self.root / "mta-sts-daemon.log"
+    def senders(self) -> Path:
+        return self.root / "senders.json"
+
+    def exim_logs(self, profile: str) -> Path:
+        return self.root / "exim" / profile
 
     @property
     def mail(self) -> Path:
@@ -98,8 +113,8 @@ class EvidencePaths:
         found: list[Path] = []
         if self.postfix_logs.is_dir():
             found.extend(sorted(self.postfix_logs.glob("*.log")))
-        for path in (self.resolver_log, self.received, self.policy_access_log, self.tlsrpt_posts,
-                     self.ledger):
+        for path in (*sorted(self.root.glob("mta-sts-daemon*.log")), self.received,
+                     self.policy_access_log, self.tlsrpt_posts, self.ledger, self.senders):
             if path.exists() and path.stat().st_size > 0:
                 found.append(path)
         if self.mail.is_dir():
@@ -122,6 +137,8 @@ class LabState:
     startup_seconds: float = 0.0
     instances: list[str] = field(default_factory=list)   # Postfix instance names, start order
     daemons: list[str] = field(default_factory=list)     # PID-file names under pids/
+    exim: list[str] = field(default_factory=list)        # Exim sender profiles (PID files exim-<name>)
+    senders: dict[str, Any] = field(default_factory=dict)  # profile -> provenance (senders.json)
 
     @classmethod
     def load(cls, workdir: Path) -> "LabState | None":
@@ -160,6 +177,9 @@ class Lab:
         return PostfixInstance(name, self.workdir / "postfix" / name,
                                self.evidence.postfix_logs / f"{name}.log")
 
+    def exim(self, name: str) -> EximInstance:
+        return EximInstance(name, self.workdir / "exim" / name, self.evidence.exim_logs(name))
+
     def profiles(self) -> list[SenderProfile]:
         found = []
         for name in self.profile_names:
@@ -179,6 +199,8 @@ class Lab:
         if os.geteuid() != 0:
             raise LabError("the local lab needs root (network namespace, ports 25 and 443)")
         missing = [b for b in BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
+        if any(p.mta == "exim" for p in self.profiles()) and exim_binary() is None:
+            missing.append("exim4 (Debian's exim4-daemon-heavy, unpacked by scripts/install-system-deps)")
         if missing:
             raise LabError(f"missing programs: {', '.join(missing)} (run: sudo scripts/install-system-deps)")
         current = self.state
@@ -217,7 +239,7 @@ class Lab:
 
         # 1. DNS (and the namespace, its resolv.conf and its trust store) from the testbed.
         zone = configs.zone_text(self.names, self.addresses, state.policy_id, int(time.time()),
-                                 AUTHORITATIVE)
+                                 AUTHORITATIVE, tlsa_association(w / "testbed"))
         (w / "audit.zone").write_text(zone)
         world = start_dns(zone, self.names.zone + ".", w / "testbed", self.netns)
         state.ca_bundle = str(world.ca_bundle)
@@ -242,32 +264,71 @@ class Lab:
             state.instances.append(inst.name)
         state.save()
 
-        # 4. Senders (and the MTA-STS resolver daemon of the enforcing one).
-        nobody = pwd.getpwnam(RECORDER_USER)
+        # 4. Senders (each MTA-STS profile with its own resolver daemon).
         for profile in self.profiles():
             if profile.enforces_mta_sts:
                 self._start_mta_sts_daemon(profile, ca_file, state)
+            if profile.mta == "exim":
+                self._start_exim(profile, ca_file, state)
+                continue
+            nobody = pwd.getpwnam(RECORDER_USER)
             inst = self.instance(profile.name)
-            mail_base = self.evidence.mail / profile.name
-            mail_base.mkdir(parents=True, exist_ok=True)
-            os.chown(mail_base, nobody.pw_uid, nobody.pw_gid)
+            mail_base = self._mail_base(profile, RECORDER_USER)
             inst.write_config(configs.sender_files(profile, self.names, self.addresses, inst.paths(),
                                                    mail_base, nobody.pw_uid, nobody.pw_gid,
                                                    ca_file, self.timers))
             state.instances.append(inst.name)
-        state.save()
+        self._record_senders(state)
         self._start_instances(state.instances)
 
         # 5. Everything answers.
         endpoints = [(self.addresses.receiver(s.label), 25) for s in SERVERS]
-        endpoints += [(p.address, 25) for p in self.profiles()]
+        endpoints += [(p.address, p.submit_port) for p in self.profiles()]
         endpoints += [(self.addresses.policy_server, 443), (self.addresses.tlsrpt_server, 443)]
-        if any(p.enforces_mta_sts for p in self.profiles()):
-            endpoints.append((self.addresses.resolver_daemon, self.addresses.resolver_port))
+        endpoints += [(self.addresses.resolver_daemon, p.resolver_port) for p in self.profiles()
+                      if p.enforces_mta_sts]
         waiting = call_in(self.netns, _wait_for_ports, endpoints, 30.0)
         if waiting:
             raise LabError(f"not listening after 30 s: {', '.join(f'{h}:{p}' for h, p in waiting)} "
                            f"(logs in {w / 'logs'} and {self.evidence.postfix_logs})")
+
+    def _mail_base(self, profile: SenderProfile, owner: str) -> Path:
+        """The profile's Maildir base under the evidence, owned by the user that delivers."""
+        account = pwd.getpwnam(owner)
+        mail_base = self.evidence.mail / profile.name
+        mail_base.mkdir(parents=True, exist_ok=True)
+        os.chown(mail_base, account.pw_uid, account.pw_gid)
+        return mail_base
+
+    def _start_exim(self, profile: SenderProfile, ca_file: Path, state: LabState) -> None:
+        binary = exim_binary()
+        assert binary is not None  # checked by up()
+        inst = self.exim(profile.name)
+        mail_base = self._mail_base(profile, EXIM_USER)
+        inst.write_config(configs.exim_files(profile, self.names, inst.paths(binary), mail_base,
+                                             ca_file, self.timers)["exim4.conf"])
+        state.exim.append(profile.name)
+        state.daemons.append(f"exim-{profile.name}")
+        state.save()
+        inst.start(binary, self.netns, self.timers.queue_run_delay, self._pid_file(f"exim-{profile.name}"),
+                   self.workdir / "logs" / f"exim-{profile.name}.out")
+
+    def _record_senders(self, state: LabState) -> None:
+        """Each profile's software, version, TLS policy and timers: the run's provenance,
+        in lab.json and in evidence/senders.json (which `mtasts ingest` reads)."""
+        versions = {"postfix": _postfix_version(self.netns), "exim": _exim_version(self.netns)}
+        state.senders = {
+            p.name: {
+                "description": p.description, "mta": p.mta, "version": versions[p.mta],
+                "mta_sts": p.enforces_mta_sts, "policy_cache": ("primed" if p.prime_policies else "lazy")
+                if p.enforces_mta_sts else None, "dane": p.dane, "notices": p.notices,
+                "timers": p.notice_settings(self.timers), "address": p.address, "address6": p.address6,
+            } for p in self.profiles()}
+        state.save()
+        self.evidence.senders.write_text(json.dumps(
+            {"format": "mtasts-lab-senders/1", "lab_started_at": state.started_at, "base": state.base,
+             "tlsa_labels": [s.label for s in SERVERS if s.sts_policy], "profiles": state.senders},
+            indent=2) + "\n")
 
     def _start_instances(self, names: list[str]) -> None:
         """Start the Postfix instances side by side (each start is mostly waiting)."""
@@ -341,23 +402,24 @@ class Lab:
         """postfix-mta-sts-resolver for ``profile``, as its own unprivileged uid, whose
         connections to the policy server come from the profile's address."""
         w = self.workdir
-        conf = w / "mta-sts-daemon.yml"
-        conf.write_text(configs.mta_sts_daemon_config(self.addresses))
+        name = "mta-sts-daemon" if profile.name == "postfix-mta-sts" else f"mta-sts-daemon-{profile.name}"
+        conf = w / f"{name}.yml"
+        conf.write_text(configs.mta_sts_daemon_config(self.addresses, profile.resolver_port))
         conf.chmod(0o644)
-        uid = RESOLVER_UID
+        uid = profile.resolver_uid
         netns.route_uid_from(self.netns, uid, f"{self.addresses.policy_server}/32", profile.address,
-                             RESOLVER_ROUTE_TABLE)
-        log = self.evidence.resolver_log
+                             RESOLVER_ROUTE_TABLE + profile.resolver_port - 8461)
+        log = self.evidence.resolver_log(profile.name)
         log.touch()
         os.chown(log, uid, uid)
         # -v debug: the log then names every lookup, cache hit and fetch (evidence).
         # aiohttp verifies with Python's default context, which honours SSL_CERT_FILE.
         spawn(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                "mta-sts-daemon", "-c", str(conf), "-v", "debug", "-l", str(log)],
-              netns=self.netns, pid_file=self._pid_file("mta-sts-daemon"),
-              log_file=w / "logs" / "mta-sts-daemon.out",
+              netns=self.netns, pid_file=self._pid_file(name),
+              log_file=w / "logs" / f"{name}.out",
               env={"SSL_CERT_FILE": str(ca_file), "HOME": "/nonexistent"}, cwd=Path("/"))
-        state.daemons.append("mta-sts-daemon")
+        state.daemons.append(name)
         state.save()
 
     # -- down --------------------------------------------------------------------------------
@@ -413,8 +475,9 @@ class Lab:
         if profile is not None:
             if profile.name not in state.profiles:
                 raise LabError(f"profile {profile.name} is not running in this lab")
-            host, port = profile.address, 25
+            host, port = profile.address, profile.submit_port
             provider = provider or profile.name
+            prime_cache = prime_cache or profile.prime_policies
             sender = from_addr or profile.from_address(self.names)
         elif profile_name == "external":
             if submit_to is None:
@@ -430,7 +493,8 @@ class Lab:
         if rounds < 1:
             raise LabError("--rounds must be at least 1")
         if prime_cache:
-            self.prime_cache()
+            self.prime_cache(profile.name if profile is not None else "postfix-mta-sts")
+            time.sleep(PRIME_LEAD_SECONDS)
         results: list[SubmitResult] = []
         sender_domain = sender.rsplit("@", 1)[-1]
         for number in range(1, rounds + 1):
@@ -445,14 +509,14 @@ class Lab:
                 time.sleep(interval)
         return results
 
-    def prime_cache(self) -> dict[str, str]:
-        """Make the MTA-STS resolver fetch and cache every lab domain's policy now."""
+    def prime_cache(self, profile_name: str = "postfix-mta-sts") -> dict[str, str]:
+        """Make a profile's MTA-STS resolver fetch and cache every lab domain's policy now."""
         state = self._require_up()
-        if "mta-sts-daemon" not in state.daemons:
-            raise LabError("no MTA-STS resolver runs in this lab (profile postfix-mta-sts not up)")
+        profile = builtin_profile(profile_name)
+        if profile is None or not profile.enforces_mta_sts or profile.name not in state.profiles:
+            raise LabError(f"no MTA-STS resolver of profile {profile_name} runs in this lab")
         domains = [self.names.domain(s.label) for s in SERVERS]
-        return socketmap_query(state.netns, self.addresses.resolver_daemon, self.addresses.resolver_port,
-                               domains)
+        return socketmap_query(state.netns, self.addresses.resolver_daemon, profile.resolver_port, domains)
 
     def _append_ledger(self, provider: str, sender: str, accepted: list[SubmitResult]) -> None:
         append_ledger_csv(self.evidence.ledger, [
@@ -471,13 +535,19 @@ class Lab:
     def flush(self) -> None:
         """Retry every deferred message of every sender now."""
         state = self._require_up()
-        for name in state.profiles:
-            self.instance(name).flush(state.netns)
+        for name in state.instances:
+            if builtin_profile(name) is not None:
+                self.instance(name).flush(state.netns)
+        binary = exim_binary()
+        for name in state.exim:
+            self.exim(name).flush(binary, state.netns)  # type: ignore[arg-type]
 
     def queued(self) -> dict[str, int]:
         """Messages still in each sender's queue."""
         state = self._require_up()
-        return {name: len(self.instance(name).queue(state.netns)) for name in state.profiles}
+        binary = exim_binary()
+        return {name: self.exim(name).queued(binary, state.netns) if name in state.exim  # type: ignore[arg-type]
+                else len(self.instance(name).queue(state.netns)) for name in state.profiles}
 
     def wait_until_settled(self, timeout: float, poll: float = 5.0) -> bool:
         """Wait until every sender's queue is empty (each message delivered or bounced)."""
@@ -563,3 +633,21 @@ def _require_traversable(path: Path, user: str) -> None:
         if not mode & stat.S_IXOTH:
             raise LabError(f"{parent} is not searchable by other users; the recorder runs as "
                            f"'{user}' and needs it (use a work directory elsewhere, e.g. under /var/tmp)")
+
+
+def _postfix_version(netns_name: str) -> str | None:
+    """Postfix's version (``postconf -d mail_version``), or None."""
+    result = run(["postconf", "-d", "-h", "mail_version"], netns=netns_name)
+    return result.last_line() if result.ok else None
+
+
+def _exim_version(netns_name: str) -> str | None:
+    """Exim's version from ``exim -bV`` ("Exim version 4.96 #2 ..."), or None."""
+    binary = exim_binary()
+    if binary is None:
+        return None
+    result = run([str(binary), "-C", "/dev/null", "-bV"], netns=netns_name)
+    for line in result.output.splitlines():
+        if line.startswith("Exim version "):
+            return line.split()[2]
+    return None

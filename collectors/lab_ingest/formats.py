@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from collectors.lab_ingest import (
-    http_log, ledger, mailsource, notifications, published_lab, recorder, tlsrpt_sources,
+    http_log, ledger, mailsource, notifications, published_lab, recorder, sender_profiles, tlsrpt_sources,
 )
 from collectors.lab_ingest.postfix_envelope import EnvelopeParser
 from collectors.lab_ingest.postfix_log import (
@@ -87,6 +87,7 @@ REGISTRY: dict[str, EvidenceFormat] = {f.name: f for f in (
                    _RECEIVED + (HTTP_TABLE.table,) + _TLSRPT, parse=published_lab.parse_path),
     EvidenceFormat("recorder", recorder.sniff, _RECEIVED, parse=recorder.parse_path),
     EvidenceFormat("ledger", ledger.sniff, ("ledger",), parse=ledger.parse_path),
+    EvidenceFormat("lab_senders", sender_profiles.sniff, ("lab_sender_profiles",), parse=sender_profiles.parse_path),
     # A Maildir of reports, or a POST spool, is TLS-RPT; any other Maildir holds notices.
     EvidenceFormat("tlsrpt", tlsrpt_sources.sniff, _TLSRPT, parse=tlsrpt_sources.parse_path,
                    sniff_folder=tlsrpt_sources.sniff_path),
@@ -97,7 +98,7 @@ REGISTRY: dict[str, EvidenceFormat] = {f.name: f for f in (
 )}
 
 # Every format's name, in the order ``--format`` offers them (the same set as REGISTRY's: tested).
-FORMATS = ("postfix", "http", "recorder", "published_lab", "ledger", "notifications", "tlsrpt")
+FORMATS = ("postfix", "http", "recorder", "published_lab", "ledger", "notifications", "tlsrpt", "lab_senders")
 
 
 def _head(path: Path) -> bytes:

@@ -40,6 +40,9 @@ FAILURE_COLUMNS = ("failure_key", "report_key", "policy_index", "failure_index",
                    "failure_reason_code")
 LEDGER_COLUMNS = ("entry_key", "source_position", "provider", "account", "sent_at", "from_addr",
                   "to_addr", "message_id", "server_label", "address_uuid", "entry_source")
+SENDER_PROFILE_COLUMNS = ("profile_key", "source_position", "lab_started_at", "provider", "description", "mta",
+                          "mta_version", "mta_sts", "policy_cache", "dane", "notices", "timers", "addresses",
+                          "tlsa_labels")
 NOTICE_COLUMNS = ("notice_key", "source_position", "received_at", "received_at_source", "notice_from",
                   "notice_to", "subject", "kind", "structure", "recipients", "original_message_ids",
                   "status_codes", "diagnostics", "mentions_tls", "mentions_mta_sts", "reporting_mta",
@@ -160,6 +163,14 @@ def _notification(rec: Any, pseudo: Any) -> list[RowSpec]:
         json.dumps(dsn), rec.text))]
 
 
+def _sender_profile(rec: Any, pseudo: Any) -> list[RowSpec]:
+    started = _utc(rec.lab_started_at)
+    return [("lab_sender_profiles", SENDER_PROFILE_COLUMNS, "profile_key", (
+        row_key("sender-profile", started, rec.provider), rec.position, started, rec.provider, rec.description,
+        rec.mta, rec.mta_version, rec.mta_sts, rec.policy_cache, rec.dane, rec.notices,
+        json.dumps(rec.timers, sort_keys=True), list(rec.addresses), list(rec.tlsa_labels)))]
+
+
 def _body_line(rec: Any, pseudo: Any) -> list[RowSpec]:
     return []   # message bodies are never stored
 
@@ -173,4 +184,5 @@ _HANDLERS = {
     "TlsRptEvidence": _tlsrpt_evidence,
     "LedgerEntry": _ledger,
     "Notification": _notification,
+    "SenderProfileRecord": _sender_profile,
 }

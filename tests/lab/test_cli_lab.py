@@ -37,3 +37,10 @@ def test_status_and_down_without_a_lab(tmp_path):
 def test_bad_via_is_a_usage_error(tmp_path):
     out = _mtasts("lab", "send", "--workdir", str(tmp_path), "--profile", "external", "--via", "nohostport")
     assert out.returncode == 2 and "expected HOST:PORT" in out.stderr
+
+
+def test_cli_names_every_built_in_profile():
+    from collectors.cli.lab import PROFILE_NAMES
+    from collectors.lab import BUILTIN_PROFILES
+
+    assert set(PROFILE_NAMES) == {p.name for p in BUILTIN_PROFILES}

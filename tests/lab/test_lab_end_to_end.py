@@ -1,8 +1,10 @@
-"""End to end: the local lab comes up with real Postfix, both built-in sender profiles
-send to every server, the evidence says what RFC 8461 makes each sender do, the
-ingested views agree, and `down` leaves nothing behind.
+"""End to end: the local lab comes up with real Postfix and Exim, every built-in sender
+profile sends to every server, the evidence says what RFC 8461 (MTA-STS) and RFC 7672
+(DANE) make each sender do, the ingested views agree (each profile's row of
+provider_behaviour and its notice timing), and `down` leaves nothing behind.
 
-One lab for the module (about four minutes: the senders' short queue timers decide).
+One lab for the module, shared by the six profiles (about four minutes: the senders'
+short queue timers decide, and the profiles run side by side).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO_ROOT, require_binaries
+from support import REPO_ROOT, require, require_binaries
 
 pytestmark = [pytest.mark.root, pytest.mark.servers, pytest.mark.slow]
 
@@ -33,12 +35,20 @@ TIMERS = dict(delay_warning_time="30s", maximal_queue_lifetime="2m", queue_run_d
 SLACK = timedelta(seconds=15 + 10 + 15)
 ENFORCING = "postfix-mta-sts"
 OPPORTUNISTIC = "postfix-opportunistic"
+PRIMED = "postfix-mta-sts-primed"
+DANE = "postfix-dane"
+EXIM = "exim"
+EXIM_DANE = "exim-dane-required"
+ROUNDS = {ENFORCING: 2, OPPORTUNISTIC: 1, PRIMED: 1, DANE: 1, EXIM: 1, EXIM_DANE: 1}
 
 
 @pytest.fixture(scope="module")
 def lab_run():
     require_binaries("postfix", "mta-sts-daemon", "nginx", "knotd", "unbound", "ip")
     from collectors.lab import Lab, QueueTimers
+    from collectors.lab.exim import exim_binary
+
+    require(exim_binary() is not None, "needs Exim (scripts/install-system-deps unpacks exim4-daemon-heavy)")
 
     # The recorder runs as an unprivileged user: the work directory must be reachable
     # by it (pytest's own tmp_path is not).
@@ -48,10 +58,9 @@ def lab_run():
               timers=QueueTimers(**TIMERS))
     try:
         lab.up()
-        sent = {
-            ENFORCING: lab.send(ENFORCING, rounds=2, prime_cache=False),
-            OPPORTUNISTIC: lab.send(OPPORTUNISTIC, rounds=1),
-        }
+        # The lazy profile first: its resolver's cache is cold. The primed one fetches every
+        # policy itself before its message (a resolver of its own, so its own cache).
+        sent = {profile: lab.send(profile, rounds=rounds) for profile, rounds in ROUNDS.items()}
         settled = lab.wait_until_settled(timeout=120 + 120, poll=3)
         yield lab, sent, settled
     finally:
@@ -66,6 +75,12 @@ def _received(lab) -> list[dict]:
 def _ledger(lab) -> list[dict]:
     with open(lab.evidence.ledger, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def _profile_of(record: dict) -> str:
+    """The sending profile of a received message: the first label of its sender's domain
+    (tester@<profile>.senders.<base>; one profile's name can begin another's)."""
+    return record["sender"].split("@")[1].split(".")[0]
 
 
 def _label(address: str) -> str:
@@ -96,21 +111,21 @@ def test_every_message_was_accepted_for_sending(lab_run):
     for profile, results in sent.items():
         assert results and all(r.accepted for r in results), [r.response for r in results if not r.accepted]
     rows = _ledger(lab)
-    assert len(rows) == 6 * 2 + 6
-    assert {r["provider"] for r in rows} == {ENFORCING, OPPORTUNISTIC}
+    assert len(rows) == 6 * sum(ROUNDS.values())
+    assert {r["provider"] for r in rows} == set(ROUNDS)
     assert all(r["message_id"].startswith("<") and r["sent_at"].endswith("Z") for r in rows)
 
 
 def test_enforcing_sender_delivers_only_where_rfc8461_allows(lab_run):
     lab, _, _ = lab_run
-    got = {(r["sender"].split("@")[1].split(".")[0], _label(r["original_recipient"])) for r in _received(lab)}
+    got = {(_profile_of(r), _label(r["original_recipient"])) for r in _received(lab)}
     enforcing = {label for profile, label in got if profile == ENFORCING}
     # A, C and E have valid certificates (C over IPv6 only, E demands TLS); F has no
     # policy at all. B (no STARTTLS) and D (untrusted, wrong name) must be refused.
     assert enforcing == {"a", "c", "e", "f"}
     per_label = {}
     for r in _received(lab):
-        if r["sender"].startswith("tester@" + ENFORCING):
+        if _profile_of(r) == ENFORCING:
             per_label.setdefault(_label(r["original_recipient"]), []).append(r)
     assert all(len(v) == 2 for v in per_label.values())  # both rounds
     for label in "ace":
@@ -125,7 +140,7 @@ def test_enforcing_sender_delivers_only_where_rfc8461_allows(lab_run):
 def test_opportunistic_sender_delivers_everywhere(lab_run):
     lab, _, _ = lab_run
     labels = sorted(_label(r["original_recipient"]) for r in _received(lab)
-                    if r["sender"].startswith("tester@" + OPPORTUNISTIC))
+                    if _profile_of(r) == OPPORTUNISTIC)
     assert labels == ["a", "b", "c", "d", "e", "f"]
     assert _notices(lab, OPPORTUNISTIC) == []
 
@@ -134,11 +149,14 @@ def _policy_fetch_lines(lab) -> list[str]:
     return [line for line in lab.evidence.policy_access_log.read_text().splitlines() if line.strip()]
 
 
-def test_policies_fetched_by_the_enforcing_sender_only(lab_run):
+def test_policies_fetched_by_the_enforcing_senders_only(lab_run):
     lab, _, _ = lab_run
     lines = _policy_fetch_lines(lab)
-    fetches = Counter(line.split()[0] for line in lines)
-    assert sorted(fetches) == [f"mta-sts.{label}.audit.lab.test" for label in "abcde"]
+    # Each enforcing profile's resolver fetches from its profile's address (policy routing).
+    assert {line.split()[1] for line in lines} == {"127.77.2.1", "127.77.2.3"}
+    fetches = Counter((line.split()[1], line.split()[0]) for line in lines)
+    for client in ("127.77.2.1", "127.77.2.3"):
+        assert sorted(h for c, h in fetches if c == client) == [f"mta-sts.{label}.audit.lab.test" for label in "abcde"]
     # The resolver caches a policy once fetched. Two smtp processes that ask for the same
     # domain while the first fetch is still running each cause a fetch (it does not
     # coalesce requests), which a loaded machine makes likely; more would be no cache.
@@ -150,7 +168,7 @@ def test_policies_fetched_by_the_enforcing_sender_only(lab_run):
 def test_resolver_answers_from_its_cache(lab_run):
     lab, _, _ = lab_run
     fetched_before = len(_policy_fetch_lines(lab))
-    answers = lab.prime_cache()
+    answers = lab.prime_cache(ENFORCING)
     for label in "abcde":
         assert answers[f"{label}.audit.lab.test"] == f"OK secure match=mx.{label}.audit.lab.test servername=hostname"
     assert answers["f.audit.lab.test"].startswith("NOTFOUND")
@@ -225,7 +243,7 @@ def test_ingested_behaviour_counts_every_policy_fetch_of_the_enforcing_sender(la
     lab, _, _ = lab_run
     behaviour = _behaviour(ingested)
     # Five policies (A-E), each fetched (see above), all from the enforcing sender's own address.
-    fetches = len(_policy_fetch_lines(lab))
+    fetches = len([line for line in _policy_fetch_lines(lab) if line.split()[1] == "127.77.2.1"])
     assert 5 <= fetches <= 10
     assert behaviour[(ENFORCING, "a")][4:7] == (True, fetches, "client address")
 
@@ -280,6 +298,79 @@ def test_ingested_notification_timing(ingested):
         assert tls and "mailbox" in sources, label
     assert ingested.con.execute("SELECT count(*) FROM notification_timing WHERE provider = ?",
                                 [OPPORTUNISTIC]).fetchone()[0] == 0
+
+
+# Each profile's row of provider_behaviour: where it delivered, whether it fetched policies
+# (and before its first message: a primed cache), the MTA-STS and DANE verdicts. D serves the
+# key of its TLSA record in a self-signed certificate for the wrong name: DANE delivers there
+# (RFC 7672 3.1.1), MTA-STS refuses (RFC 8461 4.2); B publishes TLSA but offers no STARTTLS;
+# F has no TLSA record, which only DANE-required refuses.
+EXPECTED_ROWS = {
+    ENFORCING: ("acef", True, False, "enforces MTA-STS", "no DANE evidence"),
+    PRIMED: ("acef", True, True, "enforces MTA-STS", "no DANE evidence"),
+    OPPORTUNISTIC: ("abcdef", False, None, "does not enforce MTA-STS", "does not enforce DANE"),
+    DANE: ("acdef", False, None, "partial", "enforces DANE"),
+    EXIM: ("acdef", False, None, "partial", "enforces DANE"),
+    EXIM_DANE: ("acde", False, None, "partial", "requires DANE"),
+}
+
+
+def _profile_rows(store) -> dict[str, tuple]:
+    rows = store.con.execute(
+        "SELECT provider, string_agg(server_label, '' ORDER BY server_label) FILTER (WHERE delivered), "
+        "any_value(policy_fetched), any_value(policy_fetched_before_first_send), any_value(provider_verdict), "
+        "any_value(dane_verdict), any_value(dane_enforced), any_value(mta), any_value(notice_timers) "
+        "FROM provider_behaviour GROUP BY provider").fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+@pytest.mark.parametrize("profile", list(EXPECTED_ROWS))
+def test_each_profile_has_its_row_of_provider_behaviour(ingested, profile):
+    delivered, fetched, before, verdict, dane_verdict = EXPECTED_ROWS[profile]
+    row = _profile_rows(ingested)[profile]
+    assert row[:5] == (delivered, fetched, before, verdict, dane_verdict), row
+    assert row[5] is (dane_verdict in ("enforces DANE", "requires DANE"))
+    assert row[6] == ("exim" if profile.startswith("exim") else "postfix")
+    assert json.loads(row[7])  # the MTA's own timers, as provenance
+
+
+def test_provider_behaviour_shows_five_distinct_sender_profiles(ingested):
+    rows = _profile_rows(ingested)
+    assert len({row[:5] for row in rows.values()}) >= 5
+
+
+def _timing(store, profile: str) -> dict[str, list[tuple]]:
+    found: dict[str, list[tuple]] = {}
+    for label, delays, failures, first, final, style in store.con.execute(
+            "SELECT server_label, delay_notices, failure_notices, time_to_first_notice_s, "
+            "time_to_final_notice_s, notice_style FROM notification_timing WHERE provider = ?",
+            [profile]).fetchall():
+        found.setdefault(label, []).append((delays, failures, first, final, style))
+    return found
+
+
+def test_notice_timing_of_each_profile_follows_its_own_timers(ingested):
+    slack = SLACK.total_seconds()
+    # Postfix, delay_warning_time = 30s: one delay notice, the failure at the 2 min lifetime.
+    for profile in (ENFORCING, PRIMED):
+        timing = _timing(ingested, profile)
+        assert sorted(timing) == ["b", "d"]
+        for rows in timing.values():
+            assert all((d, f, s) == (1, 1, "delay+failure") for d, f, _, _, s in rows)
+            assert all(28 <= first <= 30 + slack and 118 <= final <= 120 + slack for _, _, first, final, _ in rows)
+    # Postfix, delay_warning_time = 0: the failure notice only.
+    [(delays, failures, first, final, style)] = _timing(ingested, DANE)["b"]
+    assert (delays, failures, style) == (0, 1, "failure-only") and first == final
+    assert 118 <= final <= 120 + slack
+    # Exim, delay_warning = 10s:30s: a quick notice, then updates, then the failure (retry F,2m).
+    for profile in (EXIM, EXIM_DANE):
+        [(delays, failures, first, final, style)] = _timing(ingested, profile)["b"]
+        assert style == "quick+updates" and failures == 1 and delays >= 3, (profile, delays)
+        assert 8 <= first <= 10 + slack and 118 <= final <= 120 + slack, (profile, first, final)
+    # DANE required and no TLSA record at F: Exim fails the message at once (no retry).
+    [(delays, failures, first, final, _)] = _timing(ingested, EXIM_DANE)["f"]
+    assert (delays, failures) == (0, 1) and final <= slack
+    assert _timing(ingested, OPPORTUNISTIC) == {} and _timing(ingested, EXIM).keys() == {"b"}
 
 
 def test_ingest_quarantined_nothing(ingested):

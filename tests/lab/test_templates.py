@@ -21,6 +21,7 @@ from collectors.lab.configs import TlsFiles
 from collectors.lab.dns import zone_records
 from collectors.lab.templates import TEMPLATE_DIR, TemplateError, placeholders, render_text
 from collectors.lab_ingest import LAB_NGINX_LOG_FORMAT
+from support import require
 
 NAMES = design.LabNames("lab.test")
 ADDRESSES = design.LocalAddresses()
@@ -53,11 +54,14 @@ def test_every_template_placeholder_is_filled():
     for label in design.SERVER_LABELS:
         for name, text in _receiver(label).items():
             assert "{{" not in text and "}}" not in text, (label, name)
-    for profile in design.BUILTIN_PROFILES:
+    for profile in POSTFIX_PROFILES:
         files = configs.sender_files(profile, NAMES, ADDRESSES, _paths(Path("/srv/lab/s")), Path("/srv/mail"),
                                      65534, 65534, Path("/srv/ca.pem"), design.QueueTimers())
         for name, text in files.items():
             assert "{{" not in text, (profile.name, name)
+    for profile in EXIM_PROFILES:
+        text = _exim_conf(profile)
+        assert "{{" not in text, profile.name
 
 
 @pytest.mark.parametrize("label, level", [("a", "may"), ("b", "none"), ("c", "may"), ("d", "may"),
@@ -87,19 +91,87 @@ def test_alias_map_keeps_sender_and_queue_file():
     assert "if !/^owner-/" in text and "!/^nobody$/\tnobody" in text
 
 
-def test_senders_differ_only_in_tls_policy():
-    mta_sts, opportunistic = (
-        _main_cf(configs.sender_files(p, NAMES, ADDRESSES, _paths(Path("/srv/s")), Path("/srv/mail"), 1, 1,
-                                      Path("/srv/ca.pem"), design.QueueTimers(delay_warning_time="30s"))["main.cf"])
-        for p in design.BUILTIN_PROFILES)
+POSTFIX_PROFILES = [p for p in design.BUILTIN_PROFILES if p.mta == "postfix"]
+EXIM_PROFILES = [p for p in design.BUILTIN_PROFILES if p.mta == "exim"]
+
+
+def _sender_main(name: str) -> dict[str, str]:
+    profile = design.builtin_profile(name)
+    return _main_cf(configs.sender_files(profile, NAMES, ADDRESSES, _paths(Path("/srv/s")), Path("/srv/mail"), 1, 1,
+                                         Path("/srv/ca.pem"), design.QueueTimers(delay_warning_time="30s"))["main.cf"])
+
+
+def _exim_conf(profile) -> str:
+    paths = {"exim_path": "/usr/sbin/exim4", "spool_directory": "/srv/x/spool", "log_directory": "/srv/x/log",
+             "pid_file": "/srv/x/exim.pid", "exim_user": "Debian-exim"}
+    return configs.exim_files(profile, NAMES, paths, Path("/srv/mail"), Path("/srv/ca.pem"),
+                              design.QueueTimers(delay_warning_time="30s"))["exim4.conf"]
+
+
+def _exim_options(text: str) -> dict[str, str]:
+    """Every ``name = value`` line of an Exim configuration (indented ones too)."""
+    values = {}
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and not line.lstrip().startswith("#") and " " not in name.strip():
+            values[name.strip()] = value.strip()
+    return values
+
+
+def test_senders_differ_only_in_tls_policy_and_notices():
+    mains = {p.name: _sender_main(p.name) for p in POSTFIX_PROFILES}
+    mta_sts, primed, opportunistic, dane = (mains[n] for n in (
+        "postfix-mta-sts", "postfix-mta-sts-primed", "postfix-opportunistic", "postfix-dane"))
+    # Each enforcing profile asks its own resolver daemon (its own cache).
     assert mta_sts["smtp_tls_policy_maps"] == "socketmap:inet:127.0.0.1:8461:postfix"
-    assert "smtp_tls_policy_maps" not in opportunistic
-    for main in (mta_sts, opportunistic):
+    assert primed["smtp_tls_policy_maps"] == "socketmap:inet:127.0.0.1:8462:postfix"
+    assert "smtp_tls_policy_maps" not in opportunistic and "smtp_tls_policy_maps" not in dane
+    for main in (mta_sts, primed, opportunistic):
         assert main["smtp_tls_security_level"] == "may"
         assert main["delay_warning_time"] == "30s"
+    assert (dane["smtp_tls_security_level"], dane["smtp_dns_support_level"]) == ("dane", "dnssec")
+    assert dane["delay_warning_time"] == "0"   # failure notice only
+    for main in mains.values():
         assert main["bounce_queue_lifetime"] == main["maximal_queue_lifetime"] == "3m"
-    assert mta_sts["smtp_bind_address"] != opportunistic["smtp_bind_address"]
-    assert (mta_sts["syslog_name"], opportunistic["syslog_name"]) == ("postfix-mta-sts", "postfix-opportunistic")
+    assert len({m["smtp_bind_address"] for m in mains.values()}) == len(mains)
+    assert {m["syslog_name"] for m in mains.values()} == set(mains)
+
+
+def test_exim_profiles_differ_only_in_dane_requirement():
+    confs = {p.name: _exim_options(_exim_conf(p)) for p in EXIM_PROFILES}
+    default, required = confs["exim"], confs["exim-dane-required"]
+    assert default["hosts_require_dane"] == "" and required["hosts_require_dane"] == "*"
+    for conf in confs.values():
+        assert conf["delay_warning"] == "10s:30s"      # a quick notice, then one every 30 s
+        assert conf["dns_dnssec_ok"] == "1"
+        assert conf["daemon_smtp_ports"] == "2525"
+        assert "hosts_try_dane" not in conf             # Exim's default: * (DANE where TLSA exist)
+    assert "F,3m,10s" in _exim_conf(EXIM_PROFILES[0])
+
+
+def test_exim_reads_the_rendered_configuration(tmp_path):
+    from collectors.lab.exim import exim_binary
+
+    binary = exim_binary()
+    require(binary is not None, "needs Exim (scripts/install-system-deps unpacks exim4-daemon-heavy)")
+    for profile in EXIM_PROFILES:
+        conf = tmp_path / f"{profile.name}.conf"
+        conf.write_text(_exim_conf(profile))
+        out = subprocess.run([str(binary), "-C", str(conf), "-bP", "transport", "remote_smtp"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+        options = _exim_options(out.stdout)
+        assert options["hosts_try_dane"] == "*"
+        assert options["hosts_require_dane"] == ("*" if profile.dane == "required" else "")
+
+
+def test_zone_publishes_tlsa_for_every_mx_under_a_policy():
+    text = configs.zone_text(NAMES, ADDRESSES, "1", 1, "127.53.0.2", "ab" * 32)
+    records = [line.split() for line in text.splitlines() if line.split()[1:2] == ["TLSA"]]
+    assert [r[0] for r in records] == [f"_25._tcp.mx.{label}" for label in "abcde"]
+    assert all(r[2:] == ["3", "1", "1", "ab" * 32] for r in records)
+    without = configs.zone_text(NAMES, ADDRESSES, "1", 1, "127.53.0.2")
+    assert not [line for line in without.splitlines() if line.split()[1:2] == ["TLSA"]]
 
 
 @pytest.mark.skipif(shutil.which("postconf") is None and not Path("/usr/sbin/postconf").exists(),
@@ -200,7 +272,8 @@ def test_every_lab_template_file_is_used():
             "policy/mta-sts.txt", "policy/nginx.conf", "policy/server.conf", "policy/site.conf",
             "policy/tlsrpt-proxy.conf", "dns/audit.zone"}
     used |= {f"postfix/receivers/{label}.cf" for label in design.SERVER_LABELS}
-    used |= {f"postfix/senders/{p.name}.cf" for p in design.BUILTIN_PROFILES}
+    used |= {f"postfix/senders/{p.postfix_policy}.cf" for p in POSTFIX_PROFILES}
+    used |= {"exim/exim4.conf"}
     present = {str(p.relative_to(TEMPLATE_DIR)) for p in TEMPLATE_DIR.rglob("*")
                if p.is_file() and p.parent.name not in ("recorder", "tlsrpt", "systemd")
                and p.suffix != ".md"}

@@ -6,19 +6,33 @@
 -- under an enforce-mode policy. Test addresses are <uuid>@<label>.<lab domain> (the published
 -- lab: <uuid>@<label>.audit.<domain>): the server label is the first label of the domain.
 
--- What each server label is and what an MTA-STS-enforcing sender must do there (RFC 8461 4.2, 5).
--- The store knows no collector, so this is a copy of the lab's design (collectors/lab/design.py,
--- SERVERS: description, sts_policy, expect_enforcing_delivery); tests/lab/test_design.py holds
+-- What each server label is and what an MTA-STS-enforcing sender must do there (RFC 8461 4.2, 5),
+-- and what a DANE sender must do (RFC 7672) in a lab whose MX hosts A-E publish TLSA 3 1 1 of the
+-- key they serve (our local lab; lab_sender_profiles.tlsa_labels says which did): B offers no
+-- STARTTLS (refuse, RFC 7672 2.2), D serves that key in a self-signed certificate for the wrong
+-- name (deliver: DANE-EE checks neither name nor issuer, RFC 7672 3.1.1), F has no TLSA record
+-- (deliver, unless DANE is required of every host). The store knows no collector, so this is a
+-- copy of the lab's design (collectors/lab/design.py, SERVERS); tests/lab/test_design.py holds
 -- the two equal.
 CREATE OR REPLACE VIEW lab_servers AS
 SELECT * FROM (VALUES
-    ('a', 'valid certificate',                           TRUE,  'deliver'),
-    ('b', 'no TLS',                                      TRUE,  'refuse'),
-    ('c', 'IPv6 only, valid certificate',                TRUE,  'deliver'),
-    ('d', 'untrusted certificate with the wrong name',   TRUE,  'refuse'),
-    ('e', 'TLS required, valid certificate',             TRUE,  'deliver'),
-    ('f', 'no TLS and no MTA-STS record (control)',      FALSE, 'deliver')
-) AS t(server_label, setup, under_enforce_policy, enforcing_sender_must);
+    ('a', 'valid certificate',                           TRUE,  'deliver', 'deliver'),
+    ('b', 'no TLS',                                      TRUE,  'refuse',  'refuse'),
+    ('c', 'IPv6 only, valid certificate',                TRUE,  'deliver', 'deliver'),
+    ('d', 'untrusted certificate with the wrong name',   TRUE,  'refuse',  'deliver'),
+    ('e', 'TLS required, valid certificate',             TRUE,  'deliver', 'deliver'),
+    ('f', 'no TLS and no MTA-STS record (control)',      FALSE, 'deliver', 'deliver')
+) AS t(server_label, setup, under_enforce_policy, enforcing_sender_must, dane_sender_must);
+
+-- Each sender profile of the local lab as last started (evidence/senders.json): its MTA, TLS
+-- policy and notice timers (the MTA's own parameter names), printed beside timing comparisons.
+CREATE OR REPLACE VIEW lab_sender_profile_latest AS
+SELECT provider, arg_max(mta, lab_started_at) AS mta, arg_max(mta_version, lab_started_at) AS mta_version,
+       arg_max(mta_sts, lab_started_at) AS mta_sts, arg_max(policy_cache, lab_started_at) AS policy_cache,
+       arg_max(dane, lab_started_at) AS dane, arg_max(notices, lab_started_at) AS notices,
+       arg_max(timers, lab_started_at) AS notice_timers, arg_max(tlsa_labels, lab_started_at) AS tlsa_labels,
+       max(lab_started_at) AS lab_started_at
+FROM lab_sender_profiles GROUP BY provider;
 
 -- Every test address seen anywhere: the ledger, messages received at the lab, Postfix deliveries.
 -- With --lab-domain given, addresses under those domains; otherwise UUID local parts (and the ledger's).
@@ -171,6 +185,35 @@ WITH per AS (
       OR lower(coalesce(r.contact_info, '')) LIKE '%' || lower(p.provider) || '%'
     LEFT JOIN tlsrpt_failures fl ON fl.report_key = r.report_key
     GROUP BY 1
+), dane AS (
+    -- The DANE verdict, only where the lab published TLSA records (for the profile, or, for a
+    -- provider without a profile row, in the lab last started). Every host DANE must refuse was
+    -- refused and every TLSA host it must deliver to got mail (D tells DANE from MTA-STS and
+    -- PKIX, which refuse it); "required" when the hosts without TLSA were refused too.
+    SELECT per.provider,
+           bool_and(per.delivered_messages = 0) FILTER (WHERE s.dane_sender_must = 'refuse') AS refused_all,
+           bool_or(per.delivered_messages > 0) FILTER (WHERE s.dane_sender_must = 'refuse') AS delivered_any,
+           bool_and(per.undelivered_messages = 0)
+               FILTER (WHERE s.dane_sender_must = 'deliver' AND list_contains(t.tlsa_labels, per.server_label))
+               AS delivered_tlsa_hosts,
+           bool_and(per.delivered_messages = 0) FILTER (WHERE NOT list_contains(t.tlsa_labels, per.server_label))
+               AS refused_hosts_without_tlsa
+    FROM per
+    JOIN lab_servers s ON s.server_label = per.server_label
+    JOIN (SELECT p.provider, coalesce(lp.tlsa_labels,
+                                      (SELECT arg_max(tlsa_labels, lab_started_at) FROM lab_sender_profile_latest))
+                                 AS tlsa_labels
+          FROM prov p LEFT JOIN lab_sender_profile_latest lp ON lp.provider = p.provider) t
+      ON t.provider = per.provider AND t.tlsa_labels IS NOT NULL AND len(t.tlsa_labels) > 0
+    GROUP BY per.provider
+), dane_verdict AS (
+    SELECT provider,
+           CASE WHEN refused_all AND delivered_tlsa_hosts AND refused_hosts_without_tlsa THEN 'requires DANE'
+                WHEN refused_all AND delivered_tlsa_hosts THEN 'enforces DANE'
+                WHEN delivered_any THEN 'does not enforce DANE'
+                ELSE 'no DANE evidence'
+           END AS dane_verdict
+    FROM dane
 ), judged AS (
     SELECT per.*, s.setup, s.under_enforce_policy, s.enforcing_sender_must,
            CASE
@@ -206,6 +249,12 @@ SELECT j.provider, j.server_label, j.setup, j.under_enforce_policy, j.enforcing_
        coalesce(fs.policy_fetches, 0) AS policy_fetches,
        fs.first_policy_fetch_at,
        date_diff('second', pv.provider_first_sent_at, fs.first_policy_fetch_at) AS first_fetch_after_first_send_s,
+       -- A primed cache: the policies fetched before the first message (RFC 8461 3.3 lets a
+       -- sender fetch ahead); a lazy one fetches when the first message needs it, within
+       -- milliseconds of it. Access logs have whole seconds: a fetch counts as before when its
+       -- logged second ended at least half a second before the first send.
+       fs.first_policy_fetch_at + INTERVAL 1500 MILLISECOND <= pv.provider_first_sent_at
+           AS policy_fetched_before_first_send,
        list_contains(coalesce(fs.fetched_labels, []), j.server_label) OR coalesce(fs.fetches_without_host, 0) > 0
            AS policy_fetched_for_label,
        CASE WHEN fs.provider IS NULL THEN NULL WHEN fs.attributed_by_address THEN 'client address'
@@ -213,11 +262,16 @@ SELECT j.provider, j.server_label, j.setup, j.under_enforce_policy, j.enforcing_
        coalesce(r.tlsrpt_reports, 0) > 0 AS tlsrpt_received,
        coalesce(r.tlsrpt_reports, 0) AS tlsrpt_reports,
        r.tlsrpt_failure_types,
-       r.tlsrpt_failed_sessions
+       r.tlsrpt_failed_sessions,
+       dv.dane_verdict,
+       dv.dane_verdict IN ('enforces DANE', 'requires DANE') AS dane_enforced,
+       lp.mta, lp.mta_version, lp.notices, lp.notice_timers
 FROM judged j
 JOIN prov pv ON pv.provider = j.provider
 LEFT JOIN fetch_sum fs ON fs.provider = j.provider
 LEFT JOIN rpt r ON r.provider = j.provider
+LEFT JOIN dane_verdict dv ON dv.provider = j.provider
+LEFT JOIN lab_sender_profile_latest lp ON lp.provider = j.provider
 WINDOW w AS (PARTITION BY j.provider)
 ORDER BY j.provider, j.server_label;
 
@@ -269,8 +323,11 @@ SELECT u.address, u.provider, u.server_label, u.sent_at,
        coalesce(bool_or(n.mentions_tls), FALSE) AS tls_mentioned,
        coalesce(bool_or(n.mentions_mta_sts), FALSE) AS mta_sts_mentioned,
        list(DISTINCT n.notice_source) FILTER (WHERE n.notice_source IS NOT NULL) AS notice_sources,
-       u.sender_last_status, u.sender_last_reason
+       u.sender_last_status, u.sender_last_reason,
+       -- The sender's own timers (lab profiles), to print beside every timing comparison.
+       any_value(lp.notices) AS notice_style, any_value(lp.notice_timers) AS notice_timers
 FROM und u LEFT JOIN notices n ON n.address = u.address
+LEFT JOIN lab_sender_profile_latest lp ON lp.provider = u.provider
 GROUP BY u.address, u.provider, u.server_label, u.sent_at, u.sender_last_status, u.sender_last_reason
 ORDER BY u.provider, u.server_label, u.sent_at;
 
@@ -375,3 +432,25 @@ COMMENT ON COLUMN notification_timing.mta_sts_mentioned IS 'a notice mentions MT
 COMMENT ON COLUMN notification_timing.notice_sources IS 'where the notices were seen: mailbox, postfix_log';
 COMMENT ON COLUMN notification_timing.sender_last_status IS 'status of the sender''s last attempt';
 COMMENT ON COLUMN notification_timing.sender_last_reason IS 'reason text of the sender''s last attempt';
+
+COMMENT ON COLUMN lab_servers.dane_sender_must IS 'deliver | refuse: what a DANE sender (RFC 7672) must do at this server in a lab whose MX hosts A-E publish TLSA 3 1 1';
+COMMENT ON VIEW lab_sender_profile_latest IS 'Each lab sender profile as last started: MTA, TLS policy and notice timers (printed beside timing comparisons).';
+COMMENT ON COLUMN lab_sender_profile_latest.provider IS 'the profile, as the ledger''s provider names it';
+COMMENT ON COLUMN lab_sender_profile_latest.mta IS 'postfix | exim';
+COMMENT ON COLUMN lab_sender_profile_latest.mta_version IS 'the MTA''s version as it reports it';
+COMMENT ON COLUMN lab_sender_profile_latest.mta_sts IS 'whether it looks MTA-STS policies up (RFC 8461)';
+COMMENT ON COLUMN lab_sender_profile_latest.policy_cache IS 'lazy | primed; NULL without MTA-STS';
+COMMENT ON COLUMN lab_sender_profile_latest.dane IS 'none | opportunistic | required (RFC 7672)';
+COMMENT ON COLUMN lab_sender_profile_latest.notices IS 'delay+failure | failure-only | quick+updates';
+COMMENT ON COLUMN lab_sender_profile_latest.notice_timers IS 'JSON object: the MTA''s own timer parameters and values';
+COMMENT ON COLUMN lab_sender_profile_latest.tlsa_labels IS 'lab servers whose MX host published TLSA records';
+COMMENT ON COLUMN lab_sender_profile_latest.lab_started_at IS 'when the lab that last ran this profile started';
+COMMENT ON COLUMN provider_behaviour.policy_fetched_before_first_send IS 'whether the provider fetched the lab domain''s policy before its first message was sent (a primed cache)';
+COMMENT ON COLUMN provider_behaviour.dane_verdict IS 'requires DANE | enforces DANE | does not enforce DANE | no DANE evidence: from deliveries to servers B, D and F against lab_servers.dane_sender_must';
+COMMENT ON COLUMN provider_behaviour.dane_enforced IS 'whether its deliveries followed DANE (RFC 7672) where the lab published TLSA records';
+COMMENT ON COLUMN provider_behaviour.mta IS 'the sender''s MTA when the lab ran it (lab_sender_profiles), else NULL';
+COMMENT ON COLUMN provider_behaviour.mta_version IS 'the sender''s MTA version (lab profiles only)';
+COMMENT ON COLUMN provider_behaviour.notices IS 'delay+failure | failure-only | quick+updates (lab profiles only)';
+COMMENT ON COLUMN provider_behaviour.notice_timers IS 'JSON object: the sender''s own notice timers (lab profiles only)';
+COMMENT ON COLUMN notification_timing.notice_style IS 'delay+failure | failure-only | quick+updates: the sender''s notice pattern (lab profiles only)';
+COMMENT ON COLUMN notification_timing.notice_timers IS 'JSON object: the sender''s own notice timers, to print beside the timings';
