@@ -67,7 +67,8 @@ def _report(args: argparse.Namespace) -> int:
                 raise CliError(str(exc)) from exc
             note = f"{meta.get('description', '')} Produced by {meta.get('produced_by', '?')} on {meta.get('created_at', '?')}."
             print("rendering the embedded sample (local simulation) from data/sample", file=sys.stderr)
-            common.update(local_simulation=True, data_note=note.strip())
+            common.update(local_simulation=True, data_note=note.strip(),
+                          db_label="data/sample (the embedded sample, imported into a temporary database)")
         else:
             db = Path(args.db)
             if not db.is_file():

@@ -1,12 +1,13 @@
 """Reports: the notebooks rendered through papermill into ``reports/<month>/``.
 
 Public API for notebooks: :class:`ReportContext` (runs, SQL, escaped tables,
-figures, key figures), :mod:`reference` (published figures with citations)
-and :mod:`escape`. For ``mtasts report`` and ``make sample``:
+figures, key figures, provenance), :mod:`charts` (the figures), :mod:`compare`
+(ours beside the published tables), :mod:`stats` (Wilson intervals),
+:mod:`reference` (published figures with citations) and :mod:`escape`. For ``mtasts report`` and ``make sample``:
 :func:`render_report`, :func:`write_sample`, :func:`import_sample`.
 """
 
-from collectors.report import escape, reference
+from collectors.report import charts, compare, escape, reference, stats
 from collectors.report.context import ReportContext
 from collectors.report.sample import SampleError, import_sample, read_metadata, write_sample
 
@@ -14,11 +15,14 @@ __all__ = [
     "NOTEBOOKS",
     "ReportContext",
     "SampleError",
+    "charts",
+    "compare",
     "escape",
     "import_sample",
     "read_metadata",
     "reference",
     "render_report",
+    "stats",
     "write_sample",
 ]
 
