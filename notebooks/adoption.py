@@ -38,7 +38,7 @@ db_label = ""
 import pandas as pd
 
 from collectors.report import ReportContext, charts, compare, reference
-from collectors.report.stats import change, rate_columns, wilson
+from collectors.report.stats import change, rate_columns, rate_texts, wilson
 
 ctx = ReportContext.from_parameters("adoption", globals())
 ctx.banner()
@@ -79,7 +79,9 @@ if ctx.has_crawl:
     ctx.key("has_record_ci_pct", [float(shown.iloc[-1]["has_record_ci_low"]),
                                   float(shown.iloc[-1]["has_record_ci_high"])])
     ctx.table(shown, "funnel", paper=True,
-              caption=f"Domains reaching each stage with 95 % Wilson intervals (percent of the bucket), run {run}")
+              display=rate_texts(funnel[["bucket", "domains", "has_mx", "has_record", "valid_policy", "mode_enforce"]],
+                                 ["has_mx", "has_record", "valid_policy", "mode_enforce"], "domains"),
+              caption=f"Domains reaching each stage: count (percent of the bucket, 95 % Wilson interval), run {run}")
     ctx.table(funnel.drop(columns=["run_id", "top_n"]), "funnel_counts",
               caption="Every stage's count per bucket")
     ctx.figure(charts.funnel(funnel), "funnel")
@@ -105,9 +107,9 @@ if ctx.has_crawl:
     shown = along
     for column in ("tlsrpt", "dnssec", "dane"):
         shown = rate_columns(shown, column, "domains")
-    ctx.table(shown, "alongside", paper=True,
-              caption="TLS-RPT (valid record), DNSSEC (validated MX answer), DANE (TLSA for an MX), "
-                      "with 95 % Wilson intervals")
+    ctx.table(shown, "alongside", paper=True, display=rate_texts(along, ["tlsrpt", "dnssec", "dane"], "domains"),
+              caption="TLS-RPT (valid record), DNSSEC (validated MX answer), DANE (TLSA for an MX): "
+                      "count (percent of the population, 95 % Wilson interval)")
     if int(along.iloc[1]["domains"]):
         ctx.figure(charts.alongside(along), "alongside")
     else:
@@ -153,9 +155,10 @@ if ctx.has_crawl:
                      " WHERE run_id = $run ORDER BY domains DESC, stage, tls_subclass", run=run)
     ctx.key("policy_fetch_failures", int(stages["domains"].sum()))
     if len(stages):
-        ctx.table(rate_columns(stages.assign(valid_records=int(whole["valid_record"])), "domains",
-                               "valid_records", "of_valid_records"),
-                  "failure_stages", caption="Where the policy fetch failed (domains with a valid record)")
+        stages = stages.assign(valid_records=int(whole["valid_record"]))
+        ctx.table(rate_columns(stages, "domains", "valid_records", "of_valid_records"), "failure_stages",
+                  display=rate_texts(stages, ["domains"], "valid_records"),
+                  caption="Where the policy fetch failed: domains (percent of those with a valid record, 95 % CI)")
     else:
         ctx.empty("Policy fetch failures", "every domain with a valid record served a policy.")
 ctx.table(adoption_ref.table, "published_adoption", caption="Published adoption figures",

@@ -103,7 +103,8 @@ elif timing is not None:
 # %%
 published = reference.load("notification_observations_alexander_2024")
 timer_text = "; ".join(f"{r.profile}: {r.name} = {r.value}" for r in timers.itertuples()) or "not recorded"
-side = published.table.assign(source="published (Alexander 2024)", sender_timers="provider defaults (not published)")
+side = published.table.assign(source="published (Alexander 2024)", sender_timers="provider defaults (not published)",
+                              mentions_tls=published.table["mentions_tls"].eq("true"))
 if timing is not None:
     ours = ctx.sql(f"""SELECT provider, CASE WHEN min(time_to_first_notice_s) IS NULL THEN 'none'
                                              ELSE any_value(first_notice_kind) END AS notice,

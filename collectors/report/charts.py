@@ -200,28 +200,30 @@ NOTICE_STYLE = {"delay": ("o", PALETTE["orange"], "delay notice"),
 
 
 def timeline(notices: pd.DataFrame, timers: dict[str, float]) -> Figure:
-    """One row per undelivered message, its notices in minutes after the send; the lab senders'
-    timers as dashed lines (so a reader sees the notices follow the timers)."""
+    """One row per undelivered message, its notices after the send (minutes, or hours when the
+    notices take hours); the lab senders' timers as lines, so a reader sees notices follow them."""
     messages = list(dict.fromkeys(zip(notices["provider"], notices["server_label"], notices["sent_at"])))
+    longest = max(float(notices["after_s"].max()), *timers.values(), 60.0)
+    unit, per = ("hours", 3600.0) if longest > 3 * 3600 else ("minutes", 60.0)
     fig, ax = new(figsize=(8.5, 1.3 + 0.32 * len(messages)))
     row = {m: i for i, m in enumerate(messages)}
     for kind, part in notices.groupby("kind", sort=True):
         marker, colour, label = NOTICE_STYLE.get(kind, NOTICE_STYLE["unknown"])
         ys = [row[k] for k in zip(part["provider"], part["server_label"], part["sent_at"])]
-        ax.scatter(part["after_s"] / 60, ys, marker=marker, color=colour, label=label, s=46, zorder=3)
+        ax.scatter(part["after_s"] / per, ys, marker=marker, color=colour, label=label, s=46, zorder=3)
     styles = [(0, (1, 2)), (0, (5, 3)), (0, (8, 2, 1, 2))]
     for i, (name, secs) in enumerate(sorted(timers.items(), key=lambda t: t[1])):
-        ax.axvline(secs / 60, color=PALETTE["black"], linestyle=styles[i % len(styles)], linewidth=0.9,
-                   label=f"sender's {name} = {secs / 60:g} min")
-    ax.set_yticks(range(len(messages)), [f"{p} \u2192 server {s.upper()}, sent {pd.Timestamp(t):%H:%M:%S}"
+        ax.axvline(secs / per, color=PALETTE["black"], linestyle=styles[i % len(styles)], linewidth=0.9,
+                   label=f"sender's {name} = {secs / per:g} {unit[:-1] if secs == per else unit}")
+    ax.set_yticks(range(len(messages)), [f"{p} \u2192 server {s.upper()}, sent {pd.Timestamp(t):%m-%d %H:%M:%S}"
                                          for p, s, t in messages])
     ax.invert_yaxis()
-    ax.set_xlabel("minutes after the message was sent")
-    ax.set_xlim(0, max(float(notices["after_s"].max()) / 60, *(v / 60 for v in timers.values()), 1) * 1.1)
+    ax.set_xlabel(f"{unit} after the message was sent")
+    ax.set_xlim(0, longest / per * 1.1)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    first = notices.groupby(["provider", "server_label", "sent_at"])["after_s"].min() / 60
-    span = f"{first.min():g} min" if first.min() == first.max() else f"{first.min():g}\u2013{first.max():g} min"
-    ax.set_title(wrap(f"{len(messages)} undelivered messages: first notice after {span}"
+    first = notices.groupby(["provider", "server_label", "sent_at"])["after_s"].min() / per
+    span = f"{first.min():.3g}" if first.min() == first.max() else f"{first.min():.3g}\u2013{first.max():.3g}"
+    ax.set_title(wrap(f"{len(messages)} undelivered messages: first notice after {span} {unit}"
                       + (", as the sender's timers set it" if timers else ""), 70))
     return fig
 

@@ -55,6 +55,13 @@ def _html(markup: str) -> Any:
     return HTML(markup)
 
 
+def _png(path: Path, width: int) -> Any:
+    """The saved 200 dpi PNG itself, shown at the figure's size (the page shows the file)."""
+    from IPython.display import Image
+
+    return Image(filename=str(path), width=width)
+
+
 def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
     """[first instant, first instant of the next month) in UTC."""
     year, mon = (int(x) for x in month.split("-"))
@@ -339,15 +346,17 @@ class ReportContext:
                       citation=citation)
 
     def table(self, df: pd.DataFrame, name: str, *, caption: str = "", citation: str = "",
-              max_rows: int = 200, paper: bool = False) -> None:
-        """Show ``df`` escaped (pandas Styler), and write it whole as ``tables/<notebook>_<name>.csv``;
-        with ``paper``, also as CSV and LaTeX (booktabs) under ``paper/tables/``."""
+              max_rows: int = 200, paper: bool = False, display: pd.DataFrame | None = None) -> None:
+        """Show ``df`` (or its ``display`` form) escaped through pandas' Styler, and write ``df``
+        whole as ``tables/<notebook>_<name>.csv``; with ``paper``, also as CSV and LaTeX
+        (booktabs) under ``paper/tables/``."""
         path = self._path("tables", name, ".csv")
         if path is not None:
             df.to_csv(path, index=False)
             if paper:
                 write_paper_table(df, self.output_dir / "paper" / "tables" / path.stem, caption, citation)
-        markup = html_table(df, caption=caption, max_rows=max_rows, table_id=f"{self.notebook}_{name}")
+        markup = html_table(df if display is None else display, caption=caption, max_rows=max_rows,
+                            table_id=f"{self.notebook}_{name}")
         if citation:
             markup += f'<p class="citation">Source: {esc(citation)}</p>'
         _display(_html(markup))
@@ -368,9 +377,10 @@ class ReportContext:
             paper = self.output_dir / "paper" / "figures"
             paper.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(files[2], paper / files[2].name)
+            _display(_png(files[0], width=int(fig.get_size_inches()[0] * 100)))
         else:
             add_footer(fig, footer)
-        _display(fig)
+            _display(fig)
         plt.close(fig)
         if caption:
             _display(_html(f'<p class="caption">{esc(caption)}</p>'))

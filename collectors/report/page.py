@@ -12,7 +12,9 @@ CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1,h2,h3{line-height:1.2} a{color:#0b5cad}
 table.report-table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}
-table.report-table th,table.report-table td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top;max-width:32em;overflow-wrap:anywhere}
+.table-wrap{overflow-x:auto}
+table.report-table th,table.report-table td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top;max-width:32em;overflow-wrap:break-word}
+table.report-table td{font-variant-numeric:tabular-nums}
 table.report-table th{background:#f0f3f7}
 .provenance{background:#f6f8fa;border:1px solid #d0d7de;padding:0.6em 1em;font-size:0.85em;margin-bottom:1em}
 .simulation{background:#fff4ce;border:1px solid #e0b400;padding:0.4em 0.8em;margin:0 0 0.6em}

@@ -79,7 +79,12 @@ def crawl_settings(parameters: Any) -> dict[str, Any]:
 
 
 def _loopback(resolver: str) -> bool:
-    host = str(resolver).rsplit(":", 1)[0].strip("[]") if str(resolver).count(":") == 1 else str(resolver).strip("[]")
+    """``IP``, ``IP:PORT`` or ``[IPv6]:PORT`` on loopback (127.0.0.0/8, ::1) or ``localhost``."""
+    text = str(resolver).strip()
+    if text.startswith("["):
+        host = text[1:text.find("]")]
+    else:
+        host = text.split(":", 1)[0] if text.count(":") == 1 else text
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -62,10 +62,13 @@ _VOLATILE = ("start_time", "end_time", "duration", "exception", "input_path", "o
 
 
 def _strip_volatile(executed: Path) -> None:
-    """Drop run times from the executed notebook: the same database gives the same bytes."""
+    """Drop run times and random cell ids from the executed notebook: the same database gives
+    the same bytes."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
     for meta in [nb.metadata, *(c.metadata for c in nb.cells)]:
         for key in _VOLATILE:
             meta.get("papermill", {}).pop(key, None)

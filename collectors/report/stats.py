@@ -57,6 +57,14 @@ def rate_columns(df: pd.DataFrame, count: str, n: str, prefix: str | None = None
     })
 
 
+def rate_texts(df: pd.DataFrame, counts: list[str], n: str) -> pd.DataFrame:
+    """For reading: each ``count`` column as ``count (pct %, 95 % CI low-high)`` of ``n``."""
+    out = df.copy()
+    for column in counts:
+        out[column] = [f"{int(c):,} ({wilson(c, d).text()})" for c, d in zip(df[column], df[n])]
+    return out
+
+
 @dataclass(frozen=True)
 class Change:
     """The change of a share between two runs, in percentage points, with its 95 % interval."""

@@ -87,5 +87,16 @@ def test_embedded_sample_renders(tmp_path):
     from collectors.cli import main
 
     assert main(["report", "--out", str(tmp_path)]) == 0
-    index = next(tmp_path.glob("*/index.html")).read_text()
+    index_file = next(tmp_path.glob("*/index.html"))
+    index = index_file.read_text()
     assert "Local simulation" in index
+    out = index_file.parent
+    current = [r["run_id"] for r in read_metadata()["runs"] if r["kind"] == "crawl"][-1]
+    from test_report_figures import review_figures
+
+    assert review_figures(out, current)  # every figure holds data, nothing cut, footer labelled
+    # the lab senders' timers come from the sample's stored provenance and stand beside the times
+    notifications = (out / "notifications.html").read_text()
+    timers = read_metadata().get("details", {}).get("lab", {}).get("timers", {})
+    for name, value in timers.items():
+        assert f"{name} = {value}" in notifications
