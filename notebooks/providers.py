@@ -130,6 +130,9 @@ if behaviour is not None:
               caption="Policy fetch timing and TLS-RPT, per provider (fetch times are whole seconds)")
     ctx.key("providers_fetching_policy", int(timing["policy_fetched"].fillna(False).astype(bool).sum()))
     ctx.key("providers_with_tlsrpt", int((timing["tlsrpt_reports"].fillna(0) > 0).sum()))
+    lab_timers = ctx.timers()
+    ctx.note("Lab senders' timers (from the run's provenance): " + (
+        "; ".join(f"{r.profile}: {r.name} = {r.value}" for r in lab_timers.itertuples()) or "not recorded") + ".")
     fig = charts.fetch_timing(timing)
     if fig is None:
         ctx.empty("Policy fetch timing", "no sender fetched the lab's MTA-STS policy in this period.")

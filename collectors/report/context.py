@@ -1,10 +1,11 @@
 """What a notebook needs from the report: chosen runs, SQL, escaped tables, saved figures.
 
-A notebook opens one :class:`ReportContext` from its papermill parameters and
-then only calls :meth:`sql`, :meth:`table`, :meth:`figure`, :meth:`key` and
-:meth:`quote`. The context owns the things every page must get right:
-provenance on top, every remote string escaped, every table also written as
-CSV, every figure as PNG and SVG, and the key figures as JSON for the tests.
+A notebook opens one :class:`ReportContext` with :meth:`from_parameters` and
+then only calls :meth:`sql`, :meth:`table`, :meth:`figure`, :meth:`empty`,
+:meth:`key` and :meth:`quote`. The context owns the things every page must get
+right: provenance on top, every remote string escaped, every table also written
+as CSV (and LaTeX for papers), every figure reviewed, footed and saved as PNG,
+SVG and PDF, and the key figures as JSON for the tests.
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ def _crawl_runs(con: duckdb.DuckDBPyConnection, db_path: str, run_ids: Sequence[
         runs = runs[runs["run_id"].isin(list(run_ids))]
     else:
         runs = runs[runs["status"] == "finished"]
-    if not month:
-        newest = runs["started_at"].max() if len(runs) else None
-        month = (pd.Timestamp(newest).tz_convert("UTC") if newest is not None
+    if not month:  # the newest crawl run's month; without one, the newest run of any kind
+        newest = runs["started_at"].max() if len(runs) else con.execute("SELECT max(started_at) FROM runs").fetchone()[0]
+        month = (pd.Timestamp(newest).tz_convert("UTC") if newest is not None and not pd.isna(newest)
                  else pd.Timestamp.now(tz="UTC")).strftime("%Y-%m")
     if not run_ids:
         _, end = month_bounds(month)

@@ -3,9 +3,11 @@
 Each notebook is read from its reviewed text form (``notebooks/<name>.py``,
 jupytext percent format), executed with its parameters, saved executed
 (``<name>.ipynb``), exported to HTML with the code hidden (``<name>.html``),
-and leaves its figures (PNG and SVG), tables (CSV) and key figures (JSON)
-under the month's folder. ``index.html`` links everything and carries the
-provenance. A failing notebook is reported in the result, not raised.
+and leaves its figures (PNG, SVG, PDF), tables (CSV) and key figures (JSON)
+under the month's folder; ``paper/`` gets the PDFs, the LaTeX tables and a
+CITATION.md. ``index.html`` links everything and carries the provenance. A
+failing notebook is reported in the result, not raised. Nothing that changes
+between two renders of the same database is written (run times, random ids).
 """
 
 from __future__ import annotations
