@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--domains", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--keep", type=Path, help="build and render here instead of a temporary folder")
+    ap.add_argument("--generate-only", action="store_true",
+                    help="only write the synthetic database into --keep (data preparation, not measured)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
         root = args.keep or Path(tmp)
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         build_s = time.perf_counter() - t0
         print(f"synthetic database: {args.runs} run(s) x {args.domains:,} domains, generated in "
               f"{build_s:.1f} s ({db.stat().st_size / 2**20:.0f} MiB)", flush=True)
+        if args.generate_only:
+            return 0
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         result = render_report(db, root / "reports", log=lambda line: print(f"  {line}", flush=True))
     peak = max(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
