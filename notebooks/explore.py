@@ -31,6 +31,7 @@ output_dir = ""
 local_simulation = False
 data_note = ""
 db_label = ""
+posture_cache = ""
 
 # %%
 from collectors.report import ReportContext

@@ -99,8 +99,34 @@ def _crawl_runs(con: duckdb.DuckDBPyConnection, db_path: str, run_ids: Sequence[
 PARAMETERS: dict[str, Any] = {
     "db_path": "data/observatory.duckdb", "run_ids": [], "month": "",
     "rank_buckets": [1000, 10_000, 100_000, 1_000_000], "lab_id": "", "output_dir": "",
-    "local_simulation": False, "data_note": "", "db_label": "",
+    "local_simulation": False, "data_note": "", "db_label": "", "posture_cache": "",
 }
+# DuckDB's memory per page (it spills to disk beyond): the whole report stays within a few GB.
+MEMORY_LIMIT = "3GB"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def write_posture_cache(db_path: str, run_ids: Sequence[str], cache: Path) -> bool:
+    """Compute the chosen runs' ``posture`` once into ``cache`` (a new DuckDB file) for every
+    page of a report to read; False when the database has no crawl data to cache."""
+    if not run_ids:
+        return False
+    con = duckdb.connect(str(cache), config={"memory_limit": MEMORY_LIMIT})
+    try:
+        con.execute(f"ATTACH {_sql_string(db_path)} AS src (READ_ONLY)")
+        has = con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = 'src'"
+                          " AND view_name = 'posture'").fetchall()[0][0]
+        if not has:
+            return False
+        con.register("_report_runs", pd.DataFrame({"run_id": list(run_ids)}))
+        con.execute("CREATE TABLE posture AS SELECT * FROM src.posture"
+                    " WHERE run_id IN (SELECT run_id FROM _report_runs)")
+        return True
+    finally:
+        con.close()
 
 
 def resolve_db_path(db_path: str) -> str:
@@ -146,7 +172,7 @@ class ReportContext:
             notebook, resolve_db_path(p["db_path"]), run_ids=p["run_ids"], month=p["month"],
             rank_buckets=p["rank_buckets"], lab_id=p["lab_id"], output_dir=p["output_dir"],
             local_simulation=p["local_simulation"], data_note=p["data_note"],
-            db_label=p["db_label"], materialise=materialise)
+            db_label=p["db_label"], posture_cache=p["posture_cache"], materialise=materialise)
 
     @classmethod
     def open(
@@ -162,6 +188,7 @@ class ReportContext:
         local_simulation: bool = False,
         data_note: str = "",
         db_label: str = "",
+        posture_cache: str = "",
         materialise: str = "all",
     ) -> "ReportContext":
         """Open ``db_path`` read-only and choose the crawl runs the page reports on.
@@ -171,6 +198,8 @@ class ReportContext:
         current run, older ones feed the trend and the lifecycle events.
         ``materialise``: compute the posture of ``"all"`` chosen runs once, of the
         ``"current"`` run only, or ``"none"`` (a page that reads no crawl data).
+        ``posture_cache``: a DuckDB file holding those runs' posture, computed once for the
+        whole report (:func:`write_posture_cache`); every page then reads it instead.
         With ``month`` given, the lab pages read only the test messages sent in it.
         """
         if materialise not in ("all", "current", "none"):
@@ -179,7 +208,7 @@ class ReportContext:
             raise ValueError(f"month must be YYYY-MM, not {month!r}")
         if not Path(db_path).is_file():
             raise FileNotFoundError(f"no database at {db_path}")
-        con = duckdb.connect(str(db_path), read_only=True)
+        con = duckdb.connect(str(db_path), read_only=True, config={"memory_limit": MEMORY_LIMIT})
         month_given = bool(month)
         runs, month = _crawl_runs(con, str(db_path), run_ids, month)
         lab_runs = con.execute(
@@ -202,7 +231,9 @@ class ReportContext:
         ctx._decide_simulation()
         if month_given:
             ctx._restrict_lab_to_month()
-        if materialise != "none":
+        if posture_cache:
+            ctx._read_posture_cache(posture_cache)
+        elif materialise != "none":
             ctx._materialise_posture(ctx.run_ids if materialise == "all" else ctx.run_ids[-1:])
         return ctx
 
@@ -220,6 +251,11 @@ class ReportContext:
             "CREATE TEMP TABLE posture AS SELECT * FROM main.posture"
             " WHERE run_id IN (SELECT run_id FROM _report_runs)")
         self.con.unregister("_report_runs")
+
+    def _read_posture_cache(self, path: str) -> None:
+        """A temporary view ``posture`` over the report's posture cache shadows the view."""
+        self.con.execute(f"ATTACH {_sql_string(path)} AS report_cache (READ_ONLY)")
+        self.con.execute("CREATE TEMP VIEW posture AS SELECT * FROM report_cache.posture")
 
     def _restrict_lab_to_month(self) -> None:
         """Lab pages for an asked month: a temporary ``lab_deliveries`` holding only the test

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 from collectors import REPO_ROOT
 from collectors.report import NOTEBOOKS
-from collectors.report.context import ReportContext
+from collectors.report.context import ReportContext, write_posture_cache
 from collectors.report.page import index_page, shell, write_json
 from collectors.report.paper import write_citation
 
@@ -71,6 +72,10 @@ def _strip_volatile(executed: Path) -> None:
     nb = nbformat.read(executed, as_version=4)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i}"
+        if "injected-parameters" in cell.metadata.get("tags", []):  # a temporary file, gone by now
+            cell.source = "\n".join(line for line in cell.source.splitlines()
+                                    if not line.startswith("posture_cache = "))
+    nb.metadata.get("papermill", {}).get("parameters", {}).pop("posture_cache", None)
     for meta in [nb.metadata, *(c.metadata for c in nb.cells)]:
         for key in _VOLATILE:
             meta.get("papermill", {}).pop(key, None)
@@ -141,6 +146,23 @@ def _page_from_disk(out: Path, name: str, *, ok: bool, error: str = "", seconds:
                       tables=_page_files(out, name, "tables/{name}_*.csv"), key_figures=keys)
 
 
+def _render_pages(out: Path, params: dict[str, Any], notebooks: Sequence[str], notebooks_dir: Path,
+                  kernel_name: str, log: Callable[[str], None] | None) -> list[PageResult]:
+    """The asked notebooks rendered, the others read back from an earlier render, in index order."""
+    pages = []
+    for name in NOTEBOOKS:
+        if name in notebooks:
+            page = _render_page(name, out, params, notebooks_dir, kernel_name)
+            if log:
+                log(f"{name}: {'ok' if page.ok else 'FAILED: ' + page.error} in {page.seconds:.1f} s")
+        elif (out / f"{name}.html").exists():
+            page = _page_from_disk(out, name, ok=True)
+        else:
+            continue
+        pages.append(page)
+    return pages
+
+
 def render_report(
     db_path: str | os.PathLike[str],
     out_root: str | os.PathLike[str] = "reports",
@@ -164,22 +186,19 @@ def render_report(
               "rank_buckets": [int(b) for b in rank_buckets], "lab_id": lab_id,
               "local_simulation": bool(local_simulation), "data_note": data_note, "db_label": db_label}
     probe = ReportContext.from_parameters("index", params, materialise="none")
-    month, provenance = probe.month, probe.provenance()
+    month, provenance, run_ids_chosen = probe.month, probe.provenance(), probe.run_ids
     probe.con.close()
     out = Path(out_root) / month
     out.mkdir(parents=True, exist_ok=True)
     params["output_dir"] = str(out.resolve())
-    pages = []
-    for name in NOTEBOOKS:
-        if name in notebooks:
-            page = _render_page(name, out, params, notebooks_dir, kernel_name)
+    with tempfile.TemporaryDirectory(prefix="mtasts-report-cache-") as tmp:
+        cache = Path(tmp) / "posture.duckdb"
+        t0 = time.perf_counter()
+        if write_posture_cache(params["db_path"], run_ids_chosen, cache):
+            params["posture_cache"] = str(cache)
             if log:
-                log(f"{name}: {'ok' if page.ok else 'FAILED: ' + page.error} in {page.seconds:.1f} s")
-        elif (out / f"{name}.html").exists():
-            page = _page_from_disk(out, name, ok=True)
-        else:
-            continue
-        pages.append(page)
+                log(f"posture of {len(run_ids_chosen)} crawl run(s) computed once in {time.perf_counter() - t0:.1f} s")
+        pages = _render_pages(out, params, notebooks, notebooks_dir, kernel_name, log)
     write_json(out / "key_figures.json", {p.name: p.key_figures for p in pages})
     write_json(out / "provenance.json", provenance)
     write_citation(out / "paper", provenance)
