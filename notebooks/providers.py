@@ -36,8 +36,6 @@ db_label = ""
 posture_cache = ""
 
 # %%
-import pandas as pd
-
 from collectors.report import ReportContext, charts, compare, reference
 
 ctx = ReportContext.from_parameters("providers", globals(), materialise="none")
