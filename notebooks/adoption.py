@@ -144,6 +144,7 @@ if ctx.has_crawl:
     side = compare.misconfiguration_table(published.table, ours)
     ctx.key("imc_classes_in_order", list(side["our_code"]))
     ctx.table(side, "misconfig_classes", paper=True, citation=published.citation,
+              display=compare.misconfiguration_display(side),
               caption=f"Misconfiguration classes: ours ({ours.holders:,} record holders, "
                       f"{ours.misconfigured:,} misconfigured) beside Ashiq et al., IMC 2025")
     if ours.holders:

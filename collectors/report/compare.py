@@ -101,3 +101,22 @@ def provider_table(published: pd.DataFrame, ours: pd.DataFrame, inbound: dict[st
         "source": "this lab",
     })
     return pd.concat([theirs[[*PROVIDER_COLUMNS, "source"]], mine], ignore_index=True)
+
+
+def misconfiguration_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison for reading: one column per side and denominator, ours with its interval."""
+    def ours(pct: object, ci: str) -> str:
+        return "not measured" if pct is None or pd.isna(pct) else f"{pct:.1f} % ({ci})"
+
+    return pd.DataFrame({
+        "IMC 2025 class": table["class"],
+        "published wording": table["published_wording"],
+        "IMC 2025 domains": table["published_domains"],
+        "IMC 2025 % of record holders": table["published_pct_of_record_holders"],
+        "IMC 2025 % of misconfigured": table["published_pct_of_misconfigured"],
+        "ours: domains": table["our_domains"],
+        "ours: % of record holders (95 % CI)": [ours(p, c) for p, c in zip(table["our_pct_of_record_holders"],
+                                                                          table["our_ci_holders"])],
+        "ours: % of misconfigured (95 % CI)": [ours(p, c) for p, c in zip(table["our_pct_of_misconfigured"],
+                                                                         table["our_ci_misconfigured"])],
+    })

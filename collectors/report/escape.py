@@ -49,12 +49,13 @@ def integral(df: pd.DataFrame) -> pd.DataFrame:
 
 def html_table(df: pd.DataFrame, *, caption: str = "", max_rows: int = 200, table_id: str = "t") -> str:
     """A DataFrame as an escaped HTML table through pandas' Styler (``escape="html"``): no index,
-    thousands separators, two decimals, empty for missing; caption escaped too. ``table_id``
+    headers with spaces for underscores (they wrap), thousands separators, two decimals, empty
+    for missing; caption escaped too. ``table_id``
     makes the element ids stable (the same database gives the same page)."""
     shown = integral(df.head(max_rows)).map(_cell) if len(df) else df
     styler = (shown.style.hide(axis="index")
               .format(escape="html", na_rep="", precision=2, thousands=",")
-              .format_index(escape="html", axis=1)
+              .format_index(lambda c: str(c).replace("_", " "), escape="html", axis=1)
               .set_table_attributes('class="report-table"'))
     styler.set_uuid(re.sub(r"[^A-Za-z0-9_]", "_", table_id))
     body = styler.to_html(doctype_html=False)

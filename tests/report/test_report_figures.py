@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 
 import duckdb
 import pandas as pd
@@ -232,7 +231,7 @@ def test_notification_page_prints_the_timers_beside_the_times(synthetic):
         assert all(t.value in html for t in timers)
     else:
         assert "timers are not recorded" in html
-    assert re.search(r"sender_timers", html)
+    assert "sender timers" in html
 
 
 def test_each_page_shows_its_figures_as_images(synthetic):
