@@ -114,9 +114,11 @@ def misconfiguration(table: pd.DataFrame, holders: int, misconfigured: int, cita
         _annotate(ax, b1, [_pct(r.pct) if r.n else ("not measured" if pd.isna(c) else "n/a")
                            for r, c in zip(ours, table["our_domains"])])
         _annotate(ax, b2, [_pct(v) for v in theirs])
-        ax.set_xlabel(wrap(f"% of {denom} (ours: n = {n:,}); classes overlap", 44))
+        published_n = int(table[f"published_{col}"].iloc[0])
+        ax.set_xlabel(wrap(f"% of {denom} (ours: n = {n:,}; IMC 2025: n = {published_n:,}); "
+                           "classes overlap", 50))
         ax.set_title(f"Share of {denom}")
-        ax.set_xlim(0, max([*theirs, *[r.high for r in ours if r.n], 1]) * 1.3)
+        ax.set_xlim(0, min(max([*theirs, *[r.high for r in ours if r.n], 1]) * 1.3, 118))
     axes[0].set_yticks(pos, [wrap(x, 24) for x in labels])
     axes[0].invert_yaxis()
     axes[1].legend(loc="lower right", fontsize=7)

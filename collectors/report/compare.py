@@ -64,6 +64,7 @@ def misconfiguration_table(published: pd.DataFrame, ours: OurCounts) -> pd.DataF
             "published_domains": int(pub[measure]),
             "published_pct_of_record_holders": round(100 * pub[measure] / holders, 2),
             "published_pct_of_misconfigured": round(100 * pub[measure] / misconf, 2),
+            "published_record_holders": int(holders), "published_misconfigured": int(misconf),
             "our_code": code,
             "our_domains": n if measured else None,
             "our_pct_of_record_holders": round(of_holders.pct, 2) if measured else None,
