@@ -39,7 +39,7 @@ posture_cache = ""
 import pandas as pd
 
 from collectors.report import ReportContext, charts, compare, reference
-from collectors.report.stats import change, rate_columns, rate_texts, wilson
+from collectors.report.stats import rate_columns, rate_texts, run_changes, wilson
 
 ctx = ReportContext.from_parameters("adoption", globals())
 ctx.banner()
@@ -249,15 +249,7 @@ if ctx.has_crawl:
     ctx.key("runs_in_trend", len(trend))
     if len(trend) > 1:
         ctx.table(trend.drop(columns=["run_order"]), "trend", paper=True, caption="One line per crawl run")
-        moves = []
-        for before, after in zip(trend.iloc[:-1].itertuples(), trend.iloc[1:].itertuples()):
-            for column in ("has_record", "mode_enforce", "misconfigured"):
-                c = change(getattr(before, column), before.domains, getattr(after, column), after.domains)
-                moves.append({"from": before.month, "to": after.month, "share": column,
-                              "before_pct": round(c.before.pct, 3), "after_pct": round(c.after.pct, 3),
-                              "change_pp": round(c.diff_pp, 3), "ci_low_pp": round(c.low_pp, 3),
-                              "ci_high_pp": round(c.high_pp, 3), "interval_excludes_0": c.significant})
-        ctx.table(pd.DataFrame(moves), "month_over_month", paper=True,
+        ctx.table(run_changes(trend, ["has_record", "mode_enforce", "misconfigured"]), "month_over_month", paper=True,
                   caption="Change from the previous run, percentage points, 95 % Newcomb interval")
         ctx.figure(charts.trend(trend), "trend")
     else:

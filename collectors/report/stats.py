@@ -97,3 +97,17 @@ def error_bars(rates: Iterable[Rate]) -> np.ndarray:
     """The (2, n) array of distances below and above each rate, for matplotlib's ``yerr``."""
     rows = [(r.pct - r.low, r.high - r.pct) if r.n else (0.0, 0.0) for r in rates]
     return np.array(rows, dtype=float).T.reshape(2, -1)
+
+
+def run_changes(summary: pd.DataFrame, columns: Iterable[str], n: str = "domains") -> pd.DataFrame:
+    """Between consecutive runs (rows of ``summary``, oldest first, with ``month``): each share's
+    change in percentage points with its 95 % Newcomb interval."""
+    rows = []
+    for before, after in zip(summary.iloc[:-1].to_dict("records"), summary.iloc[1:].to_dict("records")):
+        for column in columns:
+            c = change(before[column], before[n], after[column], after[n])
+            rows.append({"from": before["month"], "to": after["month"], "share": column,
+                         "before_pct": round(c.before.pct, 3), "after_pct": round(c.after.pct, 3),
+                         "change_pp": round(c.diff_pp, 3), "ci_low_pp": round(c.low_pp, 3),
+                         "ci_high_pp": round(c.high_pp, 3), "interval_excludes_0": c.significant})
+    return pd.DataFrame(rows)
