@@ -32,20 +32,22 @@ lab_id = ""
 output_dir = ""
 local_simulation = False
 data_note = ""
+db_label = ""
+posture_cache = ""
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from collectors.report import ReportContext, reference
+from collectors.report import ReportContext, charts, compare, reference, stats
 
-ctx = ReportContext.open(
-    "adoption", db_path, run_ids=run_ids, month=month, rank_buckets=rank_buckets,
-    lab_id=lab_id, output_dir=output_dir, local_simulation=local_simulation, data_note=data_note)
+rate_columns, rate_texts, run_changes, wilson = stats.rate_columns, stats.rate_texts, stats.run_changes, stats.wilson
+
+ctx = ReportContext.from_parameters("adoption", globals())
 ctx.banner()
 run = ctx.current_run
 if not ctx.has_crawl:
-    ctx.note("No finished crawl run in this database for the month: nothing to report on adoption.")
+    ctx.empty("Adoption", "no finished crawl run in this database for the month, so there is nothing "
+                          "to report on adoption; run 'mtasts crawl' first.")
 
 # %% [markdown]
 # ## The funnel by rank bucket
@@ -53,7 +55,10 @@ if not ctx.has_crawl:
 # Buckets are cumulative (the top 1k is inside the top 10k); "all" is the
 # whole list. A record is any `_mta-sts` TXT record that starts `v=STSv1`;
 # the policy is fetched only when the record is valid; "fetched" means an
-# HTTP 200 body within the size cap, "valid" that it also parsed.
+# HTTP 200 body within the size cap, "valid" that it also parsed. Every share
+# has its 95 % Wilson interval. "Has MX" (about nine in ten domains) and the
+# MTA-STS stages (about one in a hundred) are drawn in separate panels, each
+# on its own scale.
 
 # %%
 if ctx.has_crawl:
@@ -74,25 +79,24 @@ if ctx.has_crawl:
                    "valid_policy", "mode_enforce", "mode_testing", "mode_none",
                    "tlsrpt_valid", "dnssec_secure", "dane_tlsa", "misconfigured", "delivery_risk"):
         ctx.key(column, int(whole[column]))
-    ctx.table(funnel.drop(columns=["run_id", "top_n"]), "funnel",
-              caption=f"Domains reaching each stage, run {run}")
-    stages = ["has_mx", "has_record", "valid_record", "policy_fetched", "valid_policy", "mode_enforce"]
-    fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.8 / len(funnel)
-    for i, row in enumerate(funnel.itertuples()):
-        shares = [100 * getattr(row, s) / max(row.domains, 1) for s in stages]
-        ax.bar([x + i * width for x in range(len(stages))], shares, width, label=row.bucket)
-    ax.set_xticks([x + width * (len(funnel) - 1) / 2 for x in range(len(stages))],
-                  [s.replace("_", " ") for s in stages], rotation=20)
-    ax.set_ylabel("% of domains in bucket")
-    ax.set_title("MTA-STS funnel by rank bucket")
-    ax.legend(fontsize=8)
-    ctx.figure(fig, "funnel")
+    shown = funnel[["bucket", "domains", "has_mx", "has_record", "valid_policy", "mode_enforce"]]
+    for column in ("has_record", "valid_policy", "mode_enforce"):
+        shown = rate_columns(shown, column, "domains")
+    ctx.key("has_record_ci_pct", [float(shown.iloc[-1]["has_record_ci_low"]),
+                                  float(shown.iloc[-1]["has_record_ci_high"])])
+    ctx.table(shown, "funnel", paper=True,
+              display=rate_texts(funnel[["bucket", "domains", "has_mx", "has_record", "valid_policy", "mode_enforce"]],
+                                 ["has_mx", "has_record", "valid_policy", "mode_enforce"], "domains"),
+              caption=f"Domains reaching each stage: count (percent of the bucket, 95 % Wilson interval), run {run}")
+    ctx.table(funnel.drop(columns=["run_id", "top_n"]), "funnel_counts",
+              caption="Every stage's count per bucket")
+    ctx.figure(charts.funnel(funnel), "funnel")
 
 # %% [markdown]
 # ## TLS-RPT, DNSSEC and DANE alongside
 #
-# Shares of all domains, and of the domains with an MTA-STS record.
+# Two denominators, two panels: all crawled domains, and the domains with an
+# MTA-STS record.
 
 # %%
 if ctx.has_crawl:
@@ -103,70 +107,70 @@ if ctx.has_crawl:
                   report_weighted(sum(weight) FILTER (WHERE dane_tlsa)) AS dane
            FROM report_domain_stages WHERE run_id = $run
            UNION ALL
-           SELECT 'with MTA-STS record', report_weighted(sum(weight)),
+           SELECT 'domains with an MTA-STS record', report_weighted(sum(weight)),
                   report_weighted(sum(weight) FILTER (WHERE tlsrpt_valid)),
                   report_weighted(sum(weight) FILTER (WHERE dnssec_secure)),
                   report_weighted(sum(weight) FILTER (WHERE dane_tlsa))
            FROM report_domain_stages WHERE run_id = $run AND has_record""", run=run)
     ctx.key("record_and_tlsrpt", int(along.iloc[1]["tlsrpt"]))
-    ctx.table(along, "alongside", caption="TLS-RPT (valid record), DNSSEC (validated MX answer), DANE (TLSA for an MX)")
-    fig, ax = plt.subplots(figsize=(6, 3))
-    for i, row in enumerate(along.itertuples()):
-        vals = [100 * v / max(row.domains, 1) for v in (row.tlsrpt, row.dnssec, row.dane)]
-        ax.bar([x + i * 0.4 for x in range(3)], vals, 0.4, label=row.population)
-    ax.set_xticks([x + 0.2 for x in range(3)], ["TLS-RPT", "DNSSEC", "DANE"])
-    ax.set_ylabel("% of population")
-    ax.legend(fontsize=8)
-    ctx.figure(fig, "alongside")
+    shown = along
+    for column in ("tlsrpt", "dnssec", "dane"):
+        shown = rate_columns(shown, column, "domains")
+    ctx.table(shown, "alongside", paper=True, display=rate_texts(along, ["tlsrpt", "dnssec", "dane"], "domains"),
+              caption="TLS-RPT (valid record), DNSSEC (validated MX answer), DANE (TLSA for an MX): "
+                      "count (percent of the population, 95 % Wilson interval)")
+    if int(along.iloc[1]["domains"]):
+        ctx.figure(charts.alongside(along), "alongside")
+    else:
+        ctx.empty("Figure", "no domain has an MTA-STS record, so the second denominator is empty.")
 
 # %% [markdown]
-# ## Misconfiguration classes and failure stages, beside the published figures
+# ## Misconfiguration classes, beside the published figures
 #
-# The four classes of Ashiq et al. (IMC 2025): invalid TXT record, policy
-# retrieval error, PKIX-invalid MX certificate (only when MX hosts were
-# probed), MX not covered by the policy. Classes overlap. Published numbers
-# are shown only beside ours, with their source.
+# The four classes of Ashiq, Fiebig and Chung (IMC 2025) in the paper's
+# order and wording, each as a share of the domains with an `_mta-sts`
+# record and as a share of the misconfigured domains, ours computed the same
+# way: invalid TXT record; policy retrieval error (DNS, TCP, TLS, HTTP,
+# size, time or syntax); PKIX-invalid MX certificate (measured only when the
+# crawl probed MX hosts); MX not matching the policy under mode `enforce`.
+# Classes overlap. Published numbers come from `data/reference`, with their source.
 
 # %%
 published = reference.load("misconfiguration_published")
 adoption_ref = reference.load("adoption_published")
 if ctx.has_crawl:
-    classes = ctx.sql("SELECT class, domains FROM report_misconfig_classes WHERE run_id = $run"
-                      " ORDER BY domains DESC", run=run)
-    record_holders = int(whole["has_record"])
-    classes["pct_of_record_holders"] = (100 * classes["domains"] / max(record_holders, 1)).round(1)
-    for name, n in zip(classes["class"], classes["domains"]):
+    classes = dict(ctx.sql("SELECT class, domains FROM report_misconfig_classes WHERE run_id = $run",
+                           run=run).itertuples(index=False))
+    for name, n in classes.items():
         ctx.key(f"class_{name}", int(n))
-    measures = {
-        "invalid_txt": "invalid TXT record",
-        "policy_retrieval": "policy server errors among misconfigured",
-        "mx_cert_invalid": "PKIX-invalid MX certificate (self-managed)",
-        "mx_not_covered": "MX not covered by policy patterns in enforce mode",
-    }
-    pub = published.table.set_index("measure")
-    side = classes.assign(
-        published_measure=[measures.get(c, "") for c in classes["class"]],
-        published_domains=[pub["value"].get(measures.get(c, ""), "") for c in classes["class"]])
-    ctx.table(side, "misconfig_classes",
-              caption=f"Misconfiguration classes among {record_holders:,} record holders, run {run}",
-              citation=published.citation)
+    enforce_uncovered = ctx.scalar(
+        "SELECT count(*) FROM posture WHERE run_id = $run AND policy_mode = 'enforce'"
+        " AND list_contains(string_split(misconfig_classes, ';'), 'mx_not_covered')", run=run)
+    probed = any(r.get("settings", {}).get("probe_smtp") for r in ctx.provenance()["crawl_runs"][-1:])
+    ours = compare.OurCounts(holders=int(whole["has_record"]), misconfigured=int(whole["misconfigured"]),
+                             classes={**classes, "mx_not_covered": int(enforce_uncovered)}, probed=probed)
+    side = compare.misconfiguration_table(published.table, ours)
+    ctx.key("imc_classes_in_order", list(side["our_code"]))
+    ctx.table(side, "misconfig_classes", paper=True, citation=published.citation,
+              display=compare.misconfiguration_display(side),
+              caption=f"Misconfiguration classes: ours ({ours.holders:,} record holders, "
+                      f"{ours.misconfigured:,} misconfigured) beside Ashiq et al., IMC 2025")
+    if ours.holders:
+        ctx.figure(charts.misconfiguration(side, ours.holders, ours.misconfigured,
+                                           "Ashiq et al. IMC 2025"),
+                   "misconfig_vs_published", citation=published.citation)
+    else:
+        ctx.empty("Figure", "no domain has an MTA-STS record in this run: no share to compare.")
     stages = ctx.sql("SELECT stage, tls_subclass, domains FROM report_failure_stages"
                      " WHERE run_id = $run ORDER BY domains DESC, stage, tls_subclass", run=run)
-    ctx.table(stages, "failure_stages",
-              caption="Where the policy fetch failed (domains with a valid record)")
     ctx.key("policy_fetch_failures", int(stages["domains"].sum()))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    a1.barh(classes["class"], classes["pct_of_record_holders"], color="tab:red")
-    a1.set_xlabel("% of record holders (this run)")
-    a1.set_title("Ours")
-    pub_pct = published.table.assign(value=published.table["value"].astype(float))
-    pub_rows = pub_pct[pub_pct["measure"].isin(measures.values()) & (pub_pct["unit"] == "domains")]
-    holders = float(pub.loc["domains with an _mta-sts record", "value"])
-    a2.barh([m[:38] for m in pub_rows["measure"]], 100 * pub_rows["value"] / holders, color="tab:gray")
-    a2.set_xlabel("% of record holders (published)")
-    a2.set_title("Ashiq et al. IMC 2025")
-    fig.tight_layout()
-    ctx.figure(fig, "misconfig_vs_published", citation=published.citation)
+    if len(stages):
+        stages = stages.assign(valid_records=int(whole["valid_record"]))
+        ctx.table(rate_columns(stages, "domains", "valid_records", "of_valid_records"), "failure_stages",
+                  display=rate_texts(stages, ["domains"], "valid_records"),
+                  caption="Where the policy fetch failed: domains (percent of those with a valid record, 95 % CI)")
+    else:
+        ctx.empty("Policy fetch failures", "every domain with a valid record served a policy.")
 ctx.table(adoption_ref.table, "published_adoption", caption="Published adoption figures",
           citation=adoption_ref.citation)
 
@@ -183,10 +187,19 @@ if ctx.has_crawl:
     risk = ctx.sql("SELECT domain, rank, policy_mode, mx_policy_match, mismatch_subclass,"
                    " mx_starttls, mx_hosts, policy_mx FROM report_delivery_risk"
                    " WHERE run_id = $run ORDER BY rank NULLS LAST, domain", run=run)
-    ctx.table(risk, "delivery_risk", caption=f"{len(risk):,} delivery-risk domains")
+    at_risk = wilson(len(risk), int(whole["mode_enforce"]))
+    if len(risk):
+        ctx.table(risk, "delivery_risk", paper=True,
+                  caption=f"{len(risk):,} delivery-risk domains: {at_risk.text()} of enforce-mode domains")
+    else:
+        ctx.empty("Delivery risk", f"no enforce-mode domain of the {int(whole['mode_enforce']):,} in this run "
+                                   "has an MX that a compliant sender would refuse.")
     subclasses = ctx.sql("SELECT subclass, domains, in_enforce_mode FROM report_mismatch_subclasses"
                          " WHERE run_id = $run ORDER BY domains DESC", run=run)
-    ctx.table(subclasses, "mismatch_subclasses", caption="Why an MX is not covered by the policy")
+    if len(subclasses):
+        ctx.table(subclasses, "mismatch_subclasses", caption="Why an MX is not covered by the policy")
+    else:
+        ctx.empty("MX not covered", "no domain's MX hosts fall outside its policy's mx patterns in this run.")
     texts = ctx.sql("SELECT domain, policy_fetch, policy_text FROM report_policy_texts"
                     " WHERE run_id = $run ORDER BY delivery_risk DESC, rank NULLS LAST, domain"
                     " LIMIT 10", run=run)
@@ -200,62 +213,65 @@ if ctx.has_crawl:
 # ## Concentration: who serves policies and MX
 #
 # Organisations are approximated by the host name's registrable part
-# (`report_host_org` in the report views).
+# (`report_host_org` in the report views). The figures show the
+# organisations that serve two or more domains; organisations with a single
+# domain are summed in one bar.
 
 # %%
 if ctx.has_crawl:
     hosts = ctx.sql("SELECT policy_host_org, domains, round(100 * share, 2) AS pct"
                     " FROM report_policy_hosts WHERE run_id = $run"
-                    " ORDER BY domains DESC, policy_host_org LIMIT 20", run=run)
+                    " ORDER BY domains DESC, policy_host_org", run=run)
     mx = ctx.sql("SELECT mx_org, domains, round(100 * share, 2) AS pct FROM report_mx_providers"
-                 " WHERE run_id = $run ORDER BY domains DESC, mx_org LIMIT 20", run=run)
+                 " WHERE run_id = $run ORDER BY domains DESC, mx_org", run=run)
     third = hosts[hosts["policy_host_org"] != "(self-hosted)"]
     ctx.key("third_party_policy_hosts_top_share_pct",
             float(third["pct"].iloc[0]) if len(third) else 0.0)
-    ctx.table(hosts, "policy_hosts", caption="Policy hosts (mta-sts.<domain> CNAME target), top 20")
-    ctx.table(mx, "mx_providers", caption="MX organisations of domains with a valid record, top 20")
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    a1.barh(hosts["policy_host_org"].head(10)[::-1], hosts["pct"].head(10)[::-1])
-    a1.set_xlabel("% of domains with a valid record")
-    a1.set_title("Policy hosts")
-    a2.barh(mx["mx_org"].head(10)[::-1], mx["pct"].head(10)[::-1], color="tab:green")
-    a2.set_xlabel("% of domains with a valid record")
-    a2.set_title("MX organisations")
-    fig.tight_layout()
-    ctx.figure(fig, "concentration")
+    valid = int(whole["valid_record"])
+    ctx.table(hosts.head(20), "policy_hosts", paper=True,
+              caption="Policy hosts (mta-sts.<domain> CNAME target), top 20")
+    ctx.table(mx.head(20), "mx_providers", paper=True,
+              caption="MX organisations of domains with a valid record, top 20")
+    for frame, what, name in ((hosts, "MTA-STS policy", "policy_hosts"), (mx, "MX", "mx_providers")):
+        fig = charts.concentration(frame, valid, what)
+        if fig is None:
+            ctx.empty(f"{what} concentration", "every organisation serves a single domain: "
+                                               "there is no concentration to draw.")
+        else:
+            ctx.figure(fig, f"concentration_{name}")
 
 # %% [markdown]
 # ## Month over month, and lifecycle events between runs
 #
-# Events between consecutive crawl runs: a policy changed without a new id
-# (senders keep the cached policy, RFC 8461 section 3.1), an id changed for
-# the same policy, MTA-STS removed without first publishing mode `none`
-# (section 8.3).
+# One line per crawl run, each share with its 95 % Wilson band; the change
+# from the previous run with Newcomb's score interval for a difference of
+# two proportions. Events between consecutive crawl runs: a policy changed
+# without a new id (senders keep the cached policy, RFC 8461 section 3.1),
+# an id changed for the same policy, MTA-STS removed without first
+# publishing mode `none` (section 8.3).
 
 # %%
 if ctx.has_crawl:
     trend = ctx.sql("SELECT * FROM report_run_summary WHERE run_id IN (SELECT unnest($runs))"
                     " ORDER BY run_order", runs=ctx.run_ids)
     ctx.key("runs_in_trend", len(trend))
-    ctx.table(trend.drop(columns=["run_order"]), "trend", caption="One line per crawl run")
     if len(trend) > 1:
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        for column in ("has_record", "valid_policy", "mode_enforce", "misconfigured"):
-            ax.plot(trend["started_at"], 100 * trend[column] / trend["domains"], marker="o",
-                    label=column.replace("_", " "))
-        ax.set_ylabel("% of domains")
-        ax.legend(fontsize=8)
-        fig.autofmt_xdate()
-        ctx.figure(fig, "trend")
+        ctx.table(trend.drop(columns=["run_order"]), "trend", paper=True, caption="One line per crawl run")
+        ctx.table(run_changes(trend, ["has_record", "mode_enforce", "misconfigured"]), "month_over_month", paper=True,
+                  caption="Change from the previous run, percentage points, 95 % Newcomb interval")
+        ctx.figure(charts.trend(trend), "trend")
+    else:
+        ctx.empty("Trend", "one crawl run only in the chosen period: the trend and the month-over-month "
+                           "changes need two or more runs.")
     events = ctx.sql("SELECT event, rfc_section, count(*) AS domains FROM report_lifecycle_events"
                      " WHERE run_id = $run GROUP BY ALL ORDER BY domains DESC, event", run=run)
     ctx.key("lifecycle_violations",
             int(events.loc[events["rfc_section"].notna(), "domains"].sum()))
-    if len(trend) > 1:
-        ctx.table(events, "lifecycle_summary", caption="Lifecycle events since the previous run")
+    if len(trend) > 1 and len(events):
+        ctx.table(events, "lifecycle_summary", paper=True, caption="Lifecycle events since the previous run")
         detail = ctx.sql("SELECT domain, event, rfc_section, before_id, after_id, before_mode,"
                          " after_mode, before_mx, after_mx FROM report_lifecycle_events"
                          " WHERE run_id = $run AND violates_rfc ORDER BY event, domain", run=run)
         ctx.table(detail, "lifecycle_violations", caption="Domains whose change breaks RFC 8461")
-    else:
-        ctx.note("One crawl run only: the trend and lifecycle events need two or more runs.")
+    elif len(trend) > 1:
+        ctx.empty("Lifecycle events", "no domain changed its record or policy between the last two runs.")

@@ -30,15 +30,14 @@ lab_id = ""
 output_dir = ""
 local_simulation = False
 data_note = ""
+db_label = ""
+posture_cache = ""
 
 # %%
 from collectors.report import ReportContext
 from collectors.report import data_dictionary, show_dictionary
 
-ctx = ReportContext.open(
-    "explore", db_path, run_ids=run_ids, month=month, rank_buckets=rank_buckets,
-    lab_id=lab_id, output_dir=output_dir, local_simulation=local_simulation, data_note=data_note,
-    materialise="current")
+ctx = ReportContext.from_parameters("explore", globals(), materialise="current")
 ctx.banner()
 run = ctx.current_run
 

@@ -32,22 +32,20 @@ lab_id = ""
 output_dir = ""
 local_simulation = False
 data_note = ""
+db_label = ""
+posture_cache = ""
 
 # %%
-import matplotlib.pyplot as plt
-import numpy as np
+from collectors.report import ReportContext, charts, compare, reference
 
-from collectors.report import ReportContext, reference
-
-ctx = ReportContext.open(
-    "providers", db_path, run_ids=run_ids, month=month, rank_buckets=rank_buckets,
-    lab_id=lab_id, output_dir=output_dir, local_simulation=local_simulation, data_note=data_note,
-    materialise="none")
+ctx = ReportContext.from_parameters("providers", globals(), materialise="none")
 ctx.banner()
 behaviour = ctx.lab("behaviour")
 deliveries = ctx.lab("deliveries")
+ctx.note(ctx.lab_period_text())
 if behaviour is None:
-    ctx.note("No lab evidence in this database: ingest a lab run ('mtasts ingest') to fill this page.")
+    ctx.empty("Provider behaviour", "no lab test message in the period this page covers: ingest a lab "
+                                    "run ('mtasts ingest') or choose the month the lab ran in.")
 
 # %% [markdown]
 # ## Who delivered where
@@ -63,23 +61,20 @@ if behaviour is not None:
                     f" FROM {behaviour} ORDER BY provider, server_label")
     ctx.key("providers", int(table["provider"].nunique()))
     ctx.key("delivered_pairs", int(table["delivered"].fillna(False).astype(bool).sum()))
-    ctx.table(table, "behaviour", caption="Provider behaviour per lab server")
-    matrix = table.pivot_table(index="provider", columns="server_label", values="delivered",
-                               aggfunc="max").astype(float)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * matrix.shape[1], 0.8 + 0.5 * matrix.shape[0]))
-    ax.imshow(matrix.to_numpy(), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(matrix.shape[1]), [str(c).upper() for c in matrix.columns])
-    ax.set_yticks(range(matrix.shape[0]), list(matrix.index))
-    for (i, j), v in np.ndenumerate(matrix.to_numpy()):
-        ax.text(j, i, "" if np.isnan(v) else ("delivered" if v else "refused"), ha="center", va="center", fontsize=7)
-    ax.set_title("Delivered (green) or refused (red), per lab server")
-    ctx.figure(fig, "delivery_matrix")
+    ctx.table(table, "behaviour", paper=True, caption="Provider behaviour per lab server")
 
 # %% [markdown]
 # ## Beside the published table
 #
-# The published lab tested server A (valid certificate) and B (no TLS or an
-# untrusted certificate), both under an enforce-mode policy.
+# The published table (Alexander 2024) in its own columns: inbound MTA-STS
+# (the provider's own sending domain's policy mode), delivered to A (valid
+# certificate), delivered to B (no TLS), outbound MTA-STS support. Our rows
+# use the same columns: inbound MTA-STS from our crawl of the sender's domain
+# when the crawl has it ("not crawled" otherwise); our servers A and B are the
+# published A and B (our D, an untrusted certificate, is in the table above).
+# Outbound support maps our verdict: **full** = refuses every server an
+# enforcing sender must refuse (B and D); **partial** = refuses some, or only
+# later messages (lazy policy caching); **none** = delivers to all of them.
 
 # %%
 published = reference.load("provider_behaviour_alexander_2024")
@@ -88,38 +83,62 @@ if behaviour is not None:
         f"""SELECT provider,
                    bool_or(delivered) FILTER (WHERE lower(server_label) = 'a') AS delivered_a,
                    bool_or(delivered) FILTER (WHERE lower(server_label) = 'b') AS delivered_b,
-                   bool_or(delivered) FILTER (WHERE lower(server_label) = 'd') AS delivered_d,
-                   any_value(provider_verdict) AS verdict
+                   any_value(provider_verdict) AS provider_verdict
             FROM {behaviour} GROUP BY provider ORDER BY provider""")
-    ctx.table(ours, "published_style", caption="Ours, in the published table's shape")
-ctx.table(published.table, "published", caption="Published provider behaviour", citation=published.citation)
+    inbound = {}
+    if ctx.has_crawl:
+        inbound = dict(ctx.sql(
+            """SELECT d.provider, coalesce(p.policy_mode, CASE p.sts_record WHEN 'absent' THEN 'none published'
+                                                       ELSE p.sts_record END)
+               FROM (SELECT DISTINCT provider, lower(split_part(sender, '@', 2)) AS domain FROM lab_deliveries
+                     WHERE sender LIKE '%@%') d
+               JOIN posture p ON p.domain = d.domain AND p.run_id = $run""", run=ctx.current_run
+        ).itertuples(index=False))
+    side = compare.provider_table(published.table, ours, inbound)
+    ctx.key("outbound_support", dict(zip(ours["provider"], side[side["source"] == "this lab"]
+                                         ["outbound_mta_sts_support"])))
+    ctx.table(side, "published_style", paper=True, citation=published.citation,
+              caption="Provider table in the published columns: published rows and this lab's rows")
+    ctx.figure(charts.provider_matrix(side), "provider_table", lab=True, citation=published.citation)
+else:
+    ctx.table(published.table, "published", caption="Published provider behaviour",
+              citation=published.citation)
 
 # %% [markdown]
 # ## Policy fetches and TLS-RPT per provider
 #
-# Whether the sender fetched the lab's policy, how long after its first send,
-# and the TLS-RPT reports (RFC 8460) that arrived from it.
+# Whether the sender fetched the lab's policy and when, relative to its
+# first test message. The policy server's access log records whole seconds,
+# so a fetch is drawn as the one-second interval it lies in: a fetch in the
+# same second as the first send may have come just before it (a primed
+# cache) or just after (a lazy fetch). TLS-RPT reports (RFC 8460) that
+# arrived from the sender are counted beside.
 
 # %%
 if behaviour is not None:
     timing = ctx.sql(f"""SELECT provider, any_value(provider_verdict) AS verdict,
                                 bool_or(policy_fetched) AS policy_fetched,
                                 max(policy_fetches) AS policy_fetches,
-                                min(first_fetch_after_first_send_s) AS first_fetch_after_first_send_s,
+                                min(first_sent_at) AS first_sent_at,
+                                min(first_policy_fetch_at) AS first_policy_fetch_at,
                                 any_value(fetch_attribution) AS fetch_attribution,
                                 max(tlsrpt_reports) AS tlsrpt_reports,
                                 any_value(tlsrpt_failure_types) AS tlsrpt_failure_types
                          FROM {behaviour} GROUP BY provider ORDER BY provider""")
-    ctx.table(timing, "policy_fetch_and_tlsrpt", caption="Policy fetch timing and TLS-RPT, per provider")
-    per = timing.set_index("provider")["first_fetch_after_first_send_s"].dropna()
+    ctx.table(timing, "policy_fetch_and_tlsrpt", paper=True,
+              caption="Policy fetch timing and TLS-RPT, per provider (fetch times are whole seconds)")
     ctx.key("providers_fetching_policy", int(timing["policy_fetched"].fillna(False).astype(bool).sum()))
     ctx.key("providers_with_tlsrpt", int((timing["tlsrpt_reports"].fillna(0) > 0).sum()))
-    if len(per):
-        fig, ax = plt.subplots(figsize=(6, 0.8 + 0.4 * max(len(per), 1)))
-        ax.barh(list(per.index), list(per.values))
-        ax.set_xlabel("first policy fetch, seconds after the provider's first send")
-        ax.set_title("Policy fetch timing")
-        ctx.figure(fig, "policy_fetch_timing")
+    lab_timers = ctx.timers()
+    ctx.note("Lab senders' timers (from the run's provenance): " + (
+        "; ".join(f"{r.profile}: {r.name} = {r.value}" for r in lab_timers.itertuples()) or "not recorded") + ".")
+    fig = charts.fetch_timing(timing)
+    if fig is None:
+        ctx.empty("Policy fetch timing", "no sender fetched the lab's MTA-STS policy in this period.")
+    else:
+        never = [p for p, f in zip(timing["provider"], timing["policy_fetched"]) if not f]
+        ctx.figure(fig, "policy_fetch_timing", lab=True,
+                   caption=("Never fetched the policy: " + ", ".join(never) + ".") if never else "")
 
 # %% [markdown]
 # ## Deliveries with their TLS

@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="render the study's report (notebooks -> HTML, figures, tables)",
         description="Render every notebook through papermill into OUT/<month>/: executed "
-                    "notebooks, HTML pages with code hidden, figures (PNG, SVG), tables (CSV), "
-                    "key figures (JSON) and an index.html. Without --db, renders the embedded "
+                    "notebooks, HTML pages with code hidden, figures (PNG, SVG, PDF), tables (CSV), "
+                    "key figures (JSON), a paper/ folder (PDF figures, CSV and LaTeX tables, "
+                    "CITATION.md) and an index.html. Without --db, renders the embedded "
                     "sample in data/sample/ (a local simulation).")
     p.add_argument("--db", metavar="PATH", default=None,
                    help="DuckDB database to report on (default: the embedded sample)")
@@ -44,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default=[1000, 10_000, 100_000, 1_000_000],
                    help="top-N buckets of the adoption funnel (default: 1000,10000,100000,1000000)")
     p.add_argument("--notebook", metavar="NAME", action="append", default=[], dest="notebooks",
-                   help="render only this notebook (repeat)")
+                   help="render only this notebook (repeat); the other pages keep their files, and the same "
+                        "database gives the same bytes")
     p.set_defaults(func=_report)
 
 
@@ -67,7 +69,8 @@ def _report(args: argparse.Namespace) -> int:
                 raise CliError(str(exc)) from exc
             note = f"{meta.get('description', '')} Produced by {meta.get('produced_by', '?')} on {meta.get('created_at', '?')}."
             print("rendering the embedded sample (local simulation) from data/sample", file=sys.stderr)
-            common.update(local_simulation=True, data_note=note.strip())
+            common.update(local_simulation=True, data_note=note.strip(),
+                          db_label="data/sample (the embedded sample, imported into a temporary database)")
         else:
             db = Path(args.db)
             if not db.is_file():

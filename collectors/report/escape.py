@@ -9,6 +9,7 @@ through these helpers.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
@@ -34,11 +35,30 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def html_table(df: pd.DataFrame, *, caption: str = "", max_rows: int = 200) -> str:
-    """A DataFrame as an escaped HTML table (``to_html(escape=True)``), caption escaped too."""
-    shown = df.head(max_rows).map(_cell) if len(df) else df
-    body = shown.to_html(index=False, escape=True, na_rep="", border=0,
-                         classes="report-table", render_links=False)
+def integral(df: pd.DataFrame) -> pd.DataFrame:
+    """Float columns that hold only whole numbers (counts with gaps) as nullable integers."""
+    out = df.copy()
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_float_dtype(values) and values.notna().any():
+            kept = values.dropna()
+            if (kept == kept.round()).all() and kept.abs().max() < 2**53:
+                out[column] = values.astype("Int64")
+    return out
+
+
+def html_table(df: pd.DataFrame, *, caption: str = "", max_rows: int = 200, table_id: str = "t") -> str:
+    """A DataFrame as an escaped HTML table through pandas' Styler (``escape="html"``): no index,
+    headers with spaces for underscores (they wrap), thousands separators, two decimals, empty
+    for missing; caption escaped too. ``table_id``
+    makes the element ids stable (the same database gives the same page)."""
+    shown = integral(df.head(max_rows)).map(_cell) if len(df) else df
+    styler = (shown.style.hide(axis="index")
+              .format(escape="html", na_rep="", precision=2, thousands=",")
+              .format_index(lambda c: str(c).replace("_", " "), escape="html", axis=1)
+              .set_table_attributes('class="report-table"'))
+    styler.set_uuid(re.sub(r"[^A-Za-z0-9_]", "_", table_id))
+    body = styler.to_html(doctype_html=False)
     more = ""
     if len(df) > max_rows:
         more = f'<p class="note">first {max_rows:,} of {len(df):,} rows; all rows are in the CSV</p>'

@@ -199,4 +199,25 @@ def import_sample(
     finally:
         con.close()
     open_store(db_path).close()  # forward migrations and this version's views
+    _record_sample_run(db_path, metadata)
     return metadata
+
+
+def _record_sample_run(db_path: str | os.PathLike[str], metadata: dict[str, Any]) -> None:
+    """A ``runs`` row of kind ``sample`` carrying the sample's metadata (simulation label, lab
+    timers, files and their SHA-256), so the database itself says where it came from."""
+    created = str(metadata.get("created_at") or "1970-01-01T00:00:00+00:00")
+    run_id = "sample-" + re.sub(r"[^0-9TZ]", "", created.replace("+00:00", "Z"))
+    params = {k: metadata.get(k) for k in ("local_simulation", "label", "description", "produced_by",
+                                           "schema_version", "details")}
+    inputs = [{"name": f"data/sample/export/{name}", **info}
+              for name, info in sorted(metadata.get("files", {}).items())]
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute(
+            "INSERT INTO runs (run_id, kind, started_at, finished_at, status, input_list, inputs,"
+            " tool_version, parameters) VALUES (?, 'sample', ?, ?, 'finished', 'data/sample', ?, ?, ?)",
+            [run_id, created, created, json.dumps(inputs), str(metadata.get("tool_version", "")),
+             json.dumps(params, default=str)])
+    finally:
+        con.close()

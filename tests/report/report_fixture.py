@@ -11,6 +11,7 @@ remote strings (policy text, MX host name) are HTML with a script in it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -188,9 +189,14 @@ def write_run(store, frame: pd.DataFrame, *, run_id: str, started: dt.datetime,
               input_list: str) -> None:
     """One finished crawl run whose raw tables say what ``frame`` says."""
     con = store.con
+    listed = "".join(f"{d}\n" for d in frame["domain"]).encode()
     run = store.start_run("crawl", input_list, run_id=run_id,
+                          inputs=[{"name": input_list, "sha256": hashlib.sha256(listed).hexdigest(),
+                                   "bytes": len(listed)}],
                           parameters={"list_date": started.date().isoformat(),
-                                      "synthetic": "tests/report/report_fixture.py"})
+                                      "synthetic": "tests/report/report_fixture.py",
+                                      "settings": {"resolver": "127.0.0.1:5353", "probe_smtp": False,
+                                                   "timeout": 10.0}})
     args = {"run": run.run_id, "at": started, "list": input_list, "tool": run.tool_version}
     con.register("target", frame)
     try:

@@ -119,8 +119,8 @@ def test_remote_strings_are_escaped(synthetic):
         assert raw not in page
     # in tables and in quoted policy and notice texts (<, > and & escaped; quotes are harmless
     # in element text, and nbconvert writes them back as plain quotes)
-    assert '<td>&lt;script&gt;alert("policy")&lt;/script&gt;.example</td>' in adoption
-    assert "<td>&lt;img src=x onerror=alert(1)&gt;.mx.example" in adoption
+    assert re.search(r'<td[^>]*>&lt;script&gt;alert\((&quot;|")policy(&quot;|")\)&lt;/script&gt;\.example</td>', adoption)
+    assert re.search(r"<td[^>]*>&lt;img src=x onerror=alert\(1\)&gt;\.mx\.example", adoption)
     assert re.search(r"mx: &lt;script&gt;alert\((&quot;|\")policy(&quot;|\")\)&lt;/script&gt;\.example", adoption)
     assert re.search(r"said: &lt;script&gt;alert\((&quot;|\")notice(&quot;|\")\)&lt;/script&gt;", notifications)
     for page in out.glob("*.html"):

@@ -20,8 +20,12 @@ def test_roundtrip_keeps_every_row_and_recreates_views(synthetic, tmp_path):
     assert {r["run_id"] for r in meta["runs"]} >= set(synthetic["run_ids"])
     con = duckdb.connect(str(synthetic["db"]), read_only=True)
     for table, n in meta["tables"].items():
-        assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == n, table
+        # the import adds one run: the sample's own record (kind 'sample', its metadata)
+        assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == n + (table == "runs"), table
     assert con.execute("SELECT count(*) FROM posture").fetchone()[0] == 4000
+    kind, params, inputs = con.execute("SELECT kind, parameters, inputs FROM runs WHERE kind = 'sample'").fetchone()
+    assert json.loads(params)["local_simulation"] is True
+    assert {i["name"].rsplit("/", 1)[-1] for i in json.loads(inputs)} == set(meta["files"])
     con.close()
 
 
@@ -49,7 +53,7 @@ def test_a_sample_in_a_folder_with_a_quote_roundtrips(synthetic, tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     try:
         for table, n in meta["tables"].items():
-            assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == n, table
+            assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == n + (table == "runs"), table
     finally:
         con.close()
 
@@ -83,5 +87,16 @@ def test_embedded_sample_renders(tmp_path):
     from collectors.cli import main
 
     assert main(["report", "--out", str(tmp_path)]) == 0
-    index = next(tmp_path.glob("*/index.html")).read_text()
+    index_file = next(tmp_path.glob("*/index.html"))
+    index = index_file.read_text()
     assert "Local simulation" in index
+    out = index_file.parent
+    current = [r["run_id"] for r in read_metadata()["runs"] if r["kind"] == "crawl"][-1]
+    from test_report_figures import review_figures
+
+    assert review_figures(out, current)  # every figure holds data, nothing cut, footer labelled
+    # the lab senders' timers come from the sample's stored provenance and stand beside the times
+    notifications = (out / "notifications.html").read_text()
+    timers = read_metadata().get("details", {}).get("lab", {}).get("timers", {})
+    for name, value in timers.items():
+        assert f"{name} = {value}" in notifications
