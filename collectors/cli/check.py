@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from collectors.cli.common import CliError
 from collectors.cli.crawl import add_network_options, resolver_of, settings_overrides
@@ -53,8 +54,10 @@ def _entries(names: list[str]) -> list[Any]:
     return entries
 
 
-def _crawl(args: argparse.Namespace, names: list[str]) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
-    """Crawl ``names`` in memory: the posture rows (export columns) and uncovered MX hosts."""
+@contextmanager
+def crawled(args: argparse.Namespace, names: list[str]) -> Iterator[tuple[Any, str]]:
+    """Crawl ``names`` now into a database in memory: (a cursor on it, the run id), for as
+    long as the ``with`` block lasts (``mtasts check``, ``mtasts lab verify``)."""
     from collectors.crawl import CrawlSettings, load_input, run_crawl
     from collectors.store import open_store
 
@@ -69,14 +72,24 @@ def _crawl(args: argparse.Namespace, names: list[str]) -> tuple[list[dict[str, A
         run = store.start_run("crawl", "mtasts check", parameters={"settings": settings.to_parameters()})
         load_input(store, run, _entries(names), "mtasts check")
         run_crawl(store, run, settings, progress=False)
-        cur = store.con.cursor()
-        rel = cur.sql("SELECT * EXCLUDE (run_id) FROM posture WHERE run_id = $run ORDER BY rank",
-                      params={"run": run.run_id})
-        rows = [dict(zip(rel.columns, r)) for r in rel.fetchall()]
+        yield store.con.cursor(), run.run_id
+
+
+def rows_of(cur: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """A query's rows as dicts by column name."""
+    rel = cur.sql(sql, params=params)
+    return [dict(zip(rel.columns, r)) for r in rel.fetchall()]
+
+
+def _crawl(args: argparse.Namespace, names: list[str]) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """Crawl ``names`` in memory: the posture rows (export columns) and uncovered MX hosts."""
+    with crawled(args, names) as (cur, run_id):
+        rows = rows_of(cur, "SELECT * EXCLUDE (run_id) FROM posture WHERE run_id = $run ORDER BY rank",
+                       {"run": run_id})
         uncovered: dict[str, list[str]] = {}
         for domain, host in cur.execute(
                 "SELECT domain, mx_host FROM crawl_mx WHERE run_id = ? AND covered = false"
-                " ORDER BY domain, preference, mx_host", [run.run_id]).fetchall():
+                " ORDER BY domain, preference, mx_host", [run_id]).fetchall():
             uncovered.setdefault(domain, []).append(host)
     return rows, uncovered
 

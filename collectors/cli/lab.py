@@ -17,6 +17,7 @@ from collectors import REPO_ROOT
 from collectors.cli.common import CliError
 from collectors.cli.lab_ledger import add_addresses, add_sent
 from collectors.cli.lab_status import add_serve_status, add_watch
+from collectors.cli.lab_verify import add_verify
 
 # The built-in sender profiles (collectors.lab.design.BUILTIN_PROFILES), named here so that
 # building the parser does not import the lab.
@@ -370,7 +371,8 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
                     "the zone audit.BASE, the main.cf/master.cf/aliases.regexp of receivers A-F, the "
                     "policies (CRLF), the nginx site of the policy server and TLS-RPT endpoint, the "
                     "receiver's systemd unit, a certbot deploy hook, INSTALL.md and install.sh (where each "
-                    "file goes) and collect-evidence.sh, into OUT. Installs nothing.")
+                    "file goes), collect-evidence.sh and plan.json (what 'mtasts lab verify' checks a deployment "
+                    "against), into OUT. Installs nothing.")
     p.add_argument("--base", required=True, metavar="DOMAIN", help="your base domain: the lab is audit.DOMAIN")
     for label in "abdef":
         p.add_argument(f"--{label}4", required=True, metavar="IPV4", help=f"server {label.upper()}'s IPv4 address")
@@ -388,7 +390,7 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from collectors.lab import DeployPlan, render_deployment
+    from collectors.lab import PLAN_FILE, DeployPlan, plan_json, render_deployment
 
     extra = {k: v for k, v in (("policy_id", args.policy_id), ("serial", args.serial)) if v is not None}
     plan = DeployPlan(base=args.base.rstrip(".").lower(),
@@ -398,7 +400,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     problems = plan.problems()
     if problems:
         raise CliError("; ".join(problems))
-    files = render_deployment(plan)
+    files = {**render_deployment(plan), PLAN_FILE: plan_json(plan)}   # plan.json: for 'mtasts lab verify'
     existing = [name for name in files if (args.out / name).exists()]
     if existing and not args.force:
         raise CliError(f"{args.out / existing[0]} exists (and {len(existing) - 1} more): use --force to overwrite")
@@ -414,7 +416,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 _SUBCOMMANDS = (_add_up, _add_send, _add_status, _add_down, _add_sample, add_addresses, add_sent, _add_render,
-                add_serve_status, add_watch)
+                add_serve_status, add_watch, add_verify)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -108,7 +108,8 @@ def test_the_install_map_places_every_host_file_and_the_guide_names_only_rendere
     plan = DeployPlan(base="example.org", receivers_v4=V4, receiver_c_v6="2001:db8::13", policy_v4="198.51.100.10")
     placed = install_map(plan, names)
     not_installed = {n for n in names if n not in placed}
-    assert not_installed == {"dns/audit.example.org.zone", "INSTALL.md", "install.sh", "collect-evidence.sh"}
+    assert not_installed == {"dns/audit.example.org.zone", "INSTALL.md", "install.sh", "collect-evidence.sh",
+                             "plan.json"}
     script = (rendered / "install.sh").read_text()
     for name, where in placed.items():
         assert f"install -D -m {where.mode} '{name}' '{where.destination}'" in script
