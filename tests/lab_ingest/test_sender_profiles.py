@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.lab_ingest import sender_profiles
-from collectors.lab_ingest.detect import detect_head
-from collectors.lab_ingest.ingest import IngestOptions, ingest
+from collectors.lab_ingest.formats import detect_head
+from collectors.lab_ingest import IngestOptions, ingest
 from collectors.lab_ingest.records import Quarantined
 
 
