@@ -196,7 +196,7 @@ def _cmd_down(args: argparse.Namespace) -> int:
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="rebuild data/sample/ from a lab run and a year of testbed crawls (root)",
-                       description="Run the local lab (both built-in sender profiles) and twelve monthly "
+                       description="Run the local lab (every built-in sender profile) and twelve monthly "
                                    "crawls of an evolving testbed population, ingest what they produce, and export "
                                    "the database as the embedded sample, labelled a local simulation. "
                                    "This is what 'make sample' runs; nothing in the sample is typed by hand.")

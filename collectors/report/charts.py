@@ -201,6 +201,10 @@ NOTICE_STYLE = {"delay": ("o", PALETTE["orange"], "delay notice"),
                 "unknown": ("D", PALETTE["grey"], "other notice")}
 
 
+# Whose parameter a timer is: the lab runs Postfix and Exim senders side by side.
+TIMER_MTA = {"delay_warning_time": "Postfix", "maximal_queue_lifetime": "Postfix", "delay_warning": "Exim"}
+
+
 def timeline(notices: pd.DataFrame, timers: dict[str, float]) -> Figure:
     """One row per undelivered message, its notices after the send (minutes, or hours when the
     notices take hours); the lab senders' timers as lines, so a reader sees notices follow them."""
@@ -215,8 +219,9 @@ def timeline(notices: pd.DataFrame, timers: dict[str, float]) -> Figure:
         ax.scatter(part["after_s"] / per, ys, marker=marker, color=colour, label=label, s=46, zorder=3)
     styles = [(0, (1, 2)), (0, (5, 3)), (0, (8, 2, 1, 2))]
     for i, (name, secs) in enumerate(sorted(timers.items(), key=lambda t: t[1])):
+        owner = f"{TIMER_MTA[name]} senders'" if name in TIMER_MTA else "sender's"
         ax.axvline(secs / per, color=PALETTE["black"], linestyle=styles[i % len(styles)], linewidth=0.9,
-                   label=f"sender's {name} = {secs / per:g} {unit[:-1] if secs == per else unit}")
+                   label=f"{owner} {name} = {secs / per:g} {unit[:-1] if secs == per else unit}")
     ax.set_yticks(range(len(messages)), [f"{p} \u2192 server {s.upper()}, sent {pd.Timestamp(t):%m-%d %H:%M:%S}"
                                          for p, s, t in messages])
     ax.invert_yaxis()
@@ -290,7 +295,7 @@ def provider_matrix(table: pd.DataFrame) -> Figure:
         ax.spines[:].set_visible(False)
         ax.set_ylabel(wrap(source, 16), fontsize=8)
     ours = table[table["source"] == "this lab"]
-    full = (ours["outbound_mta_sts_support"] == "full").sum()
-    fig.suptitle(f"Outbound MTA-STS: {full} of {len(ours)} lab sender(s) refuse server B, as "
-                 "the published table's 'full' providers do")
+    support = ours["outbound_mta_sts_support"]
+    full, partial = int((support == "full").sum()), int((support == "partial").sum())
+    fig.suptitle(f"Outbound MTA-STS support: {full} of {len(ours)} lab sender(s) full, {partial} partial")
     return fig
