@@ -25,7 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from collectors.lab.design import SERVER_LABELS
-from collectors.lab_ingest import HttpRequest, RecordedMessage, parse_access_log_lines, parse_recorder_lines
+from collectors.lab_ingest import (
+    HttpRequest, RecordedMessage, parse_access_log_lines, parse_recorder_lines, utc_iso,
+)
 
 __all__ = ["Arrival", "EvidenceIndex", "IssuedAddress", "PolicyFetch", "RateLimiter", "StatusService",
            "serve"]
@@ -63,10 +65,6 @@ class IssuedAddress:
     provider: str | None
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 class _Tail:
     """The complete lines appended to a file since the last call."""
 
@@ -102,14 +100,14 @@ class EvidenceIndex:
             for item in parse_recorder_lines(io.BytesIO(self._received.new_lines())):
                 if isinstance(item, RecordedMessage) and item.address_uuid:
                     self.arrivals.setdefault(item.address_uuid, []).append(Arrival(
-                        item.server_label, _iso(item.received_at), item.client_address,
+                        item.server_label, utc_iso(item.received_at), item.client_address,
                         item.client_hostname, item.tls_protocol, item.tls_cipher))
             text = self._access.new_lines().decode("utf-8", "replace")
             lines = ((0, number, line) for number, line in enumerate(text.splitlines(), start=1))
             for item in parse_access_log_lines(lines):
                 if isinstance(item, HttpRequest) and item.is_policy_fetch and item.policy_domain:
                     self.fetches.setdefault(item.policy_domain, []).append(PolicyFetch(
-                        _iso(item.fetched_at), item.client_addr, item.user_agent, item.status))
+                        utc_iso(item.fetched_at), item.client_addr, item.user_agent, item.status))
 
 
 class RateLimiter:
@@ -150,7 +148,7 @@ class StatusService:
 
     def issue(self, provider: str | None) -> list[IssuedAddress]:
         """One fresh ``<uuid4>@<label>.<lab domain>`` per lab server, remembered on disk."""
-        now = _iso(datetime.now(timezone.utc))
+        now = utc_iso(datetime.now(timezone.utc))
         fresh = [IssuedAddress(f"{uuid.uuid4()}@{label}.{self.lab_domain}", label, now, provider)
                  for label in SERVER_LABELS]
         with self._lock, self.issued_file.open("a") as handle:

@@ -17,7 +17,7 @@ from collectors.lab_ingest.formats import FORMATS
 from collectors.lab_ingest.http_log import LAB_NGINX_LOG_FORMAT, HttpRequest
 from collectors.lab_ingest.http_log import parse_lines as parse_access_log_lines
 from collectors.lab_ingest.ledger import LedgerEntry, append_ledger_csv, make_addresses
-from collectors.lab_ingest.normalize import address_uuid, lab_label, normalize_address, normalize_message_id
+from collectors.lab_ingest.normalize import address_uuid, lab_label, normalize_address, normalize_message_id, utc_iso
 from collectors.lab_ingest.postfix_fast import AVAILABLE as COMPILED_READER_AVAILABLE
 from collectors.lab_ingest.recorder import RecordedMessage
 from collectors.lab_ingest.recorder import parse as parse_recorder_lines
@@ -45,4 +45,5 @@ __all__ = [
     "parse_access_log_lines",
     "parse_post_log",
     "parse_recorder_lines",
+    "utc_iso",
 ]

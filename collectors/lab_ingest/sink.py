@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from collectors.lab_ingest.postfix_log import row_key
 from collectors.lab_ingest.records import Quarantined
+from collectors.rfc import storable_text
 from collectors.store import Run, transaction
 
 UTC = dt.timezone.utc
@@ -33,10 +34,6 @@ BATCH_ROWS = 10_000
 QUARANTINE_BATCH_BYTES = 16 << 20
 QUARANTINE_COLUMNS = ("quarantine_key", "source", "position", "raw", "reason")
 
-
-def storable_text(text: str) -> str:
-    """``text`` as valid UTF-8 can hold it: a lone surrogate written as its escape."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 # The high-volume tables have no index (003_lab.sql): they are deduplicated by an anti join
 # on the key within the batch's time window, on this column. Every key covers that time,

@@ -8,7 +8,7 @@ in decoded JSON: a lone surrogate, or a number beyond ``MAX_EXACT_INTEGER`` (2**
 """
 
 from collectors.rfc.findings import Finding, has_errors
-from collectors.rfc.ijson import MAX_EXACT_INTEGER, ijson_violation
+from collectors.rfc.ijson import MAX_EXACT_INTEGER, ijson_violation, storable_text
 from collectors.rfc.mx_match import classify_mismatch, mx_matches
 from collectors.rfc.sts_policy import StsPolicy, parse_sts_policy
 from collectors.rfc.sts_record import StsRecord, parse_sts_record
@@ -39,4 +39,5 @@ __all__ = [
     "parse_tlsrpt_record",
     "parse_tlsrpt_report",
     "report_part_rank",
+    "storable_text",
 ]

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["MAX_EXACT_INTEGER", "ijson_violation"]
+__all__ = ["MAX_EXACT_INTEGER", "ijson_violation", "storable_text"]
 
 # RFC 7493 section 2.2: integers beyond IEEE 754 double precision's exact range are not
 # interoperable; [-(2**53)+1, (2**53)-1] is the range every I-JSON reader holds exactly.
@@ -22,8 +22,9 @@ MAX_EXACT_INTEGER = 2**53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _printable(text: str) -> str:
-    """``text`` with any surrogate written as its escape, so a message stays valid UTF-8."""
+def storable_text(text: str) -> str:
+    """``text`` with any lone surrogate written as its escape: valid UTF-8, so a message or a
+    reason that quotes hostile input can be stored."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -62,7 +63,7 @@ def ijson_violation(document: Any) -> str | None:
             problem = None
             for key, item in value.items():
                 problem = problem or _text_violation(str(key), f"a key of {where}")
-                stack.append((item, f"{where}.{_printable(str(key)[:40])}"))
+                stack.append((item, f"{where}.{storable_text(str(key)[:40])}"))
         elif isinstance(value, list):
             problem = None
             stack.extend((item, f"{where}[{index}]") for index, item in enumerate(value))

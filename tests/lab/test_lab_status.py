@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -16,22 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import recorder_line
+from support import free_port, recorder_line
 
 LAB = "audit.lab.test"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def service(tmp_path: Path):
     token = secrets.token_hex(16)
     (tmp_path / "token").write_text(token + "\n")
-    port = _free_port()
+    port = free_port()
     ready = tmp_path / "ready"
     proc = subprocess.Popen([sys.executable, "-m", "collectors.cli", "lab", "serve-status", "--lab-domain", LAB,
                              "--received", str(tmp_path / "received.jsonl"),

@@ -22,6 +22,7 @@ from collectors.lab.certs import issue_files
 from collectors.lab.templates import template_path
 from collectors.lab_ingest import parse_post_log
 from collectors.testbed.pki import Pki
+from support import free_port
 
 pytestmark = pytest.mark.servers
 
@@ -41,17 +42,11 @@ REPORT = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_receiver(tmp: Path, *extra: str):
     """Start the receiver on a free port with ``extra`` options; (process, url, CA bundle, output)."""
     pki = Pki.open(tmp / "pki")
     tls = issue_files(pki, tmp / "certs", "tlsrpt", "tlsrpt.audit.lab.test")
-    port = _free_port()
+    port = free_port()
     output, ready = tmp / "posts.jsonl", tmp / "ready"
     proc = subprocess.Popen([sys.executable, str(template_path("tlsrpt/mtasts-tlsrpt-receiver")),
                              "--listen", "127.0.0.1", "--port", str(port), "--cert", str(tls.cert_file),
@@ -187,7 +182,7 @@ def test_the_output_never_grows_past_its_budget(tmp_path):
 
 
 def test_behind_a_proxy_it_speaks_plain_http_and_takes_the_proxy_s_client_address(tmp_path):
-    port = _free_port()
+    port = free_port()
     output, ready = tmp_path / "posts.jsonl", tmp_path / "ready"
     proc = subprocess.Popen([sys.executable, str(template_path("tlsrpt/mtasts-tlsrpt-receiver")),
                              "--listen", "127.0.0.1", "--port", str(port), "--plain",
