@@ -30,6 +30,17 @@ def test_ingest_fails_when_a_named_file_is_not_recognised(tmp_path):
     assert _run("ingest", str(folder), "--db", db).returncode == 0   # found in a folder: not named
 
 
+def test_an_empty_evidence_file_is_said_not_refused(tmp_path):
+    """A receiver's output before its first report is empty: no format to recognise, no
+    evidence lost; the command says so and succeeds."""
+    empty = tmp_path / "tlsrpt-posts.jsonl"
+    empty.write_bytes(b"")
+    done = _run("ingest", str(empty), "--db", str(tmp_path / "db.duckdb"))
+    assert done.returncode == 0, done.stderr
+    assert "empty file: no evidence in it yet" in done.stdout and "quarantined: 0\n" in done.stdout
+    assert "not recognised" not in done.stderr
+
+
 def test_parquet_is_not_written_to_a_terminal(tmp_path):
     db = str(tmp_path / "db.duckdb")
     assert _run("db", "init", "--db", db).returncode == 0

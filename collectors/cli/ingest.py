@@ -121,7 +121,7 @@ def _refuse_unrecognised(paths: list[Path], summary) -> int:  # type: ignore[no-
     for it by name and got nothing from it."""
     named = {p.resolve() for p in paths if p.is_file()}
     missed = [f.source_name for f in summary.files
-              if f.format is None and Path(f.source_name).resolve() in named]
+              if f.format is None and f.status != "empty" and Path(f.source_name).resolve() in named]
     if not missed:
         return 0
     print(f"mtasts: error: not recognised as lab evidence: {', '.join(missed)} (kept in quarantine; "

@@ -231,10 +231,18 @@ def _service_files(plan: DeployPlan, names: LabNames) -> dict[str, str]:
 
 
 def _collect_script(plan: DeployPlan) -> str:
-    lines = [f'rsync -av "$host:{source}" "$dest/{target}"' for source, target in evidence_paths(plan).items()]
+    """rsync every evidence file home; one the lab has not written yet (no message or report
+    so far) is named, not an error, so the evidence can be pulled at any time."""
+    sources = evidence_paths(plan)
+    lines = [f'rsync -av --ignore-missing-args "$host:{source}" "$dest/{target}"' for source, target in sources.items()]
+    expected = " ".join(f'"$dest/{target}"' for target in sources.values() if not target.endswith("/"))
     return ("#!/bin/sh\n# Copy the lab's evidence home (rendered by `mtasts lab render`; the same paths the\n"
             "# lab's files write to). Usage: collect-evidence.sh LABHOST DEST\nset -eu\n"
             'host=$1 dest=$2\nmkdir -p "$dest/postfix"\n' + "\n".join(lines) + "\n"
+            f"for file in {expected}; do\n"
+            '    [ -e "$file" ] || echo "not on $host yet (nothing recorded so far): ${file##*/}" >&2\n'
+            "done\n"
+            'ls "$dest"/postfix/*.log >/dev/null 2>&1 || echo "no Postfix logs on $host: is the lab installed?" >&2\n'
             'echo "now: mtasts ingest $dest/postfix/*.log $dest/*.log $dest/*.jsonl LEDGER NOTICES..."\n')
 
 

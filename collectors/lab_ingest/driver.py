@@ -56,7 +56,7 @@ class FileOutcome:
 
     source_name: str
     format: str | None
-    status: str                       # complete | resumed | skipped | truncated | failed
+    status: str                       # complete | resumed | skipped | truncated | empty | failed
     lines: int
     added: dict[str, int]
     quarantined: int
@@ -185,6 +185,12 @@ class Ingester:
             sink.flush()
             return FileOutcome(str(path), None, "failed", 0, {}, 1, reason)
         fmt = REGISTRY.get(name) if name is not None else None
+        if fmt is None and path.is_file() and path.stat().st_size == 0:
+            # No bytes, no evidence of any format (a TLS-RPT receiver's output before its first
+            # report): nothing to read and nothing to keep; said, not quarantined.
+            sha, size = file_fingerprint(path)
+            return FileOutcome(str(path), None, "empty", 0, {}, 0, "empty file: no evidence in it yet",
+                               sha256=sha, bytes=size)
         if fmt is None:
             sink.quarantine("unknown", Quarantined(str(path), linesource.head_bytes(path), "format not recognised "
                                                    "(use --format to say what it is)"))

@@ -1,7 +1,7 @@
 """The checklist of ``mtasts lab verify`` (collectors.lab.verify), from crawl rows as the
 crawler writes them: every check passes on the design, and each deviation fails exactly its
 own line with what was found. The rows' shape is the crawl's (observe.py); the run against
-real servers is tests/lab/test_lab_verify.py."""
+real servers is tests/lab/test_lab_separate_hosts.py."""
 
 from __future__ import annotations
 
