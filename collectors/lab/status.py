@@ -131,6 +131,13 @@ class RateLimiter:
                 self._seen = {c: ts for c, ts in self._seen.items() if ts and now - ts[-1] < 60}
             return True
 
+    def retry_after(self, client: str) -> int:
+        """Whole seconds until ``client`` may ask again (for a 429's Retry-After)."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._seen.get(client, []) if now - t < 60]
+        return max(1, int(60 - (now - recent[0])) + 1) if len(recent) >= self.per_minute else 1
+
 
 class StatusService:
     """Issues test addresses (with the token) and answers for them (anyone who knows one)."""
@@ -181,9 +188,11 @@ def _handler(service: StatusService, limiter: RateLimiter, behind_proxy: bool) -
             forwarded = self.headers.get("X-Real-IP") if behind_proxy else None
             return forwarded or self.client_address[0]
 
-        def _send(self, status: int, body: object) -> None:
+        def _send(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body, indent=1).encode() + b"\n"
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
@@ -193,7 +202,9 @@ def _handler(service: StatusService, limiter: RateLimiter, behind_proxy: bool) -
         def _allowed(self) -> bool:
             if limiter.allow(self._client()):
                 return True
-            self._send(HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many requests; try again in a minute"})
+            wait = limiter.retry_after(self._client())
+            self._send(HTTPStatus.TOO_MANY_REQUESTS, {"error": f"too many requests; try again in {wait} s"},
+                       {"Retry-After": str(wait)})
             return False
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's names

@@ -11,7 +11,8 @@ driven through the guide's own steps (docs/lab-deploy.md):
   real opportunistic one (Postfix), each the lab's own sender profile, from its own address.
 
 ``mtasts lab verify`` passes its checklist and names what is broken. The senders send two
-rounds to addresses made by ``mtasts lab addresses``; the rendered ``collect-evidence.sh``
+rounds, to addresses made by ``mtasts lab addresses`` and issued by the lab's live view
+(``mtasts lab watch --issue``), which then shows what arrived; the rendered ``collect-evidence.sh``
 copies the evidence off the lab host; ``mtasts ingest`` reads it as section 7 says, and
 ``provider_behaviour`` has the local lab's rows (the committed sample's) for both senders.
 
@@ -338,23 +339,38 @@ def _behaviour(db: Path) -> list[tuple]:
                            "ORDER BY provider, server_label", [ENFORCING, OPPORTUNISTIC]).fetchall()
 
 
-def _send_rounds(d: Deployment, ledger: Path) -> int:
-    """Each sender: ``mtasts lab addresses`` (the ledger), then one message per address,
-    submitted to the sender as its user's mail client would. Returns the messages sent."""
-    sent = 0
-    for _ in range(ROUNDS):
+def _watch(d: Deployment, *args: str) -> subprocess.CompletedProcess:
+    """``mtasts lab watch`` from the DNS host (the researcher's machine: it resolves the lab's
+    names and reaches the policy host through the routed links)."""
+    return _mtasts("lab", "watch", "--lab", f"https://tlsrpt.audit.{BASE}", "--ca-bundle", str(d.world.ca_bundle),
+                   "--once", *args, netns=d.hub)
+
+
+def _send_rounds(d: Deployment, ledger: Path) -> dict[str, list[list[str]]]:
+    """Each sender, two rounds: the addresses of the first from ``mtasts lab addresses``, of the
+    second from the lab's live view (``mtasts lab watch --issue --ledger``), both recorded in
+    the ledger (section 6); one message per address, submitted to the sender as its user's
+    mail client would. Returns each sender's addresses, round by round."""
+    sent: dict[str, list[list[str]]] = {name: [] for name in d.senders}
+    for number in range(ROUNDS):
         for profile_name, sender in d.senders.items():
             account = builtin_profile(profile_name).from_address(LabNames(BASE))
-            made = _mtasts("lab", "addresses", "--provider", profile_name, "--account", account,
-                           "--lab-domain", f"audit.{BASE}", "--ledger", str(ledger), "--no-ingest")
+            if number == 0:
+                made = _mtasts("lab", "addresses", "--provider", profile_name, "--account", account,
+                               "--lab-domain", f"audit.{BASE}", "--ledger", str(ledger), "--no-ingest")
+                addresses = [line.split("\t")[1] for line in made.stdout.splitlines() if "\t" in line]
+            else:
+                made = _watch(d, "--issue", "--token-file", d.plan.status_token_file, "--provider", profile_name,
+                              "--account", account, "--ledger", str(ledger))
+                addresses = [line.strip() for line in made.stdout.splitlines() if line.startswith("  ") and "@" in line
+                             and " " not in line.strip()]
             assert made.returncode == 0, made.stderr
-            addresses = [line.split("\t")[1] for line in made.stdout.splitlines() if "\t" in line]
             assert len(addresses) == 6, made.stdout
             items = [Outgoing(account, to, new_message_id(account.split("@")[1]), f"separate hosts, to {to[-20:]}")
                      for to in addresses]
             results = submit(sender.host, sender.address, 25, items)
             assert all(r.accepted for r in results), results
-            sent += len(results)
+            sent[profile_name].append(addresses)
     return sent
 
 
@@ -377,7 +393,8 @@ def test_real_senders_on_their_own_hosts_give_the_local_labs_provider_behaviour(
     assert early.returncode == 0, early.stdout + early.stderr
     assert "not on " in early.stderr and "yet (nothing recorded so far): received.jsonl" in early.stderr
     assert (researcher / "early" / "tlsrpt-posts.jsonl").read_bytes() == b""   # the receiver's, from its start
-    sent = _send_rounds(d, ledger)
+    addresses = _send_rounds(d, ledger)
+    sent = sum(len(batch) for rounds in addresses.values() for batch in rounds)
     # Every message a sender may deliver arrives (the enforcing one refuses B and D, RFC 8461
     # section 5); each refused one has been tried and deferred at least once.
     received = Path(d.plan.data_directory) / "received.jsonl"
@@ -391,6 +408,21 @@ def test_real_senders_on_their_own_hosts_give_the_local_labs_provider_behaviour(
     logs = tuple(s.postfix.log_file for s in d.senders.values()) + (
         d.root / f"{ENFORCING}-mta-sts-daemon.log", Path(d.plan.log_directory) / "postfix-a.log")
     _wait("every deliverable message received", settled, timeout=60, logs=logs)
+
+    # The live view (section 6) shows the enforcing sender's second round as the evidence has
+    # it: A, C, E (with TLS) and F arrived from its address, B and D nothing.
+    watched = _watch(d, *addresses[ENFORCING][1])
+    assert watched.returncode == 0, watched.stderr
+    table = watched.stdout
+    enforcing = SENDER_ADDRESSES[ENFORCING][0]
+    for label in "ACEF":
+        assert f"  {label}  arrived " in table and f"[{enforcing}]" in table, table
+    for label in "BD":
+        assert f"  {label}  nothing arrived yet" in table, table
+    assert f"  A  arrived " in table and " TLSv1.3 " in table
+    # Its resolver fetched every policy for the first round and has them cached (RFC 8461
+    # section 5.1; max_age a day): no fetch since these addresses were issued.
+    assert "policy fetched" not in table
 
     evidence = researcher / "evidence"
     collected = _collect(d, evidence)

@@ -92,11 +92,25 @@ def test_arrivals_and_fetches_for_issued_addresses_only(service) -> None:
 
 def test_watch_can_issue_and_each_client_is_rate_limited(service) -> None:
     url, token, folder = service
+    ledger = folder / "ledger.csv"
     watched = subprocess.run([sys.executable, "-m", "collectors.cli", "lab", "watch", "--lab", url, "--once",
-                              "--issue", "--token-file", str(folder / "token")],
+                              "--issue", "--token-file", str(folder / "token"), "--provider", "gmail",
+                              "--account", "You@Gmail.com", "--ledger", str(ledger)],
                              capture_output=True, text=True, timeout=60)
     assert watched.returncode == 0, watched.stderr
     assert watched.stdout.count("nothing arrived yet") == 6
-    answers = [httpx.get(f"{url}/v1/status/x@a.{LAB}").status_code for _ in range(45)]
-    assert 429 in answers and set(answers) == {404, 429}
+    # The issued addresses are in the ledger, as `mtasts lab addresses` records its own.
+    rows = ledger.read_text().splitlines()
+    assert rows[0] == "provider,sent_at,from,to,message_id" and len(rows) == 7
+    issued = [line.strip() for line in watched.stdout.splitlines() if line.startswith("  ") and "@" in line
+              and " " not in line.strip()]
+    assert sorted(row.split(",")[3] for row in rows[1:]) == sorted(issued)
+    assert all(row.startswith("gmail,") and ",you@gmail.com," in row for row in rows[1:])
+    answers = [httpx.get(f"{url}/v1/status/x@a.{LAB}") for _ in range(45)]
+    assert {a.status_code for a in answers} == {404, 429}
+    refused = next(a for a in answers if a.status_code == 429)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 61   # when this client may ask again
     assert json.loads(httpx.get(f"{url}/v1/status/x").text)["error"].startswith("too many")
+    ledger_alone = subprocess.run([sys.executable, "-m", "collectors.cli", "lab", "watch", "--lab", url, "--once",
+                                   "--ledger", str(ledger), "x@a.lab.test"], capture_output=True, text=True, timeout=60)
+    assert ledger_alone.returncode == 2 and "--ledger records issued addresses" in ledger_alone.stderr
