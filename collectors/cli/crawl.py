@@ -52,7 +52,7 @@ def _rate(value: str) -> float:
     return n
 
 
-def add_network_options(p: argparse.ArgumentParser) -> None:
+def add_network_options(p: argparse.ArgumentParser, *, probe_option: bool = True) -> None:
     """How to reach the network: the flags 'mtasts crawl' and 'mtasts check' share."""
     p.add_argument("--resolver", metavar="IP[:PORT]",
                    help="recursive (validating) resolver to ask (default: resolv.conf's nameserver)")
@@ -63,6 +63,8 @@ def add_network_options(p: argparse.ArgumentParser) -> None:
                    help="total bound of one policy fetch or SMTP probe (default 10)")
     p.add_argument("--dns-timeout", type=_seconds, metavar="SECONDS",
                    help="per-attempt DNS timeout; 3 attempts (default 2)")
+    if not probe_option:   # a command that always probes
+        return
     p.add_argument("--probe-smtp", action="store_true", default=None,
                    help="also probe each distinct MX host once: EHLO, STARTTLS, certificate, QUIT")
 

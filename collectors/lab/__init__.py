@@ -16,7 +16,8 @@ profiles; a local lab runs in namespace ``DEFAULT_NETNS`` with its files under
 :class:`StatusService` is the lab host's live view of arrivals (:func:`serve_status`), read
 from an :class:`EvidenceIndex` of the evidence files. :func:`verify` checks a deployment's
 observations against the plan it was rendered from (``PLAN_FILE``, :func:`plan_json`,
-:func:`load_plan`; one :class:`Check` a line); :func:`lab_domains` are the plan's domains.
+:func:`load_plan`; one :class:`Check` a line); :func:`lab_domains` are the plan's domains and
+:func:`server_address` each server's address in it.
 """
 
 from collectors.lab.deploy import DeployPlan, render_deployment
@@ -26,11 +27,11 @@ from collectors.lab.processes import LabError
 from collectors.lab.status import EvidenceIndex, StatusService
 from collectors.lab.status import serve as serve_status
 from collectors.lab.templates import TemplateError
-from collectors.lab.verify import PLAN_FILE, Check, lab_domains, load_plan, plan_json, verify
+from collectors.lab.verify import PLAN_FILE, Check, lab_domains, load_plan, plan_json, server_address, verify
 
 __all__ = [
     "BUILTIN_PROFILES", "DEFAULT_NETNS", "DEFAULT_WORKDIR", "DeployPlan", "EvidenceIndex", "EvidencePaths", "Lab",
     "LabError", "LabNames", "LabState", "QueueTimers", "SERVERS", "SenderProfile", "ServerSpec", "StatusService",
     "TemplateError", "render_deployment", "serve_status", "PLAN_FILE", "Check", "lab_domains", "load_plan",
-    "plan_json", "verify",
+    "plan_json", "server_address", "verify",
 ]

@@ -252,7 +252,8 @@ def _install_text(plan: DeployPlan, files: dict[str, str]) -> str:
     return ("# Where each rendered file goes on the lab host\n\n"
             "Rendered by `mtasts lab render`; `sh install.sh` (as root, from this folder) does exactly this.\n"
             f"The zone (`dns/audit.{plan.base}.zone`) goes to your DNS; `collect-evidence.sh` runs on your own\n"
-            "machine.\n\n| rendered file | on the lab host | mode |\n|---|---|---|\n" + rows)
+            "machine, and so does `mtasts lab verify plan.json`, which checks the deployment against this plan\n"
+            "(`plan.json`, written beside these files; docs/lab-deploy.md, the closing checklist).\n\n| rendered file | on the lab host | mode |\n|---|---|---|\n" + rows)
 
 
 def _install_script(plan: DeployPlan, files: dict[str, str]) -> str:

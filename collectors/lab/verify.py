@@ -34,9 +34,11 @@ class Check:
     what: str        # e.g. "MX", "_mta-sts TXT"
     ok: bool
     found: str       # what was observed (and, on failure, what was expected)
+    advisory: bool = False   # advice, not the design: a miss is a WARN and fails nothing
 
     def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'} {self.label.upper()} {self.what:<16} {self.found}"
+        state = "OK  " if self.ok else ("WARN" if self.advisory else "FAIL")
+        return f"{state} {self.label.upper()} {self.what:<16} {self.found}"
 
 
 def plan_json(plan: DeployPlan) -> str:
@@ -164,14 +166,51 @@ def _smtp_tls(server: ServerSpec, mx_host: str, row: dict[str, Any] | None) -> C
     return Check(server.label, "SMTP TLS", ok, facts + ("" if ok else f" (expected {expected}: {server.description})"))
 
 
+def server_address(plan: DeployPlan, server: ServerSpec) -> str:
+    """The address the plan gives a receiving server (C: its IPv6 address)."""
+    return plan.receiver_c_v6 if server.ipv6_only else plan.receivers_v4[server.label]
+
+
+def plaintext_mail_check(server: ServerSpec, reply: tuple[int, str] | str) -> Check:
+    """E requires TLS (``smtpd_tls_security_level = encrypt``): MAIL FROM without STARTTLS
+    must be refused with 530 (RFC 3207 section 4). ``reply`` is the server's answer to
+    ``MAIL FROM:<>`` sent in the clear, or why there was none."""
+    if isinstance(reply, str):
+        return Check(server.label, "TLS required", False, f"no answer to MAIL without STARTTLS: {reply}")
+    code, text = reply
+    ok = code == 530
+    return Check(server.label, "TLS required", ok, f"MAIL without STARTTLS answered {code} {text[:80]}"
+                 + ("" if ok else " (expected 530: smtpd_tls_security_level = encrypt)"))
+
+
+def ptr_check(plan: DeployPlan, server: ServerSpec, found: list[str] | str) -> Check:
+    """Reverse DNS of the server's address (docs/lab-deploy.md section 1): advice, since only
+    some senders look at it; ``found`` is the PTR names, or why there were none."""
+    names = LabNames(plan.base)
+    expected = names.mx_host(server.label)
+    address = server_address(plan, server)
+    if isinstance(found, str):
+        return Check(server.label, "PTR", False, f"{address}: {found} (set it to {expected})", advisory=True)
+    shown = [n.rstrip(".").lower() for n in found]
+    ok = shown == [expected]
+    return Check(server.label, "PTR", ok, f"{address} -> {', '.join(shown) or 'none'}"
+                 + ("" if ok else f" (set it to {expected})"), advisory=not ok)
+
+
 def verify(plan: DeployPlan, observations: dict[str, dict[str, Any]], policies: dict[str, dict[str, Any]],
-           probes: dict[str, dict[str, Any]]) -> list[Check]:
+           probes: dict[str, dict[str, Any]], plaintext_replies: dict[str, tuple[int, str] | str] | None = None,
+           ptr: dict[str, list[str] | str] | None = None) -> list[Check]:
     """Every check of the deployment: rows keyed by domain (observations, policies) and by MX host
-    (probes)."""
+    (probes); the TLS-required server's answer to MAIL in the clear and the PTR names of each
+    server's address, keyed by label, when they were asked."""
     names = LabNames(plan.base)
     out: list[Check] = []
     for server in SERVERS:
         domain = names.domain(server.label)
         out += verify_server(plan, server, observations.get(domain), policies.get(domain),
                              probes.get(names.mx_host(server.label)))
+        if server.tls == "required" and plaintext_replies is not None:
+            out.append(plaintext_mail_check(server, plaintext_replies.get(server.label, "not asked")))
+        if ptr is not None:
+            out.append(ptr_check(plan, server, ptr.get(server.label, "not asked")))
     return out

@@ -462,7 +462,12 @@ def test_verify_passes_on_the_deployment_as_rendered_and_names_what_is_broken(de
     good = _verify(d, d.out / PLAN_FILE)
     lines = good.stdout.splitlines()
     assert good.returncode == 0, good.stdout + good.stderr
-    assert sum(line.startswith("OK ") for line in lines) == 36, good.stdout  # six checks per server
+    # six checks per server, and E's refusal of MAIL without STARTTLS; no PTR records here: advice
+    assert sum(line.startswith("OK ") for line in lines) == 37, good.stdout
+    assert "E TLS required     MAIL without STARTTLS answered 530 " in good.stdout
+    assert sum(line.startswith("WARN") and " PTR " in line for line in lines) == 6, good.stdout
+    assert "WARN A PTR              192.0.2.11: no PTR record (set it to mx.a.audit.verify.test)" in good.stdout
+    assert lines[-1] == "37 of 37 checks passed; 6 warnings (advice)"
     assert "C AAAA, no A       fd00:77::13" in good.stdout
     assert "D SMTP TLS         STARTTLS, certificate refused (self_signed: " in good.stdout
     assert "for wrong-name.invalid" in good.stdout

@@ -116,3 +116,31 @@ def test_a_bad_plan_is_refused_with_one_line(tmp_path: Path, capsys, text: str, 
     assert main(["lab", "verify", str(plan), "--resolver", "127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert reason in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_tls_required_server_must_refuse_mail_in_the_clear() -> None:
+    observations, policies, probes = _as_designed()
+    ptr = {s.label: [f"{NAMES.mx_host(s.label)}."] for s in SERVERS}
+    refused = verify(PLAN, observations, policies, probes, {"e": (530, "5.7.0 Must issue a STARTTLS command first")}, ptr)
+    assert all(c.ok for c in refused) and len(refused) == 6 * 6 + 1 + 6
+    (e_line,) = [c.line() for c in refused if c.what == "TLS required"]
+    assert e_line.startswith("OK   E TLS required     MAIL without STARTTLS answered 530 5.7.0")
+    accepted = verify(PLAN, observations, policies, probes, {"e": (250, "2.1.0 Ok")}, ptr)
+    assert [c.line() for c in accepted if not c.ok] == [
+        "FAIL E TLS required     MAIL without STARTTLS answered 250 2.1.0 Ok "
+        "(expected 530: smtpd_tls_security_level = encrypt)"]
+    silent = verify(PLAN, observations, policies, probes, {"e": "TimeoutError: timed out"}, ptr)
+    assert [c.what for c in silent if not c.ok] == ["TLS required"]
+
+
+def test_a_missing_or_other_ptr_is_advice_not_a_failure() -> None:
+    observations, policies, probes = _as_designed()
+    ptr = {s.label: [f"{NAMES.mx_host(s.label)}."] for s in SERVERS}
+    ptr["a"], ptr["c"] = "no PTR record", ["host-198-51-100-11.provider.example."]
+    checks = verify(PLAN, observations, policies, probes, {"e": (530, "5.7.0")}, ptr)
+    warned = [c for c in checks if not c.ok]
+    assert [c.line() for c in warned] == [
+        "WARN A PTR              198.51.100.11: no PTR record (set it to mx.a.audit.example.org)",
+        "WARN C PTR              2001:db8::13 -> host-198-51-100-11.provider.example (set it to mx.c.audit.example.org)"]
+    assert all(c.advisory for c in warned)
+    assert [c.line() for c in checks if c.what == "PTR" and c.ok][0] == "OK   B PTR              198.51.100.12 -> mx.b.audit.example.org"
