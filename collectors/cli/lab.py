@@ -370,7 +370,8 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
         description="Render the lab's templates for a deployment on real hosts (docs/lab-deploy.md): "
                     "the zone audit.BASE, the main.cf/master.cf/aliases.regexp of receivers A-F, the "
                     "policies (CRLF), the nginx site of the policy server and TLS-RPT endpoint, the "
-                    "receiver's systemd unit, a certbot deploy hook, INSTALL.md and install.sh (where each "
+                    "systemd units of the TLS-RPT receiver and the live view, the recorder and receiver "
+                    "programs, a certbot deploy hook, INSTALL.md and install.sh (where each "
                     "file goes), collect-evidence.sh and plan.json (what 'mtasts lab verify' checks a deployment "
                     "against), into OUT. Installs nothing.")
     p.add_argument("--base", required=True, metavar="DOMAIN", help="your base domain: the lab is audit.DOMAIN")
@@ -382,6 +383,10 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nameserver4", metavar="IPV4", help="your name server, if you serve the zone yourself")
     p.add_argument("--policy-id", metavar="ID", help="the _mta-sts record's id (default: today, YYYYMMDD)")
     p.add_argument("--serial", type=int, help="the zone serial (default: today, YYYYMMDD01)")
+    p.add_argument("--tlsa", metavar="HEX",
+                   help="TLSA 3 1 1 data of the MX hosts' key (hex SHA-256 of its SubjectPublicKeyInfo): "
+                        "keeps the TLSA records for DANE senders; only in a DNSSEC-signed zone, and only if "
+                        "renewals keep the key (certbot --reuse-key)")
     p.add_argument("--acme-live", default="/etc/letsencrypt/live", metavar="DIR",
                    help="where certbot keeps certificates (default /etc/letsencrypt/live)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write into (created)")
@@ -396,7 +401,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     plan = DeployPlan(base=args.base.rstrip(".").lower(),
                       receivers_v4={label: getattr(args, f"{label}4") for label in "abdef"},
                       receiver_c_v6=args.c6, policy_v4=args.policy4, tlsrpt_v4=args.tlsrpt4,
-                      nameserver_v4=args.nameserver4, acme_live=args.acme_live, **extra)
+                      nameserver_v4=args.nameserver4, acme_live=args.acme_live,
+                      tlsa_association=args.tlsa.lower() if args.tlsa else None, **extra)
     problems = plan.problems()
     if problems:
         raise CliError("; ".join(problems))

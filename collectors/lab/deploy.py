@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from collectors.lab import configs
 from collectors.lab.configs import TlsFiles
 from collectors.lab.design import SERVERS, LabNames, LocalAddresses
-from collectors.lab.templates import render
+from collectors.lab.templates import render, template_path
 
 # RFC 8461 section 3.1: id = 1*32(ALPHA / DIGIT)
 _POLICY_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -81,6 +81,8 @@ def _address_problems(what: str, address: str, version: int) -> list[str]:
     return []
 
 
+# The lab's own programs on the lab host (/usr/local/bin/<name>), from the repository's lab/.
+PROGRAMS = {"mtasts-recorder": "recorder/mtasts-recorder", "mtasts-tlsrpt-receiver": "tlsrpt/mtasts-tlsrpt-receiver"}
 RECEIVER_LISTEN = "127.0.0.1"     # the TLS-RPT receiver, behind nginx on the same host
 RECEIVER_PORT = 8443
 STATUS_PORT = 8444                 # the live view (`mtasts lab serve-status`), also on RECEIVER_LISTEN
@@ -107,6 +109,8 @@ def render_deployment(plan: DeployPlan) -> dict[str, str]:
       policy server and the TLS-RPT endpoint as a site of Debian's nginx (conf.d);
     * ``systemd/mtasts-tlsrpt-receiver.service``, ``systemd/mtasts-lab-status.service`` (the live
       view of arrivals), ``letsencrypt/mtasts-lab-reload.sh``;
+    * ``bin/mtasts-recorder``, ``bin/mtasts-tlsrpt-receiver``: the programs the receivers'
+      ``mailbox_command`` and the receiver's unit run (copies of ``lab/``, stdlib only);
     * ``collect-evidence.sh``: copies every evidence file ``mtasts ingest`` reads, from the
       very paths the other files write to.
     """
@@ -126,6 +130,7 @@ def render_deployment(plan: DeployPlan) -> dict[str, str]:
     files.update(_receiver_files(plan, names, addresses))
     files.update(_policy_files(plan, names))
     files.update(_service_files(plan, names))
+    files.update({f"bin/{name}": template_path(source).read_text() for name, source in PROGRAMS.items()})
     files["INSTALL.md"] = _install_text(plan, files)
     files["install.sh"] = _install_script(plan, files)
     return files
@@ -156,6 +161,8 @@ def install_map(plan: DeployPlan, rendered: list[str]) -> dict[str, Installed]:
             out[name] = Installed(f"/etc/systemd/system/{rest}")
         elif name == "letsencrypt/mtasts-lab-reload.sh":
             out[name] = Installed("/etc/letsencrypt/renewal-hooks/deploy/mtasts-lab-reload.sh", "0755")
+        elif top == "bin":
+            out[name] = Installed(f"/usr/local/bin/{rest}", "0755")
     return out
 
 
@@ -259,6 +266,10 @@ def _install_text(plan: DeployPlan, files: dict[str, str]) -> str:
 def _install_script(plan: DeployPlan, files: dict[str, str]) -> str:
     commands = "".join(f"install -D -m {where.mode} '{name}' '{where.destination}'\n"
                        for name, where in install_map(plan, list(files)).items())
+    user = plan.recorder_user
     return ("#!/bin/sh\n# Install the rendered lab files (rendered by `mtasts lab render`; see INSTALL.md).\n"
-            f'set -eu\ncd "$(dirname "$0")"\ninstall -d -m 0755 {plan.log_directory} {plan.data_directory}\n'
-            f"chown {plan.recorder_user}:{plan.recorder_user} {plan.data_directory}\n" + commands)
+            f'set -eu\ncd "$(dirname "$0")"\n'
+            "# The recorder's account: the receivers deliver to it, the TLS-RPT receiver and the live view run as it.\n"
+            f"id -u {user} >/dev/null 2>&1 || adduser --system --group --no-create-home --home /nonexistent {user}\n"
+            f"install -d -m 0755 {plan.log_directory} {plan.data_directory}\n"
+            f"chown {user}:{user} {plan.data_directory}\n" + commands)

@@ -128,3 +128,62 @@ def test_the_install_map_places_every_host_file_and_the_guide_names_only_rendere
     assert "/var/log/mtasts-lab/postfix-*.log" in (rendered / "collect-evidence.sh").read_text()
     assert "0.0.0.0" not in everything and "SupplementaryGroups" not in everything
     assert "../shared" not in guide and "audit-lab-access.log" not in guide
+
+
+# Paths the guide names that no rendered file holds, each for its reason.
+NOT_RENDERED = {
+    "/opt/mtasts/bin/pip": "installs the project itself on the lab host (section 6)",
+    "/opt/mtasts-exim4": "the local lab's Exim, on your own machine (Trying it locally first)",
+    "/var/tmp": "the sample's work directory, on your own machine",
+}
+
+
+def test_every_host_path_in_the_guide_is_one_the_render_writes_or_installs(rendered: Path) -> None:
+    """The guide only says where rendered files go and which commands to run: each absolute
+    path it names on the lab host is in a rendered file or is where one is installed."""
+    import re
+
+    from collectors.lab.deploy import DeployPlan, install_map
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "lab-deploy.md").read_text()
+    names = sorted(str(p.relative_to(rendered)) for p in rendered.rglob("*") if p.is_file())
+    plan = DeployPlan(base="example.org", receivers_v4=V4, receiver_c_v6="2001:db8::13", policy_v4="198.51.100.10")
+    everything = "\n".join((rendered / n).read_text() for n in names) + "\n".join(
+        where.destination for where in install_map(plan, names).values())
+    named = set(re.findall(r"(?<![\w.-])/(?:etc|var|srv|usr|opt|run)/[\w./@*-]*[\w*]", guide))
+    named = {p for p in named if "<" not in p}
+    assert named - NOT_RENDERED.keys(), "the guide names no host path at all?"
+    missing = sorted(p for p in named - NOT_RENDERED.keys() if p not in everything)
+    assert missing == [], missing
+    # Its programs are rendered and installed too, never copied from the repository by hand.
+    assert (rendered / "bin" / "mtasts-recorder").read_text().startswith("#!/usr/bin/env python3")
+    script = (rendered / "install.sh").read_text()
+    assert "install -D -m 0755 'bin/mtasts-recorder' '/usr/local/bin/mtasts-recorder'" in script
+    assert "id -u mtastslab >/dev/null 2>&1 || adduser --system" in script
+    assert "lab/recorder/mtasts-recorder" not in guide
+
+
+def test_the_guides_placeholder_values_for_server_a_are_the_rendered_ones(rendered: Path) -> None:
+    """Section 3's table, value by value, against what the render wrote for A (C, D)."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "lab-deploy.md").read_text()
+    table = guide.split("| placeholder | value for server A |", 1)[1].split("\n\n", 1)[0]
+    files = {label: "\n".join((rendered / f"postfix-{label}" / n).read_text()
+                              for n in ("main.cf", "aliases.regexp")) for label in "acd"}
+    concrete = {"A4": V4["a"], "C6": "2001:db8::13"}
+    checked = 0
+    for row in table.strip().splitlines()[1:]:
+        values = row.split("|")[2]
+        for value in re_values(values):
+            if value.startswith(".../") or value in ("A", "a"):   # an ellipsis; a label alone
+                continue
+            for placeholder, address in concrete.items():
+                value = value.replace(placeholder, address)
+            assert any(value in text for text in files.values()), (row, value)
+            checked += 1
+    assert checked >= 15
+
+
+def re_values(cell: str) -> list[str]:
+    import re
+
+    return re.findall(r"`([^`]+)`", cell)

@@ -47,7 +47,6 @@ from collectors.lab.dns import start_dns
 from collectors.lab.postfix import PostfixInstance
 from collectors.lab.processes import spawn, stop_pid
 from collectors.lab.submit import Outgoing, new_message_id, submit
-from collectors.lab.templates import template_path
 from collectors.lab.verify import PLAN_FILE, plan_json
 from collectors.report import import_sample
 from collectors.testbed import call_in
@@ -91,9 +90,9 @@ def _certificates(plan: DeployPlan, pki: Pki) -> None:
 
 def _receivers(plan: DeployPlan, files: dict[str, str], pki: Pki, root: Path) -> list[PostfixInstance]:
     """Receivers A-F from their rendered files, with the documented path prefix."""
-    recorder = root / "bin" / "mtasts-recorder"   # install.sh's /usr/local/bin/ (section 3)
+    recorder = root / "bin" / "mtasts-recorder"   # the rendered program, where install.sh's /usr/local/bin/ is
     recorder.parent.mkdir()
-    shutil.copyfile(template_path("recorder/mtasts-recorder"), recorder)
+    recorder.write_text(files["bin/mtasts-recorder"])
     recorder.chmod(0o755)
     instances = []
     for server in SERVERS:
