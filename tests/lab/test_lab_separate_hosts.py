@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -88,7 +89,7 @@ def _certificates(plan: DeployPlan, pki: Pki) -> None:
         (live / "privkey.pem").write_bytes(pki.leaf_key_pem())
 
 
-def _receivers(plan: DeployPlan, files: dict[str, str], pki: Pki, root: Path) -> list[PostfixInstance]:
+def _receivers(plan: DeployPlan, files: dict[str, str], root: Path) -> list[PostfixInstance]:
     """Receivers A-F from their rendered files, with the documented path prefix."""
     recorder = root / "bin" / "mtasts-recorder"   # the rendered program, where install.sh's /usr/local/bin/ is
     recorder.parent.mkdir()
@@ -107,11 +108,19 @@ def _receivers(plan: DeployPlan, files: dict[str, str], pki: Pki, root: Path) ->
                 text = text.replace(old, new)
             config[rel] = text
         inst.write_config(config)
-        if server.tls == "wrong_name":  # docs/lab-deploy.md section 2: openssl req -x509 ... wrong-name
-            (inst.config_directory / "wrong-name.pem").write_bytes(pki.issue("wrong-name.invalid", "self_signed"))
-            (inst.config_directory / "wrong-name.key").write_bytes(pki.leaf_key_pem())
+        if server.tls == "wrong_name":  # D's certificate, made by the guide's own command (section 2)
+            done = subprocess.run(shlex.split(_guide_command("openssl req -x509").replace(
+                f"/etc/{name}", str(inst.config_directory))), capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
         instances.append(inst)
     return instances
+
+
+def _guide_command(start: str) -> str:
+    """The command of docs/lab-deploy.md that begins with ``start``, its continued lines joined."""
+    guide = (REPO_ROOT / "docs" / "lab-deploy.md").read_text()
+    text = start + guide.split(start, 1)[1].split("\n```", 1)[0]
+    return text.replace("\\\n", " ")
 
 
 def _sh(*argv: str) -> None:
@@ -296,7 +305,7 @@ def deployment():
                                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}))
         procs.append(_hosts_resolver(name, world, root))
         stack.append(lambda: [(p.terminate(), p.wait(timeout=10)) for p in procs])
-        for inst in _receivers(plan, files, pki, root):
+        for inst in _receivers(plan, files, root):
             host = d.hosts[inst.name.removeprefix("postfix-")]
             inst.start(host)
             stack.append(lambda inst=inst, host=host: inst.stop(host))
