@@ -1,7 +1,7 @@
 """``mtasts lab addresses`` and ``mtasts lab sent``: the send ledger, for sends made by hand.
 
 ``addresses`` makes one fresh ``<uuid4>@<label>.<lab domain>`` test address per lab server
-(as the published lab did) and appends them, with the provider, the sending account and
+(as the published lab did; with ``--lab``, the lab's live view issues them) and appends them, with the provider, the sending account and
 the time, to the ledger CSV; ``sent`` appends one send made by hand. With ``--db`` the grown
 ledger is ingested at once (``mtasts ingest`` adds only the new rows).
 """
@@ -45,6 +45,11 @@ def add_addresses(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lab-domain", required=True, metavar="DOMAIN",
                    help="the lab's domain: addresses are <uuid>@<label>.DOMAIN")
     p.add_argument("--labels", default="abcdef", help="server labels (default: %(default)s)")
+    p.add_argument("--lab", metavar="URL",
+                   help="have the lab's live view issue them (e.g. https://tlsrpt.audit.example.org), so that "
+                        "'mtasts lab watch' can follow them; needs --token-file")
+    p.add_argument("--token-file", type=Path, metavar="FILE", help="the lab's token (with --lab)")
+    p.add_argument("--ca-bundle", metavar="PEM", help="trust this CA bundle for --lab (a test lab's private CA)")
     _ledger_options(p)
     p.set_defaults(func=_addresses)
 
@@ -81,10 +86,33 @@ def _addresses(args: argparse.Namespace) -> int:
     if not labels:
         raise CliError("--labels names no server label")
     entries = make_addresses(args.provider, args.account, args.lab_domain, labels)
+    if args.lab:
+        entries = _issued_by_the_lab(args, labels, entries)
     _record(args, entries)
     for e in entries:
         print(f"{e.server_label}\t{e.to_addr}")
     return 0
+
+
+def _issued_by_the_lab(args: argparse.Namespace, labels: list[str], made: list) -> list:
+    """The same ledger entries, with addresses the lab's status service issued instead of
+    local ones: the lab then answers for them (`mtasts lab watch`)."""
+    import dataclasses
+
+    from collectors.lab import LabError, StatusClient
+
+    if args.token_file is None:
+        raise CliError("--lab needs --token-file (the lab's token, docs/lab-deploy.md section 6)")
+    try:
+        issued = StatusClient(args.lab, args.ca_bundle).issue(args.token_file.read_text().strip(), args.provider)
+    except (LabError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    by_label = {address.rsplit("@", 1)[1].split(".", 1)[0]: address for address in issued}
+    domain = args.lab_domain.strip().strip(".").lower()
+    if any(not by_label.get(label, "").endswith(f"@{label}.{domain}") for label in labels):
+        raise CliError(f"{args.lab} issued {', '.join(issued)}: not one address per label under {domain}")
+    return [dataclasses.replace(e, to_addr=by_label[e.server_label],
+                                address_uuid=by_label[e.server_label].split("@", 1)[0]) for e in made]
 
 
 def _sent(args: argparse.Namespace) -> int:

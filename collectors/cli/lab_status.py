@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from collectors.cli.common import CliError
@@ -80,39 +76,9 @@ def add_watch(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_watch)
 
 
-# The lab answers each client 60 requests a minute (the status service and its nginx site):
-# a watch polls each address at most once a second on average, and waits when told to.
+# The lab answers each client 60 requests a minute: a watch polls each address at most
+# once a second on average.
 REQUESTS_PER_SECOND = 1.0
-RATE_LIMITED = (429, 503)       # 503: what nginx's limit_req answers unless told otherwise
-MAX_WAITS = 5
-
-
-def _request(url: str, context: ssl.SSLContext | None, *, data: bytes | None = None,
-             headers: dict[str, str] | None = None) -> dict:
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
-    for attempt in range(MAX_WAITS + 1):
-        try:
-            with urllib.request.urlopen(request, timeout=15, context=context) as response:
-                return json.loads(response.read(1024 * 1024))
-        except urllib.error.HTTPError as error:
-            detail = error.read(4096).decode("utf-8", "replace")
-            if error.code in RATE_LIMITED and attempt < MAX_WAITS:
-                time.sleep(_retry_after(error.headers.get("Retry-After"), attempt))
-                continue
-            raise CliError(f"{url}: HTTP {error.code}: {detail.strip()[:200]}") from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            raise CliError(f"{url}: {error}") from None
-    raise AssertionError("unreachable")
-
-
-def _retry_after(header: str | None, attempt: int) -> float:
-    """Seconds to wait before asking again: the server's Retry-After (RFC 9110 section
-    10.2.3, seconds form), else 2, 4, 8... seconds; never more than a minute."""
-    try:
-        seconds = float(header) if header else 2.0 ** (attempt + 1)
-    except ValueError:
-        seconds = 2.0 ** (attempt + 1)
-    return min(max(seconds, 0.5), 60.0)
 
 
 def _rows(status: dict) -> list[str]:
@@ -146,30 +112,34 @@ def _record_issued(ledger: Path, provider: str, account: str | None, addresses: 
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
+    from collectors.lab import LabError, StatusClient
+
     if args.ledger is not None and not (args.issue and args.provider):
         raise CliError("--ledger records issued addresses: it needs --issue and --provider")
-    context = ssl.create_default_context(cafile=args.ca_bundle) if args.lab.startswith("https:") else None
-    base = args.lab.rstrip("/")
+    client = StatusClient(args.lab, args.ca_bundle)
     addresses = list(args.addresses)
-    if args.issue:
-        if args.token_file is None:
-            raise CliError("--issue needs --token-file")
-        headers = {"Authorization": f"Bearer {args.token_file.read_text().strip()}"}
-        if args.provider:
-            headers["X-Provider"] = args.provider
-        issued = _request(f"{base}/v1/addresses", context, data=b"", headers=headers)["addresses"]
-        addresses += [entry["address"] for entry in issued]
-        if args.ledger is not None:
-            _record_issued(args.ledger, args.provider, args.account, [entry["address"] for entry in issued])
-        print("send one message to each:\n" + "\n".join(f"  {a}" for a in addresses), flush=True)
-    if not addresses:
-        raise CliError("no address to watch: give some, or --issue")
+    try:
+        if args.issue:
+            if args.token_file is None:
+                raise CliError("--issue needs --token-file")
+            issued = client.issue(args.token_file.read_text().strip(), args.provider)
+            addresses += issued
+            if args.ledger is not None:
+                _record_issued(args.ledger, args.provider, args.account, issued)
+            print("send one message to each:\n" + "\n".join(f"  {a}" for a in addresses), flush=True)
+        if not addresses:
+            raise CliError("no address to watch: give some, or --issue")
+        return _poll(client, addresses, args)
+    except LabError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _poll(client, addresses: list[str], args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     shown: list[str] = []
     deadline = time.monotonic() + args.until
     interval = max(args.interval, len(addresses) / REQUESTS_PER_SECOND)   # within the lab's rate
     while True:
-        table = [row for address in addresses
-                 for row in [address, *_rows(_request(f"{base}/v1/status/{address}", context))]]
+        table = [row for address in addresses for row in [address, *_rows(client.status(address))]]
         if table != shown:
             print(time.strftime("%H:%M:%S"), "\n".join(table), sep="\n", flush=True)
             shown = table
