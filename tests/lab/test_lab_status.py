@@ -114,3 +114,24 @@ def test_watch_can_issue_and_each_client_is_rate_limited(service) -> None:
     ledger_alone = subprocess.run([sys.executable, "-m", "collectors.cli", "lab", "watch", "--lab", url, "--once",
                                    "--ledger", str(ledger), "x@a.lab.test"], capture_output=True, text=True, timeout=60)
     assert ledger_alone.returncode == 2 and "--ledger records issued addresses" in ledger_alone.stderr
+
+
+def test_addresses_with_lab_are_issued_by_the_lab_and_recorded(service) -> None:
+    url, token, folder = service
+    ledger = folder / "addresses-ledger.csv"
+    cli = [sys.executable, "-m", "collectors.cli", "lab", "addresses", "--provider", "gmail", "--account",
+           "you@gmail.com", "--lab-domain", LAB, "--ledger", str(ledger), "--no-ingest", "--lab", url]
+    no_token = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert no_token.returncode == 2 and "--lab needs --token-file" in no_token.stderr
+    assert not ledger.exists()
+    made = subprocess.run([*cli, "--token-file", str(folder / "token"), "--labels", "ab"],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    printed = [line.split("\t") for line in made.stdout.splitlines()]
+    assert [label for label, _ in printed] == ["a", "b"]
+    rows = ledger.read_text().splitlines()[1:]
+    assert [row.split(",")[3] for row in rows] == [address for _, address in printed]
+    for _, address in printed:   # the lab answers for them: it issued them
+        assert httpx.get(f"{url}/v1/status/{address}").status_code == 200
+    issued = [json.loads(line) for line in (folder / "issued.jsonl").read_text().splitlines()]
+    assert {entry["provider"] for entry in issued} == {"gmail"}
