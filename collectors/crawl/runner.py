@@ -234,17 +234,18 @@ class CrawlStats:
     not_contacted: dict[str, int] = field(default_factory=dict)  # gate verdicts (host_unresponsive, host_busy)
 
     def add_counts(self, other: "CrawlStats") -> None:
-        """Count ``other``'s domains, hosts, queries, fetches and probes in this one (not its times)."""
+        """Count ``other``'s domains, hosts, queries, fetches, probes and hosts not contacted in
+        this one (not its times: shards on a cluster run side by side)."""
         for name in ("domains", "dns_queries", "tcp_queries", "policy_fetches", "smtp_probes", "hosts"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        for code, n in other.not_contacted.items():
+            self.not_contacted[code] = self.not_contacted.get(code, 0) + n
 
     def add(self, other: "CrawlStats") -> None:
         """Count ``other``'s work in this one (the seconds of both, as they ran one after the other)."""
         self.add_counts(other)
         self.seconds += other.seconds
         self.writer_seconds += other.writer_seconds
-        for code, n in other.not_contacted.items():
-            self.not_contacted[code] = self.not_contacted.get(code, 0) + n
         self.cpu_seconds += other.cpu_seconds
 
     @property

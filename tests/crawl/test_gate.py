@@ -148,3 +148,18 @@ def test_healthy_idle_addresses_are_forgotten() -> None:
 
     gate = asyncio.run(main())
     assert gate.tracked == [("198.51.100.1", 443)]
+
+
+def test_hosts_not_contacted_are_counted_across_shards_as_on_one_machine() -> None:
+    """A cluster adds its shards' counts (add_counts); the gate's verdicts are counts too, so
+    a distributed crawl's summary says how many were not contacted, as a single one does."""
+    from collectors.crawl.runner import CrawlStats
+
+    shards = [CrawlStats(domains=3, seconds=1.0, not_contacted={HOST_UNRESPONSIVE: 2}),
+              CrawlStats(domains=2, seconds=1.0, not_contacted={HOST_UNRESPONSIVE: 1, HOST_BUSY: 4})]
+    cluster, serial = CrawlStats(), CrawlStats()
+    for shard in shards:
+        cluster.add_counts(shard)
+        serial.add(shard)
+    assert cluster.not_contacted == serial.not_contacted == {HOST_UNRESPONSIVE: 3, HOST_BUSY: 4}
+    assert (cluster.domains, cluster.seconds, serial.seconds) == (5, 0.0, 2.0)
