@@ -172,7 +172,8 @@ class StatusService:
             return None
         self.index.refresh()
         domain = f"{entry.label}.{self.lab_domain}"
-        since = datetime.fromisoformat(entry.issued_at)
+        # The access log has whole seconds: a fetch in the second the address was issued counts.
+        since = datetime.fromisoformat(entry.issued_at).replace(microsecond=0)
         fetches = [f for f in self.index.fetches.get(domain, []) if datetime.fromisoformat(f.fetched_at) >= since]
         return {"address": entry.address, "server": entry.label, "issued_at": entry.issued_at,
                 "arrivals": [asdict(a) for a in self.index.arrivals.get(entry.address.split("@")[0], [])],

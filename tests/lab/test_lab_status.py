@@ -78,6 +78,19 @@ def test_arrivals_and_fetches_for_issued_addresses_only(service) -> None:
     assert set(status) == {"address", "server", "issued_at", "arrivals", "policy_fetches"}  # no content
     assert local in (folder / "issued.jsonl").read_text()
 
+    # The access log has whole seconds: a fetch in the very second the address was issued
+    # counts, one a second earlier does not.
+    from datetime import datetime, timedelta
+
+    issued_at = datetime.fromisoformat(issued[0]["issued_at"].replace("Z", "+00:00"))
+    nginx_time = "%d/%b/%Y:%H:%M:%S +0000"
+    with (folder / "policy-access.log").open("a") as log:
+        for moment, agent in ((issued_at - timedelta(seconds=1), "Before/1.0"), (issued_at, "SameSecond/1.0")):
+            log.write(f'mta-sts.a.{LAB} 192.0.2.32 - - [{moment.strftime(nginx_time)}] '
+                      f'"GET /.well-known/mta-sts.txt HTTP/1.1" 200 87 "-" "{agent}"\n')
+    agents = [f["user_agent"] for f in httpx.get(f"{url}/v1/status/{a_address}").json()["policy_fetches"]]
+    assert "SameSecond/1.0" in agents and "Before/1.0" not in agents
+
     # Addresses it did not issue, however well-formed, are unknown.
     assert httpx.get(f"{url}/v1/status/0f8fad5b-d9cb-469f-a165-70867728950e@a.{LAB}").status_code == 404
     assert httpx.get(f"{url}/v1/status/{local}@b.{LAB}").status_code == 404
