@@ -238,19 +238,29 @@ def _service_files(plan: DeployPlan, names: LabNames) -> dict[str, str]:
 
 
 def _collect_script(plan: DeployPlan) -> str:
-    """rsync every evidence file home; one the lab has not written yet (no message or report
-    so far) is named, not an error, so the evidence can be pulled at any time."""
+    """rsync every evidence file home, from each host named, into a folder per host (one lab
+    host, or servers on hosts of their own: each keeps only its own files). A file a host has
+    not written (no message or report so far, or not its part) is no error; one that no host
+    has is named, so the evidence can be pulled at any time."""
     sources = evidence_paths(plan)
-    lines = [f'rsync -av --ignore-missing-args "$host:{source}" "$dest/{target}"' for source, target in sources.items()]
-    expected = " ".join(f'"$dest/{target}"' for target in sources.values() if not target.endswith("/"))
+    lines = [f'    rsync -a --ignore-missing-args "$host:{source}" "$dest/$host/{target}"'
+             for source, target in sources.items()]
+    expected = " ".join(target for target in sources.values() if not target.endswith("/"))
     return ("#!/bin/sh\n# Copy the lab's evidence home (rendered by `mtasts lab render`; the same paths the\n"
-            "# lab's files write to). Usage: collect-evidence.sh LABHOST DEST\nset -eu\n"
-            'host=$1 dest=$2\nmkdir -p "$dest/postfix"\n' + "\n".join(lines) + "\n"
-            f"for file in {expected}; do\n"
-            '    [ -e "$file" ] || echo "not on $host yet (nothing recorded so far): ${file##*/}" >&2\n'
+            "# lab's files write to), each host's into DEST/HOST/. Usage: collect-evidence.sh DEST HOST [HOST...]\n"
+            "# (the lab host; or, with servers on hosts of their own, every one of them). Needs ssh and rsync.\n"
+            "set -eu\n"
+            '[ $# -ge 2 ] || { echo "usage: $0 DEST HOST [HOST...]" >&2; exit 2; }\n'
+            "dest=$1\nshift\n"
+            'for host in "$@"; do\n'
+            '    mkdir -p "$dest/$host/postfix"\n' + "\n".join(lines) + "\n"
+            '    echo "$host: $(find "$dest/$host" -type f | wc -l) evidence files"\n'
             "done\n"
-            'ls "$dest"/postfix/*.log >/dev/null 2>&1 || echo "no Postfix logs on $host: is the lab installed?" >&2\n'
-            'echo "now: mtasts ingest $dest/postfix/*.log $dest/*.log $dest/*.jsonl LEDGER NOTICES..."\n')
+            f"for file in {expected}; do\n"
+            '    ls "$dest"/*/"$file" >/dev/null 2>&1 || echo "not on $* yet (nothing recorded so far): $file" >&2\n'
+            "done\n"
+            'ls "$dest"/*/postfix/*.log >/dev/null 2>&1 || echo "no Postfix logs on $*: is the lab installed?" >&2\n'
+            'echo "now: mtasts ingest --db data/observatory.duckdb $dest LEDGER NOTICES..."\n')
 
 
 def _install_text(plan: DeployPlan, files: dict[str, str]) -> str:

@@ -13,7 +13,7 @@ driven through the guide's own steps (docs/lab-deploy.md):
 ``mtasts lab verify`` passes its checklist and names what is broken. The senders send two
 rounds, to addresses the lab's live view issued to ``mtasts lab addresses --lab`` and
 ``mtasts lab watch --issue``, which then shows what arrived; the rendered ``collect-evidence.sh``
-copies the evidence off the lab host; ``mtasts ingest`` reads it as section 7 says, and
+copies the evidence off every host; ``mtasts ingest`` reads it as section 7 says, and
 ``provider_behaviour`` has the local lab's rows (the committed sample's) for both senders.
 
 Only a documented prefix differs from real hosts: the plan's directories point into the
@@ -21,7 +21,8 @@ test's folder (as in test_lab_render_runs.py), /usr/local/bin/ too; /etc/postfix
 /var/lib/postfix-<x> in the rendered Postfix files are moved under it too; the recorder's
 account is ``nobody`` (section 3 creates ``mtastslab``, not made here); the sending hosts
 ask a second Unbound of the DNS host (the first answers only on its loopback); and
-collect-evidence.sh reaches the lab host by ``ip netns exec`` where it would use ssh."""
+collect-evidence.sh reaches each host by ``ip netns exec`` where it would use ssh, and the
+hosts share one filesystem (so every host's folder of evidence holds every file)."""
 
 from __future__ import annotations
 
@@ -384,13 +385,13 @@ def _send_rounds(d: Deployment, ledger: Path) -> dict[str, list[list[str]]]:
     return sent
 
 
-def _collect(d: Deployment, evidence: Path) -> subprocess.CompletedProcess:
-    """``sh collect-evidence.sh LABHOST DEST`` (section 7), with ``ip netns exec LABHOST sh -c``
-    where ssh would run the remote side through the lab host's shell."""
+def _collect(d: Deployment, evidence: Path, hosts: list[str]) -> subprocess.CompletedProcess:
+    """``sh collect-evidence.sh DEST HOST...`` (section 7), with ``ip netns exec HOST sh -c``
+    where ssh would run the remote side through the host's shell."""
     remote = d.root / "netns-ssh"
     remote.write_text('#!/bin/sh\nhost=$1\nshift\nexec ip netns exec "$host" sh -c "$*"\n')
     remote.chmod(0o755)
-    return subprocess.run(["sh", str(d.out / "collect-evidence.sh"), d.hosts["p"], str(evidence)],
+    return subprocess.run(["sh", str(d.out / "collect-evidence.sh"), str(evidence), *hosts],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "RSYNC_RSH": str(remote)})
 
 
@@ -399,10 +400,11 @@ def test_real_senders_on_their_own_hosts_give_the_local_labs_provider_behaviour(
     researcher = tmp_path / "researcher"   # your own machine: the ledger, the evidence, the database
     ledger = researcher / "ledger.csv"
     # Pulled before anything arrived: what the lab has not written yet is named, not an error.
-    early = _collect(d, researcher / "early")
+    policy_host = d.hosts["p"]
+    early = _collect(d, researcher / "early", [policy_host])
     assert early.returncode == 0, early.stdout + early.stderr
-    assert "not on " in early.stderr and "yet (nothing recorded so far): received.jsonl" in early.stderr
-    assert (researcher / "early" / "tlsrpt-posts.jsonl").read_bytes() == b""   # the receiver's, from its start
+    assert f"not on {policy_host} yet (nothing recorded so far): received.jsonl" in early.stderr
+    assert (researcher / "early" / policy_host / "tlsrpt-posts.jsonl").read_bytes() == b""   # from its start
     addresses = _send_rounds(d, ledger)
     sent = sum(len(batch) for rounds in addresses.values() for batch in rounds)
     # Every message a sender may deliver arrives (the enforcing one refuses B and D, RFC 8461
@@ -439,18 +441,24 @@ def test_real_senders_on_their_own_hosts_give_the_local_labs_provider_behaviour(
         else:
             assert fetches == [], table
 
+    # Pulled from every host, as section 7 says for servers on hosts of their own. The hosts
+    # here share one filesystem, so each host's folder holds every file: the ingest must read
+    # each content once.
     evidence = researcher / "evidence"
-    collected = _collect(d, evidence)
+    hosts = [d.hosts[s.label] for s in SERVERS] + [policy_host]
+    collected = _collect(d, evidence, hosts)
     assert collected.returncode == 0, collected.stdout + collected.stderr
-    assert sorted(p.name for p in (evidence / "postfix").iterdir()) == [f"postfix-{s.label}.log" for s in SERVERS]
-    assert (evidence / "received.jsonl").read_bytes() == received.read_bytes()
+    for host in hosts:
+        assert sorted(p.name for p in (evidence / host / "postfix").iterdir()) == [
+            f"postfix-{s.label}.log" for s in SERVERS]
+        assert (evidence / host / "received.jsonl").read_bytes() == received.read_bytes()
 
     # Section 7's command, as printed there (no notices: none are due within the test).
     db = researcher / "observatory.duckdb"
-    inputs = [*sorted(str(p) for p in (evidence / "postfix").glob("*.log")), str(evidence / "received.jsonl"),
-              str(evidence / "policy-access.log"), str(evidence / "tlsrpt-posts.jsonl"), str(ledger)]
-    ingested = _mtasts("ingest", "--db", str(db), "--year", str(datetime.now(timezone.utc).year), *inputs)
+    ingested = _mtasts("ingest", "--db", str(db), "--year", str(datetime.now(timezone.utc).year),
+                       str(evidence), str(ledger))
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+    assert "quarantined: 0\n" in ingested.stdout
 
     sample_db = tmp_path / "sample.duckdb"
     import_sample(sample_db, REPO_ROOT / "data" / "sample")
