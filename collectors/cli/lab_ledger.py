@@ -1,8 +1,8 @@
 """``mtasts lab addresses`` and ``mtasts lab sent``: the send ledger, for sends made by hand.
 
 ``addresses`` makes one fresh ``<uuid4>@<label>.<lab domain>`` test address per lab server
-(as the published lab did; with ``--lab``, the lab's live view issues them) and appends them, with the provider, the sending account and
-the time, to the ledger CSV; ``sent`` appends one send made by hand. With ``--db`` the grown
+(as the published lab did; with ``--lab``, the lab's live view issues them) and appends
+them, with the provider, the sending account and the time, to the ledger CSV; ``sent`` appends one send made by hand. With ``--db`` the grown
 ledger is ingested at once (``mtasts ingest`` adds only the new rows).
 """
 
@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 from collectors.cli.common import CliError, add_db_option, open_db
 
@@ -94,7 +95,7 @@ def _addresses(args: argparse.Namespace) -> int:
     return 0
 
 
-def _issued_by_the_lab(args: argparse.Namespace, labels: list[str], made: list) -> list:
+def _issued_by_the_lab(args: argparse.Namespace, labels: list[str], made: list[Any]) -> list[Any]:
     """The same ledger entries, with addresses the lab's status service issued instead of
     local ones: the lab then answers for them (`mtasts lab watch`)."""
     import dataclasses

@@ -7,8 +7,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collectors.cli.common import CliError
+
+if TYPE_CHECKING:
+    from collectors.lab import StatusClient
 
 __all__ = ["add_serve_status", "add_watch"]
 
@@ -134,7 +138,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
-def _poll(client, addresses: list[str], args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _poll(client: "StatusClient", addresses: list[str], args: argparse.Namespace) -> int:
     shown: list[str] = []
     deadline = time.monotonic() + args.until
     interval = max(args.interval, len(addresses) / REQUESTS_PER_SECOND)   # within the lab's rate

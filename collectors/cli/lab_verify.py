@@ -103,9 +103,7 @@ def _ptr(address: str, resolver: tuple[str, int] | None, dns_timeout: float) -> 
     res.lifetime = dns_timeout * 3
     try:
         answer = res.resolve(dns.reversename.from_address(address), "PTR")
-    except dns.resolver.NXDOMAIN:
-        return "no PTR record"
-    except dns.resolver.NoAnswer:
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return "no PTR record"
     except (dns.exception.DNSException, OSError) as exc:
         return f"no answer ({type(exc).__name__})"
