@@ -14,10 +14,10 @@ profiles; a local lab runs in namespace ``DEFAULT_NETNS`` with its files under
 ``DEFAULT_WORKDIR``. :func:`render_deployment` writes the same lab's files for real hosts
 (a :class:`DeployPlan`); a template that cannot be filled raises :class:`TemplateError`.
 :class:`StatusService` is the lab host's live view of arrivals (:func:`serve_status`), read
-from an :class:`EvidenceIndex` of the evidence files; :class:`StatusClient` asks it. :func:`verify` checks a deployment's
-observations against the plan it was rendered from (``PLAN_FILE``, :func:`plan_json`,
-:func:`load_plan`; one :class:`Check` a line); :func:`lab_domains` are the plan's domains and
-:func:`server_address` each server's address in it.
+from an :class:`EvidenceIndex` of the evidence files; :class:`StatusClient` asks it.
+:func:`verify` checks a deployment's observations against the plan it was rendered from
+(``PLAN_FILE``, :func:`plan_json`, :func:`load_plan`; one :class:`Check` a line);
+:func:`lab_domains` are the plan's domains and :func:`server_address` each server's address.
 """
 
 from collectors.lab.deploy import DeployPlan, render_deployment
@@ -32,7 +32,8 @@ from collectors.lab.verify import PLAN_FILE, Check, lab_domains, load_plan, plan
 
 __all__ = [
     "BUILTIN_PROFILES", "DEFAULT_NETNS", "DEFAULT_WORKDIR", "DeployPlan", "EvidenceIndex", "EvidencePaths", "Lab",
-    "LabError", "LabNames", "LabState", "QueueTimers", "SERVERS", "SenderProfile", "ServerSpec", "StatusClient", "StatusService",
+    "LabError", "LabNames", "LabState", "QueueTimers", "SERVERS", "SenderProfile", "ServerSpec", "StatusClient",
+    "StatusService",
     "TemplateError", "render_deployment", "serve_status", "PLAN_FILE", "Check", "lab_domains", "load_plan",
     "plan_json", "server_address", "verify",
 ]

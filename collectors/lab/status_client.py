@@ -13,6 +13,7 @@ import json
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ class StatusClient:
 
     def status(self, address: str) -> dict:
         """What arrived for an issued address: its server, arrivals and policy fetches."""
-        return self._request(f"/v1/status/{address}")
+        return self._request(f"/v1/status/{urllib.parse.quote(address.strip(), safe='@')}")
 
     def _request(self, path: str, *, data: bytes | None = None, headers: dict[str, str] | None = None) -> dict:
         url = self.base_url.rstrip("/") + path

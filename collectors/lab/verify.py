@@ -92,7 +92,7 @@ def _mx(label: str, mx_host: str, obs: dict[str, Any]) -> Check:
 def _address(plan: DeployPlan, server: ServerSpec, smtp: dict[str, Any] | None) -> Check:
     """The MX host's address: the probe asks A first and AAAA only when there is no A, so
     for C an IPv6 address found means no A record (design: IPv6 only)."""
-    expected = plan.receiver_c_v6 if server.ipv6_only else plan.receivers_v4[server.label]
+    expected = server_address(plan, server)
     what = "AAAA, no A" if server.ipv6_only else "A"
     found = (smtp or {}).get("address")
     ok = found is not None and _same_address(found, expected)
