@@ -56,9 +56,11 @@ if not ctx.has_crawl:
 # whole list. A record is any `_mta-sts` TXT record that starts `v=STSv1`;
 # the policy is fetched only when the record is valid; "fetched" means an
 # HTTP 200 body within the size cap, "valid" that it also parsed. Every share
-# has its 95 % Wilson interval. "Has MX" (about nine in ten domains) and the
-# MTA-STS stages (about one in a hundred) are drawn in separate panels, each
-# on its own scale.
+# has its 95 % Wilson interval; in a stratified sample, counts are weighted
+# estimates and each interval is taken among the share's effective sample size
+# (`<stage>_share_neff`, from the stratified design's variance; see
+# `views/030_report.sql`), not among the weighted count. "Has MX" (about nine in ten domains) and the MTA-STS stages
+# (about one in a hundred) are drawn in separate panels, each on its own scale.
 
 # %%
 if ctx.has_crawl:
@@ -80,13 +82,15 @@ if ctx.has_crawl:
                    "tlsrpt_valid", "dnssec_secure", "dane_tlsa", "misconfigured", "delivery_risk"):
         ctx.key(column, int(whole[column]))
     shown = funnel[["bucket", "domains", "has_mx", "has_record", "valid_policy", "mode_enforce"]]
-    for column in ("has_record", "valid_policy", "mode_enforce"):
-        shown = rate_columns(shown, column, "domains")
+    for column in ("has_record", "valid_policy", "mode_enforce"):   # each share among its effective n
+        shown = rate_columns(shown.assign(**{f"{column}_share_neff": funnel[f"{column}_share_neff"]}),
+                             column, "domains", n_eff="{}_share_neff").drop(columns=[f"{column}_share_neff"])
     ctx.key("has_record_ci_pct", [float(shown.iloc[-1]["has_record_ci_low"]),
                                   float(shown.iloc[-1]["has_record_ci_high"])])
     ctx.table(shown, "funnel", paper=True,
-              display=rate_texts(funnel[["bucket", "domains", "has_mx", "has_record", "valid_policy", "mode_enforce"]],
-                                 ["has_mx", "has_record", "valid_policy", "mode_enforce"], "domains"),
+              display=rate_texts(funnel, ["has_mx", "has_record", "valid_policy", "mode_enforce"], "domains",
+                                 "{}_share_neff")[["bucket", "domains", "has_mx", "has_record", "valid_policy",
+                                                   "mode_enforce"]],
               caption=f"Domains reaching each stage: count (percent of the bucket, 95 % Wilson interval), run {run}")
     ctx.table(funnel.drop(columns=["run_id", "top_n"]), "funnel_counts",
               caption="Every stage's count per bucket")
@@ -113,10 +117,17 @@ if ctx.has_crawl:
                   report_weighted(sum(weight) FILTER (WHERE dane_tlsa))
            FROM report_domain_stages WHERE run_id = $run AND has_record""", run=run)
     ctx.key("record_and_tlsrpt", int(along.iloc[1]["tlsrpt"]))
+    # effective sample sizes: a share of all domains, from the stratified design; a share of
+    # the record holders, Kish's of the holders (stats.py)
+    along = along.assign(**{f"{c}_neff": [whole[f"{stage}_share_neff"], whole["has_record_neff"]]
+                            for c, stage in (("tlsrpt", "tlsrpt_valid"), ("dnssec", "dnssec_secure"),
+                                             ("dane", "dane_tlsa"))})
     shown = along
     for column in ("tlsrpt", "dnssec", "dane"):
-        shown = rate_columns(shown, column, "domains")
-    ctx.table(shown, "alongside", paper=True, display=rate_texts(along, ["tlsrpt", "dnssec", "dane"], "domains"),
+        shown = rate_columns(shown, column, "domains", n_eff="{}_neff")
+    ctx.table(shown.drop(columns=["tlsrpt_neff", "dnssec_neff", "dane_neff"]), "alongside", paper=True,
+              display=rate_texts(along, ["tlsrpt", "dnssec", "dane"], "domains", "{}_neff")[
+                  ["population", "domains", "tlsrpt", "dnssec", "dane"]],
               caption="TLS-RPT (valid record), DNSSEC (validated MX answer), DANE (TLSA for an MX): "
                       "count (percent of the population, 95 % Wilson interval)")
     if int(along.iloc[1]["domains"]):
@@ -143,12 +154,14 @@ if ctx.has_crawl:
                            run=run).itertuples(index=False))
     for name, n in classes.items():
         ctx.key(f"class_{name}", int(n))
-    enforce_uncovered = ctx.scalar(
-        "SELECT count(*) FROM posture WHERE run_id = $run AND policy_mode = 'enforce'"
-        " AND list_contains(string_split(misconfig_classes, ';'), 'mx_not_covered')", run=run)
+    enforce_uncovered = ctx.scalar(   # weighted, as every other count of the comparison
+        "SELECT report_weighted(sum(weight)) FROM report_posture_weighted WHERE run_id = $run"
+        " AND policy_mode = 'enforce' AND list_contains(string_split(misconfig_classes, ';'), 'mx_not_covered')",
+        run=run)
     probed = any(r.get("settings", {}).get("probe_smtp") for r in ctx.provenance()["crawl_runs"][-1:])
     ours = compare.OurCounts(holders=int(whole["has_record"]), misconfigured=int(whole["misconfigured"]),
-                             classes={**classes, "mx_not_covered": int(enforce_uncovered)}, probed=probed)
+                             classes={**classes, "mx_not_covered": int(enforce_uncovered)}, probed=probed,
+                             holders_neff=whole["has_record_neff"], misconfigured_neff=whole["misconfigured_neff"])
     side = compare.misconfiguration_table(published.table, ours)
     ctx.key("imc_classes_in_order", list(side["our_code"]))
     ctx.table(side, "misconfig_classes", paper=True, citation=published.citation,
@@ -157,7 +170,7 @@ if ctx.has_crawl:
                       f"{ours.misconfigured:,} misconfigured) beside Ashiq et al., IMC 2025")
     if ours.holders:
         ctx.figure(charts.misconfiguration(side, ours.holders, ours.misconfigured,
-                                           "Ashiq et al. IMC 2025"),
+                                           "Ashiq et al. IMC 2025", ours.holders_neff, ours.misconfigured_neff),
                    "misconfig_vs_published", citation=published.citation)
     else:
         ctx.empty("Figure", "no domain has an MTA-STS record in this run: no share to compare.")
@@ -165,9 +178,9 @@ if ctx.has_crawl:
                      " WHERE run_id = $run ORDER BY domains DESC, stage, tls_subclass", run=run)
     ctx.key("policy_fetch_failures", int(stages["domains"].sum()))
     if len(stages):
-        stages = stages.assign(valid_records=int(whole["valid_record"]))
-        ctx.table(rate_columns(stages, "domains", "valid_records", "of_valid_records"), "failure_stages",
-                  display=rate_texts(stages, ["domains"], "valid_records"),
+        stages = stages.assign(valid_records=int(whole["valid_record"]), valid_records_neff=whole["valid_record_neff"])
+        ctx.table(rate_columns(stages, "domains", "valid_records", "of_valid_records", n_eff="valid_records_neff"),
+                  "failure_stages", display=rate_texts(stages, ["domains"], "valid_records", "valid_records_neff"),
                   caption="Where the policy fetch failed: domains (percent of those with a valid record, 95 % CI)")
     else:
         ctx.empty("Policy fetch failures", "every domain with a valid record served a policy.")
@@ -187,10 +200,12 @@ if ctx.has_crawl:
     risk = ctx.sql("SELECT domain, rank, policy_mode, mx_policy_match, mismatch_subclass,"
                    " mx_starttls, mx_hosts, policy_mx FROM report_delivery_risk"
                    " WHERE run_id = $run ORDER BY rank NULLS LAST, domain", run=run)
-    at_risk = wilson(len(risk), int(whole["mode_enforce"]))
+    # the share is of weighted counts (the list's rows are the sampled domains themselves)
+    at_risk = wilson(int(whole["delivery_risk"]), int(whole["mode_enforce"]), whole["mode_enforce_neff"])
     if len(risk):
         ctx.table(risk, "delivery_risk", paper=True,
-                  caption=f"{len(risk):,} delivery-risk domains: {at_risk.text()} of enforce-mode domains")
+                  caption=f"{len(risk):,} delivery-risk domains crawled; their share of enforce-mode domains: "
+                          f"{at_risk.text()}")
     else:
         ctx.empty("Delivery risk", f"no enforce-mode domain of the {int(whole['mode_enforce']):,} in this run "
                                    "has an MX that a compliant sender would refuse.")
@@ -233,7 +248,7 @@ if ctx.has_crawl:
     ctx.table(mx.head(20), "mx_providers", paper=True,
               caption="MX organisations of domains with a valid record, top 20")
     for frame, what, name in ((hosts, "MTA-STS policy", "policy_hosts"), (mx, "MX", "mx_providers")):
-        fig = charts.concentration(frame, valid, what)
+        fig = charts.concentration(frame, valid, what, total_neff=whole["valid_record_neff"])
         if fig is None:
             ctx.empty(f"{what} concentration", "every organisation serves a single domain: "
                                                "there is no concentration to draw.")

@@ -58,15 +58,18 @@ def _grouped(ax: Any, groups: list[str], series: dict[str, list[Any]], horizonta
 def funnel(funnel_df: pd.DataFrame) -> Figure:
     """Two panels: the share with MX (about 90 %) and the MTA-STS stages (about 1 %), per bucket."""
     whole = funnel_df[funnel_df["bucket"] == "all"].iloc[0]
-    rec, enf = wilson(whole.has_record, whole.domains), wilson(whole.mode_enforce, whole.domains)
+    # a weighted sample: each share among its effective sample size (stats.py)
+    rec = wilson(whole.has_record, whole.domains, whole.get("has_record_share_neff"))
+    enf = wilson(whole.mode_enforce, whole.domains, whole.get("mode_enforce_share_neff"))
     fig, (a1, a2) = new(1, 2, figsize=(9, 3.8), width_ratios=[1, 4])
     buckets = list(funnel_df["bucket"])
-    mx = {b: [wilson(r.has_mx, r.domains)] for b, r in zip(buckets, funnel_df.itertuples())}
+    mx = {b: [wilson(r.has_mx, r.domains, getattr(r, "has_mx_share_neff", None))]
+          for b, r in zip(buckets, funnel_df.itertuples())}
     _grouped(a1, ["has MX"], mx)
     a1.set_ylabel("% of domains in the bucket (95 % CI)")
     a1.set_ylim(0, 112)
     a1.set_title("Mail domains")
-    stages = {b: [wilson(getattr(r, s), r.domains) for s in STAGES]
+    stages = {b: [wilson(getattr(r, s), r.domains, getattr(r, f"{s}_share_neff", None)) for s in STAGES]
               for b, r in zip(buckets, funnel_df.itertuples())}
     _grouped(a2, list(STAGES.values()), stages)
     a2.set_ylabel("% of domains in the bucket (95 % CI)")
@@ -85,7 +88,8 @@ def alongside(along: pd.DataFrame) -> Figure:
     names = {"tlsrpt": "TLS-RPT record", "dnssec": "DNSSEC-signed MX", "dane": "DANE (TLSA)"}
     rates = {}
     for ax, row in zip(axes, along.itertuples()):
-        rates[row.population] = [wilson(getattr(row, c), row.domains) for c in names]
+        rates[row.population] = [wilson(getattr(row, c), row.domains, getattr(row, f"{c}_neff", None))
+                                 for c in names]
         _grouped(ax, list(names.values()), {row.population: rates[row.population]})
         ax.set_ylabel(wrap(f"% of {row.population} (n = {int(row.domains):,}), 95 % CI", 34))
         ax.set_title(wrap(f"Denominator: {row.population}", 40))
@@ -99,14 +103,17 @@ def alongside(along: pd.DataFrame) -> Figure:
     return fig
 
 
-def misconfiguration(table: pd.DataFrame, holders: int, misconfigured: int, citation_short: str) -> Figure:
-    """IMC 2025's four classes in their order: ours (with CI) beside theirs, two denominators."""
+def misconfiguration(table: pd.DataFrame, holders: int, misconfigured: int, citation_short: str,
+                     holders_neff: float | None = None, misconfigured_neff: float | None = None) -> Figure:
+    """IMC 2025's four classes in their order: ours (with CI) beside theirs, two denominators
+    (with their effective sample sizes, for a weighted sample)."""
     fig, axes = new(1, 2, figsize=(10, 4.4), sharey=True)
     labels = list(table["class"])
     pos = np.arange(len(labels))
-    for ax, (col, denom, n) in zip(axes, (("record_holders", "record holders", holders),
-                                          ("misconfigured", "misconfigured domains", misconfigured))):
-        ours = [wilson(0, 0) if pd.isna(c) else wilson(c, n) for c in table["our_domains"]]
+    for ax, (col, denom, n, n_eff) in zip(axes, (("record_holders", "record holders", holders, holders_neff),
+                                                 ("misconfigured", "misconfigured domains", misconfigured,
+                                                  misconfigured_neff))):
+        ours = [wilson(0, 0) if pd.isna(c) else wilson(c, n, n_eff) for c in table["our_domains"]]
         b1 = ax.barh(pos - 0.2, [r.pct if r.n else 0 for r in ours], 0.4, xerr=error_bars(ours),
                      color=OURS, label="this crawl (95 % CI)", error_kw={"elinewidth": 0.8, "capsize": 2})
         theirs = list(table[f"published_pct_of_{col}"])
@@ -140,7 +147,8 @@ def _misconfig_finding(table: pd.DataFrame) -> str:
             f"in IMC 2025: {theirs['class']} ({theirs['published_pct_of_record_holders']:.0f} %)")
 
 
-def concentration(orgs: pd.DataFrame, total: int, what: str, colour: str = OURS) -> Figure | None:
+def concentration(orgs: pd.DataFrame, total: int, what: str, colour: str = OURS,
+                  total_neff: float | None = None) -> Figure | None:
     """Organisations serving two or more domains (singletons summed in one bar); None when
     every organisation serves one domain only (no concentration to show)."""
     shared = orgs[orgs["domains"] >= 2].head(10)
@@ -150,7 +158,7 @@ def concentration(orgs: pd.DataFrame, total: int, what: str, colour: str = OURS)
     labels = list(shared.iloc[:, 0]) + ([f"{len(singles):,} organisations with one domain each"]
                                         if len(singles) else [])
     counts = list(shared["domains"]) + ([int(singles["domains"].sum())] if len(singles) else [])
-    rates = [wilson(c, total) for c in counts]
+    rates = [wilson(c, total, total_neff) for c in counts]
     fig, ax = new(figsize=(7.5, 0.9 + 0.42 * len(labels)))
     bars = ax.barh(range(len(labels)), [r.pct for r in rates], xerr=error_bars(rates), color=colour,
                    error_kw={"elinewidth": 0.8, "capsize": 2})
@@ -171,7 +179,8 @@ def trend(summary: pd.DataFrame) -> Figure:
     series = {"has_record": "MTA-STS record", "valid_policy": "valid policy",
               "mode_enforce": "mode enforce", "misconfigured": "misconfigured"}
     for i, (column, label) in enumerate(series.items()):
-        rates = [wilson(c, n) for c, n in zip(summary[column], summary["domains"])]
+        neffs = summary[f"{column}_share_neff"] if f"{column}_share_neff" in summary else [None] * len(summary)
+        rates = [wilson(c, n, e) for c, n, e in zip(summary[column], summary["domains"], neffs)]
         ax.plot(x, [r.pct for r in rates], marker="o", color=CYCLE[i], label=label)
         ax.fill_between(x, [r.low for r in rates], [r.high for r in rates], color=CYCLE[i], alpha=0.2,
                         linewidth=0)

@@ -47,6 +47,8 @@ class OurCounts:
     misconfigured: int
     classes: dict[str, int]
     probed: bool          # MX hosts probed (--probe-smtp): the certificate class was measured
+    holders_neff: float | None = None        # effective sample sizes (a weighted sample; stats.py)
+    misconfigured_neff: float | None = None
 
 
 def misconfiguration_table(published: pd.DataFrame, ours: OurCounts) -> pd.DataFrame:
@@ -58,7 +60,8 @@ def misconfiguration_table(published: pd.DataFrame, ours: OurCounts) -> pd.DataF
     for code, name, measure in IMC_CLASSES:
         measured = code != "mx_cert_invalid" or ours.probed
         n = ours.classes.get(code, 0)
-        of_holders, of_misconf = wilson(n, ours.holders), wilson(n, ours.misconfigured)
+        of_holders = wilson(n, ours.holders, ours.holders_neff)
+        of_misconf = wilson(n, ours.misconfigured, ours.misconfigured_neff)
         rows.append({
             "class": name, "published_wording": measure,
             "published_domains": int(pub[measure]),

@@ -91,6 +91,15 @@ def test_wilson_and_newcomb_against_a_reference_computation():
     c = stats.change(k1, n1, k2, n2)
     assert c.low_pp == pytest.approx(100 * low, abs=1e-9) and c.high_pp == pytest.approx(100 * high, abs=1e-9)
     assert math.isnan(stats.wilson(0, 0).pct)
+    # A weighted share: the same percentage, the interval of the effective sample size.
+    weighted = stats.wilson(120, 10_000, n_eff=400)
+    assert weighted.pct == 1.2 and weighted.n == 10_000 and weighted.n_eff == 400
+    assert (weighted.low, weighted.high) == pytest.approx((stats.wilson(12, 1000, n_eff=400).low,
+                                                           stats.wilson(12, 1000, n_eff=400).high))
+    assert (weighted.low, weighted.high) == pytest.approx(
+        tuple(100 * x for x in __import__("statsmodels.stats.proportion", fromlist=["x"]).proportion_confint(
+            4.8, 400, method="wilson")))
+    assert stats.wilson(120, 10_000, n_eff=None) == stats.wilson(120, 10_000) == stats.wilson(120, 10_000, 0)
 
 
 def test_funnel_intervals_equal_sql_counts(synthetic):

@@ -124,3 +124,34 @@ def test_each_part_can_be_dropped_for_a_rebuild_keeping_the_other(tmp_path, part
     assert _count(con, "SELECT count(*) FROM crawl_observations") == (0 if part == "crawl" else crawl_rows)
     assert _count(con, "SELECT count(*) FROM postfix_deliveries") == (0 if part == "lab" else lab_rows)
     con.close()
+
+
+def test_intervals_of_weighted_shares_are_the_samples_not_the_weighted_counts(sample) -> None:
+    """Each share of all domains has the effective sample size of the stratified design
+    (Cochran 5A.5, with the finite-population correction): computed here by hand from the
+    crawled domains per stratum, it equals the view's; a stratum crawled whole adds nothing,
+    so the record holders' share (all in the census stratum) is exact, and a share spread over
+    the sampled stratum gets the interval of about the domains crawled there, not of the
+    weighted count."""
+    from collectors.report import stats
+
+    con, _ = sample
+    run = con.execute("SELECT run_id FROM report_crawl_runs ORDER BY run_order DESC LIMIT 1").fetchone()[0]
+    strata = con.execute("SELECT stratum, count(*), sum(weight), count(*) FILTER (WHERE dnssec_secure),"
+                         " sum(weight) FILTER (WHERE dnssec_secure), count(*) FILTER (WHERE has_record)"
+                         " FROM report_domain_stages WHERE run_id = ? GROUP BY stratum", [run]).fetchall()
+    total = sum(w for _, _, w, _, _, _ in strata)
+    p = sum(yw or 0 for *_, yw, _ in strata) / total
+    variance = sum((w / total) ** 2 * (1 - n / w) * (y / n) * (1 - y / n) / (n - 1)
+                   for _, n, w, y, _, _ in strata if n > 1 and w > n)
+    by_hand = round(p * (1 - p) / variance)
+    row = con.execute("SELECT domains, dnssec_secure, dnssec_secure_share_neff, has_record, has_record_share_neff,"
+                      " sampled_domains FROM report_funnel([NULL::BIGINT]) WHERE run_id = ?", [run]).fetchone()
+    domains, dnssec, dnssec_neff, holders, holders_neff, sampled = row
+    assert dnssec_neff == by_hand and 1000 < dnssec_neff < sampled   # the sampled stratum's size, about
+    assert holders_neff == domains                                    # a census: no sampling variance
+    assert all(n_rec == 0 for stratum, *_, n_rec in strata if stratum == "other")
+    weighted, honest = stats.wilson(dnssec, domains), stats.wilson(dnssec, domains, dnssec_neff)
+    assert honest.pct == weighted.pct
+    width = (honest.high - honest.low) / (weighted.high - weighted.low)
+    assert width == pytest.approx((domains / dnssec_neff) ** 0.5, rel=0.1)   # as wide as the sample allows

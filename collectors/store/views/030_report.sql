@@ -10,6 +10,26 @@
 -- Every count below that a rate is taken of is a weighted count, rounded: an estimate
 -- of the population's count; unweighted runs give the plain counts.
 CREATE OR REPLACE MACRO report_weighted(total) AS CAST(round(coalesce(total, 0)) AS BIGINT);
+-- A weighted share's uncertainty is that of the sample, not of the weighted count. For a
+-- share of all domains (the funnel, the trend) it is the stratified estimator's variance
+-- (Cochran 1977, section 5A.5): sum over strata h of (W_h/W)^2 (1 - n_h/W_h) s_h^2 / n_h,
+-- with W_h the domains stratum h stands for (its weights' sum), n_h those crawled, p_h their
+-- share and s_h^2 = n_h p_h (1 - p_h) / (n_h - 1); a stratum crawled whole (weight 1)
+-- adds nothing. Its effective sample size p (1 - p) / variance, never more than W (with no
+-- variance: W, the census), is the n of the share's Wilson interval
+-- (collectors/report/stats.py). Without weights every domain is its own census, n_eff = n.
+-- A share of a subgroup (of record holders, of misconfigured domains) uses Kish's
+-- effective sample size of the subgroup, (sum w)^2 / sum w^2 (Kish 1965, section 11.7).
+CREATE OR REPLACE MACRO report_stratum_variance(w_h, n_h, y_h) AS
+    CASE WHEN n_h > 1 AND w_h > n_h
+         THEN w_h * w_h * (1 - n_h / w_h) * (y_h / n_h) * (1 - y_h / n_h) / (n_h - 1)
+         ELSE 0 END;
+CREATE OR REPLACE MACRO report_share_neff(w, y_w, variance_sum) AS
+    CASE WHEN coalesce(w, 0) <= 0 THEN 0
+         WHEN coalesce(variance_sum, 0) <= 0 THEN CAST(round(w) AS BIGINT)
+         ELSE CAST(round(least(w, (y_w / w) * (1 - y_w / w) * w * w / variance_sum)) AS BIGINT) END;
+CREATE OR REPLACE MACRO report_effective_n(sum_w, sum_w2) AS
+    CAST(round(coalesce(sum_w, 0) * coalesce(sum_w, 0) / coalesce(nullif(sum_w2, 0), 1)) AS BIGINT);
 
 CREATE OR REPLACE VIEW report_posture_weighted AS
 SELECT p.*, coalesce(w.weight, 1.0) AS weight, coalesce(w.stratum, '') AS stratum
@@ -41,38 +61,82 @@ SELECT run_id, domain, rank,
        tlsa = 'yes'                                       AS dane_tlsa,
        misconfigured,
        delivery_risk,
-       weight
+       weight,
+       stratum
 FROM report_posture_weighted;
 
 -- The funnel per run and per top-N bucket (cumulative: top 1k is inside top 10k).
--- A NULL bucket means the whole list.
+-- A NULL bucket means the whole list. Counts are weighted (estimates for the population);
+-- `<stage>_share_neff` is the effective sample size of the share `<stage>`/`domains`, and
+-- `<stage>_neff` that of the stage's domains as the denominator of a subgroup's share.
 CREATE OR REPLACE MACRO report_funnel(top_ns) AS TABLE
-SELECT s.run_id, b.top_n,
-       report_weighted(sum(s.weight))                                    AS domains,
-       report_weighted(sum(s.weight) FILTER (WHERE s.has_mx))            AS has_mx,
-       report_weighted(sum(s.weight) FILTER (WHERE s.has_record))        AS has_record,
-       report_weighted(sum(s.weight) FILTER (WHERE s.valid_record))      AS valid_record,
-       report_weighted(sum(s.weight) FILTER (WHERE s.policy_fetched))    AS policy_fetched,
-       report_weighted(sum(s.weight) FILTER (WHERE s.valid_policy))      AS valid_policy,
-       report_weighted(sum(s.weight) FILTER (WHERE s.mode_enforce))      AS mode_enforce,
-       report_weighted(sum(s.weight) FILTER (WHERE s.mode_testing))      AS mode_testing,
-       report_weighted(sum(s.weight) FILTER (WHERE s.mode_none))         AS mode_none,
-       report_weighted(sum(s.weight) FILTER (WHERE s.tlsrpt_valid))      AS tlsrpt_valid,
-       report_weighted(sum(s.weight) FILTER (WHERE s.dnssec_secure))     AS dnssec_secure,
-       report_weighted(sum(s.weight) FILTER (WHERE s.dane_tlsa))         AS dane_tlsa,
-       report_weighted(sum(s.weight) FILTER (WHERE s.has_record AND s.tlsrpt_valid)) AS record_and_tlsrpt,
-       report_weighted(sum(s.weight) FILTER (WHERE s.misconfigured))     AS misconfigured,
-       report_weighted(sum(s.weight) FILTER (WHERE s.delivery_risk))     AS delivery_risk,
-       count(*)                                                          AS sampled_domains
-FROM report_domain_stages s
-JOIN (SELECT unnest(top_ns) AS top_n) b ON b.top_n IS NULL OR s.rank <= b.top_n
-GROUP BY s.run_id, b.top_n;
+WITH strata AS (
+    SELECT s.run_id, b.top_n, s.stratum, count(*) AS n_h, sum(s.weight) AS w_h, sum(s.weight * s.weight) AS w2_h,
+           sum(s.weight) FILTER (WHERE s.has_mx) AS has_mx_w, count(*) FILTER (WHERE s.has_mx) AS has_mx_n,
+           sum(s.weight) FILTER (WHERE s.has_record) AS has_record_w, count(*) FILTER (WHERE s.has_record) AS has_record_n,
+           sum(s.weight) FILTER (WHERE s.valid_record) AS valid_record_w, count(*) FILTER (WHERE s.valid_record) AS valid_record_n,
+           sum(s.weight) FILTER (WHERE s.policy_fetched) AS policy_fetched_w, count(*) FILTER (WHERE s.policy_fetched) AS policy_fetched_n,
+           sum(s.weight) FILTER (WHERE s.valid_policy) AS valid_policy_w, count(*) FILTER (WHERE s.valid_policy) AS valid_policy_n,
+           sum(s.weight) FILTER (WHERE s.mode_enforce) AS mode_enforce_w, count(*) FILTER (WHERE s.mode_enforce) AS mode_enforce_n,
+           sum(s.weight) FILTER (WHERE s.mode_testing) AS mode_testing_w, count(*) FILTER (WHERE s.mode_testing) AS mode_testing_n,
+           sum(s.weight) FILTER (WHERE s.mode_none) AS mode_none_w, count(*) FILTER (WHERE s.mode_none) AS mode_none_n,
+           sum(s.weight) FILTER (WHERE s.tlsrpt_valid) AS tlsrpt_valid_w, count(*) FILTER (WHERE s.tlsrpt_valid) AS tlsrpt_valid_n,
+           sum(s.weight) FILTER (WHERE s.dnssec_secure) AS dnssec_secure_w, count(*) FILTER (WHERE s.dnssec_secure) AS dnssec_secure_n,
+           sum(s.weight) FILTER (WHERE s.dane_tlsa) AS dane_tlsa_w, count(*) FILTER (WHERE s.dane_tlsa) AS dane_tlsa_n,
+           sum(s.weight) FILTER (WHERE s.misconfigured) AS misconfigured_w, count(*) FILTER (WHERE s.misconfigured) AS misconfigured_n,
+           sum(s.weight) FILTER (WHERE s.delivery_risk) AS delivery_risk_w, count(*) FILTER (WHERE s.delivery_risk) AS delivery_risk_n,
+           sum(s.weight) FILTER (WHERE s.has_record AND s.tlsrpt_valid) AS record_and_tlsrpt_w,
+           sum(s.weight * s.weight) FILTER (WHERE s.has_record) AS has_record_w2,
+           sum(s.weight * s.weight) FILTER (WHERE s.valid_record) AS valid_record_w2,
+           sum(s.weight * s.weight) FILTER (WHERE s.mode_enforce) AS mode_enforce_w2,
+           sum(s.weight * s.weight) FILTER (WHERE s.misconfigured) AS misconfigured_w2
+    FROM report_domain_stages s
+    JOIN (SELECT unnest(top_ns) AS top_n) b ON b.top_n IS NULL OR s.rank <= b.top_n
+    GROUP BY s.run_id, b.top_n, s.stratum)
+SELECT run_id, top_n,
+       report_weighted(sum(w_h)) AS domains,
+       report_weighted(sum(has_mx_w)) AS has_mx,
+       report_weighted(sum(has_record_w)) AS has_record,
+       report_weighted(sum(valid_record_w)) AS valid_record,
+       report_weighted(sum(policy_fetched_w)) AS policy_fetched,
+       report_weighted(sum(valid_policy_w)) AS valid_policy,
+       report_weighted(sum(mode_enforce_w)) AS mode_enforce,
+       report_weighted(sum(mode_testing_w)) AS mode_testing,
+       report_weighted(sum(mode_none_w)) AS mode_none,
+       report_weighted(sum(tlsrpt_valid_w)) AS tlsrpt_valid,
+       report_weighted(sum(dnssec_secure_w)) AS dnssec_secure,
+       report_weighted(sum(dane_tlsa_w)) AS dane_tlsa,
+       report_weighted(sum(misconfigured_w)) AS misconfigured,
+       report_weighted(sum(delivery_risk_w)) AS delivery_risk,
+       report_weighted(sum(record_and_tlsrpt_w)) AS record_and_tlsrpt,
+       sum(n_h) AS sampled_domains,
+       report_effective_n(sum(w_h), sum(w2_h)) AS domains_neff,
+       report_effective_n(sum(has_record_w), sum(has_record_w2)) AS has_record_neff,
+       report_effective_n(sum(valid_record_w), sum(valid_record_w2)) AS valid_record_neff,
+       report_effective_n(sum(mode_enforce_w), sum(mode_enforce_w2)) AS mode_enforce_neff,
+       report_effective_n(sum(misconfigured_w), sum(misconfigured_w2)) AS misconfigured_neff,
+       report_share_neff(sum(w_h), coalesce(sum(has_mx_w), 0), sum(report_stratum_variance(w_h, n_h, has_mx_n))) AS has_mx_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(has_record_w), 0), sum(report_stratum_variance(w_h, n_h, has_record_n))) AS has_record_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(valid_record_w), 0), sum(report_stratum_variance(w_h, n_h, valid_record_n))) AS valid_record_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(policy_fetched_w), 0), sum(report_stratum_variance(w_h, n_h, policy_fetched_n))) AS policy_fetched_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(valid_policy_w), 0), sum(report_stratum_variance(w_h, n_h, valid_policy_n))) AS valid_policy_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(mode_enforce_w), 0), sum(report_stratum_variance(w_h, n_h, mode_enforce_n))) AS mode_enforce_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(mode_testing_w), 0), sum(report_stratum_variance(w_h, n_h, mode_testing_n))) AS mode_testing_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(mode_none_w), 0), sum(report_stratum_variance(w_h, n_h, mode_none_n))) AS mode_none_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(tlsrpt_valid_w), 0), sum(report_stratum_variance(w_h, n_h, tlsrpt_valid_n))) AS tlsrpt_valid_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(dnssec_secure_w), 0), sum(report_stratum_variance(w_h, n_h, dnssec_secure_n))) AS dnssec_secure_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(dane_tlsa_w), 0), sum(report_stratum_variance(w_h, n_h, dane_tlsa_n))) AS dane_tlsa_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(misconfigured_w), 0), sum(report_stratum_variance(w_h, n_h, misconfigured_n))) AS misconfigured_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(delivery_risk_w), 0), sum(report_stratum_variance(w_h, n_h, delivery_risk_n))) AS delivery_risk_share_neff
+FROM strata
+GROUP BY run_id, top_n;
 
 -- One line per run for the month-over-month trend: the funnel's whole-list counts.
 CREATE OR REPLACE VIEW report_run_summary AS
 SELECT r.run_id, r.month, r.started_at, r.run_order,
        f.domains, f.has_record, f.valid_record, f.valid_policy, f.mode_enforce,
-       f.mode_testing, f.mode_none, f.tlsrpt_valid, f.misconfigured, f.delivery_risk
+       f.mode_testing, f.mode_none, f.tlsrpt_valid, f.misconfigured, f.delivery_risk,
+       f.has_record_share_neff, f.valid_policy_share_neff, f.mode_enforce_share_neff, f.misconfigured_share_neff
 FROM report_crawl_runs r JOIN report_funnel([NULL::BIGINT]) f USING (run_id);
 
 -- Misconfiguration classes (they overlap: a domain counts once in each of its classes).
@@ -291,6 +355,11 @@ COMMENT ON COLUMN report_run_summary.month IS 'the month (YYYY-MM, UTC) of the r
 COMMENT ON COLUMN report_run_summary.started_at IS 'when the run started';
 COMMENT ON COLUMN report_run_summary.run_order IS '1 for the list''s first run, then 2, 3, ...';
 COMMENT ON COLUMN report_run_summary.domains IS 'number of domains';
+COMMENT ON COLUMN report_run_summary.has_record_share_neff IS 'effective sample size of the share of domains with a record (stratified design; the n of its interval)';
+COMMENT ON COLUMN report_run_summary.valid_policy_share_neff IS 'effective sample size of the share with a valid policy (stratified design)';
+COMMENT ON COLUMN report_run_summary.mode_enforce_share_neff IS 'effective sample size of the share in enforce mode (stratified design)';
+COMMENT ON COLUMN report_run_summary.misconfigured_share_neff IS 'effective sample size of the share misconfigured (stratified design)';
+COMMENT ON COLUMN report_domain_stages.stratum IS 'the sampling stratum the domain was drawn from ('''' without weights)';
 COMMENT ON COLUMN report_run_summary.has_record IS 'domains with a _mta-sts record';
 COMMENT ON COLUMN report_run_summary.valid_record IS 'domains with a valid record';
 COMMENT ON COLUMN report_run_summary.valid_policy IS 'domains with a valid policy';
