@@ -75,6 +75,9 @@ if behaviour is not None:
 # Outbound support maps our verdict: **full** = refuses every server an
 # enforcing sender must refuse (B and D); **partial** = refuses some, or only
 # later messages (lazy policy caching); **none** = delivers to all of them.
+# A sender that fetched no policy has no MTA-STS support whatever it refused:
+# when it enforces DANE (B publishes TLSA records and offers no STARTTLS, so
+# RFC 7672 section 2.2 refuses it) its row says **none (B refused by DANE)**.
 
 # %%
 published = reference.load("provider_behaviour_alexander_2024")
@@ -83,7 +86,8 @@ if behaviour is not None:
         f"""SELECT provider,
                    bool_or(delivered) FILTER (WHERE lower(server_label) = 'a') AS delivered_a,
                    bool_or(delivered) FILTER (WHERE lower(server_label) = 'b') AS delivered_b,
-                   any_value(provider_verdict) AS provider_verdict
+                   any_value(provider_verdict) AS provider_verdict,
+                   bool_or(dane_enforced) AS dane_enforced, bool_or(policy_fetched) AS policy_fetched
             FROM {behaviour} GROUP BY provider ORDER BY provider""")
     inbound = {}
     if ctx.has_crawl:

@@ -274,7 +274,8 @@ def fetch_timing(rows: pd.DataFrame) -> Figure | None:
 _CELL = {True: ("delivered", PALETTE["sky"]), False: ("refused", PALETTE["vermillion"]),
          "full": ("full", PALETTE["green"]), "partial": ("partial", PALETTE["yellow"]),
          "none": ("none", PALETTE["orange"]), "enforce": ("enforce", PALETTE["green"]),
-         "testing": ("testing", PALETTE["yellow"])}
+         "testing": ("testing", PALETTE["yellow"]),
+         "none (B refused by DANE)": ("none (B refused\nby DANE)", PALETTE["orange"])}
 
 
 def provider_matrix(table: pd.DataFrame) -> Figure:
@@ -306,5 +307,7 @@ def provider_matrix(table: pd.DataFrame) -> Figure:
     ours = table[table["source"] == "this lab"]
     support = ours["outbound_mta_sts_support"]
     full, partial = int((support == "full").sum()), int((support == "partial").sum())
-    fig.suptitle(f"Outbound MTA-STS support: {full} of {len(ours)} lab sender(s) full, {partial} partial")
+    by_dane = int(support.str.startswith("none (B refused by DANE").sum())
+    fig.suptitle(f"Outbound MTA-STS support: {full} of {len(ours)} lab sender(s) full, {partial} partial"
+                 + (f"; {by_dane} refuse B by DANE alone" if by_dane else ""))
     return fig

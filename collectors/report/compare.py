@@ -36,6 +36,9 @@ OUTBOUND_SUPPORT = {
     "partial": "partial",
     "does not enforce MTA-STS": "none",
 }
+# A sender that fetched no policy cannot enforce MTA-STS: when its refusals are DANE's (it
+# enforces DANE, RFC 7672: B publishes TLSA and offers no STARTTLS), its support is none.
+NONE_BY_DANE = "none (B refused by DANE)"
 PROVIDER_COLUMNS = ["provider", "inbound_mta_sts", "delivered_a", "delivered_b", "outbound_mta_sts_support"]
 
 
@@ -100,11 +103,21 @@ def provider_table(published: pd.DataFrame, ours: pd.DataFrame, inbound: dict[st
         "inbound_mta_sts": [inbound.get(p, "not crawled") for p in ours["provider"]],
         "delivered_a": [_yes_no(v) for v in ours["delivered_a"]],
         "delivered_b": [_yes_no(v) for v in ours["delivered_b"]],
-        "outbound_mta_sts_support": [OUTBOUND_SUPPORT.get(v, "not tested") if isinstance(v, str)
-                                     else "not tested" for v in ours["provider_verdict"]],
+        "outbound_mta_sts_support": [_support(row) for row in ours.to_dict("records")],
         "source": "this lab",
     })
     return pd.concat([theirs[[*PROVIDER_COLUMNS, "source"]], mine], ignore_index=True)
+
+
+def _support(row: dict) -> str:
+    """One provider's outbound MTA-STS support from its verdict (and, when known, whether it
+    fetched a policy and enforces DANE)."""
+    verdict = row.get("provider_verdict")
+    if not isinstance(verdict, str):
+        return "not tested"
+    if verdict == "partial" and row.get("dane_enforced") is True and row.get("policy_fetched") is False:
+        return NONE_BY_DANE
+    return OUTBOUND_SUPPORT.get(verdict, "not tested")
 
 
 def misconfiguration_display(table: pd.DataFrame) -> pd.DataFrame:

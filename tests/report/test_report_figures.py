@@ -150,12 +150,25 @@ def test_provider_table_in_the_published_columns(synthetic):
     published = load("provider_behaviour_alexander_2024").table
     theirs = table[table["source"] != "this lab"]
     assert list(theirs["provider"]) == list(published["provider"])
-    verdicts = dict(_sql(synthetic["db"], "SELECT provider, any_value(provider_verdict) FROM provider_behaviour"
-                                          " GROUP BY provider"))
+    rows = _sql(synthetic["db"], "SELECT provider, any_value(provider_verdict), bool_or(dane_enforced),"
+                                 " bool_or(policy_fetched) FROM provider_behaviour GROUP BY provider")
     ours = table[table["source"] == "this lab"].set_index("provider")
-    assert set(ours.index) == set(verdicts)
-    for provider, verdict in verdicts.items():
-        assert ours.loc[provider, "outbound_mta_sts_support"] == compare.OUTBOUND_SUPPORT[verdict]
+    assert set(ours.index) == {r[0] for r in rows}
+    for provider, verdict, dane, fetched in rows:
+        expected = (compare.NONE_BY_DANE if verdict == "partial" and dane is True and fetched is False
+                    else compare.OUTBOUND_SUPPORT[verdict])
+        assert ours.loc[provider, "outbound_mta_sts_support"] == expected
+
+
+def test_a_sender_that_fetched_no_policy_has_no_mta_sts_support_whatever_dane_refused():
+    ours = pd.DataFrame({"provider": ["dane-only", "lazy-mta-sts", "unknown"], "delivered_a": [True, True, True],
+                         "delivered_b": [False, False, True],
+                         "provider_verdict": ["partial", "partial", "partial"],
+                         "dane_enforced": [True, False, None], "policy_fetched": [False, True, None]})
+    table = compare.provider_table(load("provider_behaviour_alexander_2024").table, ours, {})
+    support = dict(zip(table["provider"], table["outbound_mta_sts_support"]))
+    assert support["dane-only"] == "none (B refused by DANE)"
+    assert support["lazy-mta-sts"] == support["unknown"] == "partial"
 
 
 def test_paper_folder_has_pdfs_tables_citation_and_provenance(synthetic):
