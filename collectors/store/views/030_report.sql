@@ -13,16 +13,17 @@ CREATE OR REPLACE MACRO report_weighted(total) AS CAST(round(coalesce(total, 0))
 -- A weighted share's uncertainty is that of the sample, not of the weighted count. For a
 -- share of all domains (the funnel, the trend) it is the stratified estimator's variance
 -- (Cochran 1977, section 5A.5): sum over strata h of (W_h/W)^2 (1 - n_h/W_h) s_h^2 / n_h,
--- with W_h the domains stratum h stands for (its weights' sum), n_h those crawled, p_h their
--- share and s_h^2 = n_h p_h (1 - p_h) / (n_h - 1); a stratum crawled whole (weight 1)
+-- with W_h the domains stratum h stands for (its weights' sum), n_h those crawled, p_h the
+-- share in the stratum (weighted: its weights are equal in a stratified design) and
+-- s_h^2 = n_h p_h (1 - p_h) / (n_h - 1); a stratum crawled whole (weight 1)
 -- adds nothing. Its effective sample size p (1 - p) / variance, never more than W (with no
 -- variance: W, the census), is the n of the share's Wilson interval
 -- (collectors/report/stats.py). Without weights every domain is its own census, n_eff = n.
 -- A share of a subgroup (of record holders, of misconfigured domains) uses Kish's
 -- effective sample size of the subgroup, (sum w)^2 / sum w^2 (Kish 1965, section 11.7).
-CREATE OR REPLACE MACRO report_stratum_variance(w_h, n_h, y_h) AS
+CREATE OR REPLACE MACRO report_stratum_variance(w_h, n_h, y_w) AS
     CASE WHEN n_h > 1 AND w_h > n_h
-         THEN w_h * w_h * (1 - n_h / w_h) * (y_h / n_h) * (1 - y_h / n_h) / (n_h - 1)
+         THEN w_h * w_h * (1 - n_h / w_h) * (coalesce(y_w, 0) / w_h) * (1 - coalesce(y_w, 0) / w_h) / (n_h - 1)
          ELSE 0 END;
 CREATE OR REPLACE MACRO report_share_neff(w, y_w, variance_sum) AS
     CASE WHEN coalesce(w, 0) <= 0 THEN 0
@@ -72,19 +73,19 @@ FROM report_posture_weighted;
 CREATE OR REPLACE MACRO report_funnel(top_ns) AS TABLE
 WITH strata AS (
     SELECT s.run_id, b.top_n, s.stratum, count(*) AS n_h, sum(s.weight) AS w_h, sum(s.weight * s.weight) AS w2_h,
-           sum(s.weight) FILTER (WHERE s.has_mx) AS has_mx_w, count(*) FILTER (WHERE s.has_mx) AS has_mx_n,
-           sum(s.weight) FILTER (WHERE s.has_record) AS has_record_w, count(*) FILTER (WHERE s.has_record) AS has_record_n,
-           sum(s.weight) FILTER (WHERE s.valid_record) AS valid_record_w, count(*) FILTER (WHERE s.valid_record) AS valid_record_n,
-           sum(s.weight) FILTER (WHERE s.policy_fetched) AS policy_fetched_w, count(*) FILTER (WHERE s.policy_fetched) AS policy_fetched_n,
-           sum(s.weight) FILTER (WHERE s.valid_policy) AS valid_policy_w, count(*) FILTER (WHERE s.valid_policy) AS valid_policy_n,
-           sum(s.weight) FILTER (WHERE s.mode_enforce) AS mode_enforce_w, count(*) FILTER (WHERE s.mode_enforce) AS mode_enforce_n,
-           sum(s.weight) FILTER (WHERE s.mode_testing) AS mode_testing_w, count(*) FILTER (WHERE s.mode_testing) AS mode_testing_n,
-           sum(s.weight) FILTER (WHERE s.mode_none) AS mode_none_w, count(*) FILTER (WHERE s.mode_none) AS mode_none_n,
-           sum(s.weight) FILTER (WHERE s.tlsrpt_valid) AS tlsrpt_valid_w, count(*) FILTER (WHERE s.tlsrpt_valid) AS tlsrpt_valid_n,
-           sum(s.weight) FILTER (WHERE s.dnssec_secure) AS dnssec_secure_w, count(*) FILTER (WHERE s.dnssec_secure) AS dnssec_secure_n,
-           sum(s.weight) FILTER (WHERE s.dane_tlsa) AS dane_tlsa_w, count(*) FILTER (WHERE s.dane_tlsa) AS dane_tlsa_n,
-           sum(s.weight) FILTER (WHERE s.misconfigured) AS misconfigured_w, count(*) FILTER (WHERE s.misconfigured) AS misconfigured_n,
-           sum(s.weight) FILTER (WHERE s.delivery_risk) AS delivery_risk_w, count(*) FILTER (WHERE s.delivery_risk) AS delivery_risk_n,
+           sum(s.weight) FILTER (WHERE s.has_mx) AS has_mx_w,
+           sum(s.weight) FILTER (WHERE s.has_record) AS has_record_w,
+           sum(s.weight) FILTER (WHERE s.valid_record) AS valid_record_w,
+           sum(s.weight) FILTER (WHERE s.policy_fetched) AS policy_fetched_w,
+           sum(s.weight) FILTER (WHERE s.valid_policy) AS valid_policy_w,
+           sum(s.weight) FILTER (WHERE s.mode_enforce) AS mode_enforce_w,
+           sum(s.weight) FILTER (WHERE s.mode_testing) AS mode_testing_w,
+           sum(s.weight) FILTER (WHERE s.mode_none) AS mode_none_w,
+           sum(s.weight) FILTER (WHERE s.tlsrpt_valid) AS tlsrpt_valid_w,
+           sum(s.weight) FILTER (WHERE s.dnssec_secure) AS dnssec_secure_w,
+           sum(s.weight) FILTER (WHERE s.dane_tlsa) AS dane_tlsa_w,
+           sum(s.weight) FILTER (WHERE s.misconfigured) AS misconfigured_w,
+           sum(s.weight) FILTER (WHERE s.delivery_risk) AS delivery_risk_w,
            sum(s.weight) FILTER (WHERE s.has_record AND s.tlsrpt_valid) AS record_and_tlsrpt_w,
            sum(s.weight * s.weight) FILTER (WHERE s.has_record) AS has_record_w2,
            sum(s.weight * s.weight) FILTER (WHERE s.valid_record) AS valid_record_w2,
@@ -115,19 +116,19 @@ SELECT run_id, top_n,
        report_effective_n(sum(valid_record_w), sum(valid_record_w2)) AS valid_record_neff,
        report_effective_n(sum(mode_enforce_w), sum(mode_enforce_w2)) AS mode_enforce_neff,
        report_effective_n(sum(misconfigured_w), sum(misconfigured_w2)) AS misconfigured_neff,
-       report_share_neff(sum(w_h), coalesce(sum(has_mx_w), 0), sum(report_stratum_variance(w_h, n_h, has_mx_n))) AS has_mx_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(has_record_w), 0), sum(report_stratum_variance(w_h, n_h, has_record_n))) AS has_record_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(valid_record_w), 0), sum(report_stratum_variance(w_h, n_h, valid_record_n))) AS valid_record_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(policy_fetched_w), 0), sum(report_stratum_variance(w_h, n_h, policy_fetched_n))) AS policy_fetched_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(valid_policy_w), 0), sum(report_stratum_variance(w_h, n_h, valid_policy_n))) AS valid_policy_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(mode_enforce_w), 0), sum(report_stratum_variance(w_h, n_h, mode_enforce_n))) AS mode_enforce_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(mode_testing_w), 0), sum(report_stratum_variance(w_h, n_h, mode_testing_n))) AS mode_testing_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(mode_none_w), 0), sum(report_stratum_variance(w_h, n_h, mode_none_n))) AS mode_none_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(tlsrpt_valid_w), 0), sum(report_stratum_variance(w_h, n_h, tlsrpt_valid_n))) AS tlsrpt_valid_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(dnssec_secure_w), 0), sum(report_stratum_variance(w_h, n_h, dnssec_secure_n))) AS dnssec_secure_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(dane_tlsa_w), 0), sum(report_stratum_variance(w_h, n_h, dane_tlsa_n))) AS dane_tlsa_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(misconfigured_w), 0), sum(report_stratum_variance(w_h, n_h, misconfigured_n))) AS misconfigured_share_neff,
-       report_share_neff(sum(w_h), coalesce(sum(delivery_risk_w), 0), sum(report_stratum_variance(w_h, n_h, delivery_risk_n))) AS delivery_risk_share_neff
+       report_share_neff(sum(w_h), coalesce(sum(has_mx_w), 0), sum(report_stratum_variance(w_h, n_h, has_mx_w))) AS has_mx_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(has_record_w), 0), sum(report_stratum_variance(w_h, n_h, has_record_w))) AS has_record_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(valid_record_w), 0), sum(report_stratum_variance(w_h, n_h, valid_record_w))) AS valid_record_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(policy_fetched_w), 0), sum(report_stratum_variance(w_h, n_h, policy_fetched_w))) AS policy_fetched_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(valid_policy_w), 0), sum(report_stratum_variance(w_h, n_h, valid_policy_w))) AS valid_policy_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(mode_enforce_w), 0), sum(report_stratum_variance(w_h, n_h, mode_enforce_w))) AS mode_enforce_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(mode_testing_w), 0), sum(report_stratum_variance(w_h, n_h, mode_testing_w))) AS mode_testing_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(mode_none_w), 0), sum(report_stratum_variance(w_h, n_h, mode_none_w))) AS mode_none_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(tlsrpt_valid_w), 0), sum(report_stratum_variance(w_h, n_h, tlsrpt_valid_w))) AS tlsrpt_valid_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(dnssec_secure_w), 0), sum(report_stratum_variance(w_h, n_h, dnssec_secure_w))) AS dnssec_secure_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(dane_tlsa_w), 0), sum(report_stratum_variance(w_h, n_h, dane_tlsa_w))) AS dane_tlsa_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(misconfigured_w), 0), sum(report_stratum_variance(w_h, n_h, misconfigured_w))) AS misconfigured_share_neff,
+       report_share_neff(sum(w_h), coalesce(sum(delivery_risk_w), 0), sum(report_stratum_variance(w_h, n_h, delivery_risk_w))) AS delivery_risk_share_neff
 FROM strata
 GROUP BY run_id, top_n;
 
