@@ -210,7 +210,7 @@ if ctx.has_crawl:
         ctx.empty("Delivery risk", f"no enforce-mode domain of the {int(whole['mode_enforce']):,} in this run "
                                    "has an MX that a compliant sender would refuse.")
     subclasses = ctx.sql("SELECT subclass, domains, in_enforce_mode FROM report_mismatch_subclasses"
-                         " WHERE run_id = $run ORDER BY domains DESC", run=run)
+                         " WHERE run_id = $run ORDER BY domains DESC, subclass", run=run)
     if len(subclasses):
         ctx.table(subclasses, "mismatch_subclasses", caption="Why an MX is not covered by the policy")
     else:

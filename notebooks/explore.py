@@ -79,7 +79,7 @@ show_dictionary(dictionary, interactive=ctx.output_dir is None)
 # %%
 if ctx.has_crawl:
     example = ctx.sql("SELECT domain, rank, policy_mode, mx_hosts, policy_mx FROM posture"
-                      " WHERE run_id = $run AND policy_mode = 'enforce' ORDER BY rank LIMIT 20", run=run)
+                      " WHERE run_id = $run AND policy_mode = 'enforce' ORDER BY rank, domain LIMIT 20", run=run)
     ctx.table(example, "example_enforce", caption="Enforce-mode domains, best ranked first (first 20)")
 
 # %% [markdown]
@@ -100,7 +100,7 @@ def filtered(run_id: str, max_rank: int, misconfig_class: str):
         "SELECT domain, rank, sts_record, policy_fetch, policy_mode, mx_policy_match,"
         " misconfig_classes FROM posture WHERE run_id = $run AND rank <= $max_rank"
         " AND ($cls = '(any)' OR list_contains(string_split(coalesce(misconfig_classes, ''), ';'), $cls))"
-        " ORDER BY rank LIMIT 200",
+        " ORDER BY rank, domain LIMIT 200",
         run=run_id, max_rank=max_rank, cls=misconfig_class)
 
 

@@ -72,7 +72,7 @@ if timing is not None:
     t = ctx.sql(f"SELECT provider, server_label, address, sent_at, notices, delay_notices,"
                 f" failure_notices, time_to_first_notice_s, first_notice_kind, time_to_final_notice_s,"
                 f" tls_mentioned, mta_sts_mentioned, notice_sources, sender_last_reason"
-                f" FROM {timing} ORDER BY provider, server_label, sent_at")
+                f" FROM {timing} ORDER BY provider, server_label, sent_at, address")
     ctx.key("undelivered_messages", len(t))
     ctx.key("messages_with_tls_mentioned", int(t["tls_mentioned"].fillna(False).astype(bool).sum()))
     ctx.table(t, "timing", paper=True, caption="Per undelivered test message")
@@ -86,7 +86,7 @@ if timing is not None:
 # %%
 if notices is not None and timing is not None:
     n = ctx.sql(f"SELECT provider, server_label, address, sent_at, kind, mentions_tls, after_s"
-                f" FROM {notices} ORDER BY provider, server_label, sent_at, received_at")
+                f" FROM {notices} ORDER BY provider, server_label, sent_at, received_at, address, kind")
     ctx.key("notices", len(n))
     lines = {r.name: charts.seconds(r.value) for r in timers.itertuples()
              if r.name in ("delay_warning_time", "maximal_queue_lifetime", "delay_warning")}
@@ -131,7 +131,7 @@ ctx.table(side, "published", paper=True, caption="What users were told: publishe
 # %%
 if notices is not None:
     texts = ctx.sql(f"SELECT provider, server_label, kind, received_at, mentions_tls, subject, text"
-                    f" FROM {notices} ORDER BY provider, received_at, server_label, kind")
+                    f" FROM {notices} ORDER BY provider, received_at, server_label, kind, subject")
     ctx.table(texts.drop(columns=["text"]), "notices", caption="Notices")
     for row in texts.head(40).itertuples():
         ctx.quote((row.text or "")[:1500],

@@ -154,6 +154,6 @@ if behaviour is not None:
 if deliveries is not None:
     d = ctx.sql(f"SELECT provider, server_label, address, sent_at, delivered, received_at, tls_protocol,"
                 f" tls_cipher, client_address, sender_last_status, sender_last_reason"
-                f" FROM {deliveries} ORDER BY provider, server_label, sent_at")
+                f" FROM {deliveries} ORDER BY provider, server_label, sent_at, address")
     ctx.key("test_messages", len(d))
     ctx.table(d, "deliveries", caption="Test messages")
