@@ -2143,8 +2143,39 @@ static int iso_envelope(Slice line, Env *env) {
     return 1;
 }
 
-/* _RFC5424 (RFC 5424 section 6): <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD [MSG], where the
- * compiled reader takes only an SD of "-" (structured data goes to Python). 0 declines. */
+/* RFC 5424 section 6.3 STRUCTURED-DATA at p[i] (not "-"): one or more SD-ELEMENTs
+ * ``[...]``, as postfix_envelope._RFC5424 reads them: inside an element any character but
+ * ``]``, ``"`` and ``\``, a backslash pair (``\]``, ``\"``, ``\\``, 6.3.3), or a quoted
+ * PARAM-VALUE whose ``"``/``\`` are escaped. The index after the last element; 0 when the
+ * first element does not close (the reference then reads no line) or when an element after
+ * it does not (the reference reads the line with an empty message: left to it). */
+static Py_ssize_t sd_elements(const char *p, Py_ssize_t n, Py_ssize_t i) {
+    Py_ssize_t end = 0;
+    while (i < n && p[i] == '[') {
+        Py_ssize_t k = i + 1;
+        for (;;) {
+            if (k >= n) return 0;
+            char c = p[k];
+            if (c == ']') break;
+            if (c == '\\') {
+                k += 2;
+            } else if (c == '"') {
+                for (k++; k < n && p[k] != '"'; k++)
+                    if (p[k] == '\\') k++;
+                if (k >= n) return 0;
+                k++;
+            } else {
+                k++;
+            }
+        }
+        i = end = k + 1;
+    }
+    return end;
+}
+
+/* _RFC5424 (RFC 5424 section 6): <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD [MSG], SD the
+ * NILVALUE "-" or structured data (sd_elements); a message's leading BOM (6.4) is not part of
+ * it. 0 declines. */
 static int rfc5424_envelope(Slice line, Env *env) {
     const char *p = line.p;
     Py_ssize_t n = line.n, j = 1;
@@ -2160,14 +2191,19 @@ static int rfc5424_envelope(Slice line, Env *env) {
     }
     Py_ssize_t at = 0;
     if (!iso_stamp(tok[0].p, tok[0].n, &at, &ts, &docker) || at != tok[0].n) return 0;
-    if (sl_is(tok[2], "-") || n - i < 2 || memcmp(p + i, " -", 2) != 0) return 0;
-    i += 2;
+    if (sl_is(tok[2], "-") || n - i < 2 || p[i] != ' ') return 0;
+    if (p[i + 1] == '-') {
+        i += 2;
+    } else if ((i = sd_elements(p, n, i + 1)) == 0) {
+        return 0;
+    }
     if (i < n && p[i] != ' ') return 0;
     env->ts = ts;
     env->host = sl_is(tok[1], "-") ? NONE_SLICE : tok[1];
     env->program = tok[2];
     if (!parse_uint(tok[3].p, tok[3].n, &env->pid)) env->pid = NONE_I64;
     env->message = i < n ? sl(p + i + 1, n - i - 1) : sl(p + i, 0);
+    if (starts(env->message.p, env->message.n, "\xef\xbb\xbf")) env->message = sl(env->message.p + 3, env->message.n - 3);
     return 1;
 }
 
