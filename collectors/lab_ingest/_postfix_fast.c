@@ -605,6 +605,7 @@ typedef struct {
     long long lines, blank, interpreted, fast, slow;
     Table tables[N_TABLES];
     Buf scratch, keybuf;
+    Buf json_log, json_key;    /* a docker json-file line's decoded log string and a key */
     TsMemo ts_memo;
     /* the last stamp seen, valid until Python code runs again */
     char memo_stamp[15];
@@ -2253,9 +2254,185 @@ static int container_envelope(Reader *r, Slice line, Env *env) {
     return plain_envelope(r, inner, env);
 }
 
+/* ---- docker's json-file lines: one JSON object (RFC 8259) per line, as json.loads reads it */
+static int json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static Py_ssize_t json_skip_ws(const char *p, Py_ssize_t n, Py_ssize_t i) {
+    while (i < n && json_ws(p[i])) i++;
+    return i;
+}
+
+static int hex4(const char *p, Py_ssize_t n, Py_ssize_t i, unsigned *out) {
+    if (n - i < 4) return 0;
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = p[i + k];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int utf8_put(Buf *b, unsigned cp) {
+    char o[4];
+    int k;
+    if (cp < 0x80) { o[0] = (char)cp; k = 1; }
+    else if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); k = 2; }
+    else if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3F)); o[2] = (char)(0x80 | (cp & 0x3F)); k = 3;
+    } else {
+        o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+        o[2] = (char)(0x80 | (cp >> 6 & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F)); k = 4;
+    }
+    return buf_add(b, o, k);
+}
+
+/* A JSON string (RFC 8259 section 7) at p[*i] == '"', decoded into out (NULL: only checked);
+ * *i after its closing quote. 1 read, 0 declined (what json.loads refuses: a raw control
+ * character, a bad escape; and a lone surrogate, which it keeps and no column can hold: all
+ * left to the reference), -1 out of memory. Surrogate pairs become one character. */
+static int json_string(const char *p, Py_ssize_t n, Py_ssize_t *i, Buf *out) {
+    Py_ssize_t k = *i + 1;
+    if (out) out->n = 0;
+    for (;;) {
+        Py_ssize_t run = k;
+        while (k < n && p[k] != '"' && p[k] != '\\' && (unsigned char)p[k] >= 0x20) k++;
+        if (out && k > run && buf_add(out, p + run, k - run) < 0) return -1;
+        if (k >= n || (unsigned char)p[k] < 0x20) return 0;
+        if (p[k] == '"') { *i = k + 1; return 1; }
+        if (k + 1 >= n) return 0;
+        char c = p[k + 1], lit;
+        unsigned cp;
+        switch (c) {
+        case '"': lit = '"'; break;
+        case '\\': lit = '\\'; break;
+        case '/': lit = '/'; break;
+        case 'b': lit = '\b'; break;
+        case 'f': lit = '\f'; break;
+        case 'n': lit = '\n'; break;
+        case 'r': lit = '\r'; break;
+        case 't': lit = '\t'; break;
+        case 'u':
+            if (!hex4(p, n, k + 2, &cp)) return 0;
+            k += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return 0;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo;
+                if (n - k < 6 || p[k] != '\\' || p[k + 1] != 'u' || !hex4(p, n, k + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                    return 0;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                k += 6;
+            }
+            if (out && utf8_put(out, cp) < 0) return -1;
+            continue;
+        default:
+            return 0;
+        }
+        if (out && buf_add(out, &lit, 1) < 0) return -1;
+        k += 2;
+    }
+}
+
+/* A JSON value other than a string at p[*i], checked and skipped: a number as RFC 8259 section 6
+ * writes it, true, false, null, an array or an object (nested at most 16 deep). 0 declines
+ * (json.loads' NaN and Infinity too: left to the reference). */
+static int json_skip_value(const char *p, Py_ssize_t n, Py_ssize_t *i, int depth) {
+    Py_ssize_t k = *i;
+    if (k >= n || depth > 16) return 0;
+    char c = p[k];
+    if (c == '"') return json_string(p, n, i, NULL);
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        k = json_skip_ws(p, n, k + 1);
+        if (k < n && p[k] == close) { *i = k + 1; return 1; }
+        for (;;) {
+            if (c == '{') {
+                if (k >= n || p[k] != '"') return 0;
+                int got = json_string(p, n, &k, NULL);
+                if (got <= 0) return got;
+                k = json_skip_ws(p, n, k);
+                if (k >= n || p[k] != ':') return 0;
+                k = json_skip_ws(p, n, k + 1);
+            }
+            int got = json_skip_value(p, n, &k, depth + 1);
+            if (got <= 0) return got;
+            k = json_skip_ws(p, n, k);
+            if (k < n && p[k] == close) { *i = k + 1; return 1; }
+            if (k >= n || p[k] != ',') return 0;
+            k = json_skip_ws(p, n, k + 1);
+        }
+    }
+    static const char *words[] = {"true", "false", "null"};
+    for (int w = 0; w < 3; w++)
+        if (starts(p + k, n - k, words[w])) { *i = k + (Py_ssize_t)strlen(words[w]); return 1; }
+    if (c == '-') k++;
+    if (k >= n || !is_digit((unsigned char)p[k])) return 0;
+    if (p[k] == '0') k++;
+    else while (k < n && is_digit((unsigned char)p[k])) k++;
+    if (k < n && p[k] == '.') {
+        if (++k >= n || !is_digit((unsigned char)p[k])) return 0;
+        while (k < n && is_digit((unsigned char)p[k])) k++;
+    }
+    if (k < n && (p[k] == 'e' || p[k] == 'E')) {
+        k++;
+        if (k < n && (p[k] == '+' || p[k] == '-')) k++;
+        if (k >= n || !is_digit((unsigned char)p[k])) return 0;
+        while (k < n && is_digit((unsigned char)p[k])) k++;
+    }
+    *i = k;
+    return 1;
+}
+
+/* EnvelopeParser._container's json-file form: {"log": "<a line>\n", "stream": ..., "time": ...}
+ * (docker's json-file logging driver), the log string decoded into r->json_log, its trailing
+ * CR/LF removed (rstrip("\r\n")); the line inside read as a plain line (classic, ISO, RFC 5424:
+ * the reference tries those first too). A line docker split at 16 KiB arrives as several
+ * objects: each is read on its own, as the reference does (the first, without its newline, as a
+ * line; the others are not log lines). 1 read (env points into r->json_log), 0 declined (a key
+ * twice, a log that is not a string or holds a line break, anything odd: left to the
+ * reference), -1 error. */
+static int docker_json_envelope(Reader *r, Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, i = json_skip_ws(p, n, 1);
+    int have_log = 0;
+    if (i < n && p[i] == '}') return 0;           /* {}: no log */
+    for (;;) {
+        if (i >= n || p[i] != '"') return 0;
+        int got = json_string(p, n, &i, &r->json_key);
+        if (got <= 0) return got;
+        i = json_skip_ws(p, n, i);
+        if (i >= n || p[i] != ':') return 0;
+        i = json_skip_ws(p, n, i + 1);
+        if (r->json_key.n == 3 && memcmp(r->json_key.p, "log", 3) == 0) {
+            if (have_log || i >= n || p[i] != '"') return 0;
+            got = json_string(p, n, &i, &r->json_log);
+            if (got <= 0) return got;
+            have_log = 1;
+        } else {
+            got = json_skip_value(p, n, &i, 1);
+            if (got <= 0) return got;
+        }
+        i = json_skip_ws(p, n, i);
+        if (i < n && p[i] == '}') break;
+        if (i >= n || p[i] != ',') return 0;
+        i = json_skip_ws(p, n, i + 1);
+    }
+    if (!have_log || json_skip_ws(p, n, i + 1) != n) return 0;
+    Slice inner = sl(r->json_log.p, r->json_log.n);
+    while (inner.n > 0 && (inner.p[inner.n - 1] == '\n' || inner.p[inner.n - 1] == '\r')) inner.n--;
+    if (inner.n == 0 || memchr(inner.p, '\n', inner.n) != NULL) return 0;
+    for (Py_ssize_t k = 0; k < inner.n; k++)
+        if ((unsigned char)inner.p[k] >= 0x80) return 0;
+    return plain_envelope(r, inner, env);
+}
+
 /* The envelope of an ASCII line, where the compiled reader reads it itself; 0 declines. */
 static int fast_envelope(Reader *r, Slice line, Env *env) {
     if (line.n == 0) return 0;
+    if (line.p[0] == '{') return docker_json_envelope(r, line, env);
     int got = plain_envelope(r, line, env);
     if (got != 0) return got;
     unsigned char c = (unsigned char)line.p[0];
@@ -2731,6 +2908,8 @@ static void Reader_dealloc(Reader *r) {
     free(r->slots);
     free(r->scratch.p);
     free(r->keybuf.p);
+    free(r->json_log.p);
+    free(r->json_key.p);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
 

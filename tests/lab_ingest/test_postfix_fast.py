@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections import defaultdict
 
 import pytest
@@ -241,11 +242,11 @@ def test_rfc5424_and_container_lines_give_the_same_rows(order: int) -> None:
     assert _fast_rows(("\n".join(good) + "\n").encode())[4]["slow"] == 0
 
 
-@pytest.mark.parametrize("label", ["real-iso", "real-classic", "real-rfc5424-sd"])
+@pytest.mark.parametrize("label", ["real-iso", "real-classic", "real-rfc5424-sd", "real-docker-json"])
 def test_real_server_log_is_read_by_the_compiled_parsers_alone(tmp_path, label: str) -> None:
     """The benchmark's internet-facing server (postscreen, dnsblog, tlsproxy, anvil, amavis, pipe),
     with ISO 8601 and with classic time stamps, and re-enveloped as the benchmark does (RFC 5424
-    with structured data): every line parsed in C, the same rows."""
+    with structured data, docker json-file): every line parsed in C, the same rows."""
     from benchmarks.ingest_bench import REAL_LOGS, generate_log
 
     shape, stamps, envelope = REAL_LOGS[label]
@@ -522,3 +523,75 @@ def _rfc5424_line(draw) -> str:
 @given(st.lists(_rfc5424_line(), min_size=1, max_size=30))
 def test_generated_rfc5424_logs_with_structured_data_give_the_same_rows(lines: list[str]) -> None:
     _assert_same(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+
+
+
+# docker's json-file driver: one JSON object per line (RFC 8259), the container's line in "log"
+_INNER = "2024-03-01T10:00:00.5+01:00 mail postfix/qmgr[8]: 4ABCDE12345: from=<a@b.example>, size=612, nrcpt=1 (queue active)"
+_DOCKER = (
+    json.dumps({"log": _INNER + "\n", "stream": "stderr", "time": "2024-03-01T09:00:00.5Z"}),
+    '{"log":"Mar  1 10:00:01 mail postfix/smtpd[7]: connect from a[192.0.2.1]\\n","stream":"stdout","time":"x"}',
+    '{"log":"Mar  1 10:00:02 mail postfix/qmgr[8]: 4ABCDE12345: from=\\u003ca@b\\u003e, size=1, nrcpt=1\\r\\n"}',
+    '{"stream":"stdout","log":"<22>1 2024-03-01T10:00:03Z mail postfix/qmgr 8 - [a b=\\"\\\\]\\"] 4ABCDE12345: removed"}',
+    '{ "log" : "Mar  1 10:00:04 mail postfix/qmgr[8]: 4ABCDE12345: removed\\n" , "attrs": {"tag": ["a", 1, -2.5e3, true, null, {}]}, "n": 0 }  ',
+    '{"\\u006cog":"Mar  1 10:00:05 mail postfix/qmgr[8]: 4ABCDE12345: removed\\n"}',
+    '{"log":"Mar  1 10:00:06 mail postfix/qmgr[8]: 4ABCDE12345: removed\\n","log":"Mar  1 10:00:06 mail postfix/qmgr[9]: x"}',
+    '{"log":"Mar  1 10:00:07 mail postfix/qmgr[8]: 4ABCDE12345: removed\\ud800"}',
+    '{"log":"Mar  1 10:00:08 mail postfix/qmgr[8]: 4ABCDE12345: removed\\ud83d\\ude00"}',
+    '{"log":"Mar  1 10:00:09 mail postfix/qmgr[8]: 4ABCDE12345: from=<caf\\u00e9@b>, size=1, nrcpt=1"}',
+    '{"log":"Mar  1 10:00:10 mail postfix/qmgr[8]: 4ABCDE12345: removed\\nMar  1 10:00:10 mail postfix/qmgr[8]: x\\n"}',
+    '{"log":"Mar  1 10:00:11 mail postfix/qmgr[8]: 4ABCDE12345: removed", "n": NaN}',
+    '{"log":"Mar  1 10:00:12 mail postfix/qmgr[8]: 4ABCDE12345: removed"} x', '{"log":1}', '{}', '{"log":"\\n"}',
+    '{"log":"Mar  1 10:00:13 mail postfix/qmgr[8]: 4ABCDE12345: removed', '{"log":"a\tb"}', '[1]', '{"log":"x\\q"}',
+    '{"log":"Mar  1 10:00:14 mail postfix/qmgr[8]: \\u0000\\t\\u001c\\/\\b\\f"}', '{"log":"x", "n": 01}',
+    '{"log":"Mar  1 10:00:15 mail postfix/qmgr[8]: 4ABCDE12345: removed", "n": -}', '{"log":"2024-03-01 10:00:16 INFO STS: x"}',
+    '{"log":"2024-03-01T10:00:17Z mta | Mar  1 10:00:17 mail postfix/qmgr[8]: 4ABCDE12345: removed"}',
+    '{"log":"Mar  1 10:00:18 mail postfix/qmgr[8]: 4ABCDE12345: removed" , "n": {"a": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}}')
+
+
+def _docker_partials(line: str, stream: str = "stdout") -> list[str]:
+    """A line docker's json-file driver split at its 16 KiB message limit: several objects, the
+    last one ending in the newline."""
+    data = (line + "\n").encode()
+    pieces = [data[k:k + 16384] for k in range(0, len(data), 16384)]
+    return [json.dumps({"log": piece.decode("utf-8", "replace"), "stream": stream, "time": "2024-03-01T09:00:00Z"})
+            for piece in pieces]
+
+
+def test_docker_json_file_lines_give_the_same_rows() -> None:
+    long_reason = "x" * 40_000
+    split = _docker_partials(f"Mar  1 10:00:20 mail postfix/smtp[9]: 4ABCDE12345: to=<u@a.example>, relay=mx[192.0.2.9]:25, "
+                             f"delay=1, delays=0.1/0/0.5/0.4, dsn=5.0.0, status=bounced (host said: {long_reason})")
+    assert len(split) == 3
+    lines = [*_DOCKER, *split]
+    counters = _assert_same(("\n".join(lines) + "\n").encode())
+    # the well-formed ones are read by the compiled parsers
+    good = [_DOCKER[i] for i in (0, 1, 2, 3, 4, 5)] + split[:1]
+    assert _fast_rows(("\n".join(good) + "\n").encode())[4]["slow"] == 0
+    assert counters["fast"] >= len(good)
+    # a split line: its first piece is a (cut) delivery, the others are quarantined, not lost
+    py_rows, py_q, _, _ = _python_rows(("\n".join(split) + "\n").encode())
+    assert len(py_rows[pl.DeliveryRow]) == 1 and len(py_q) == 2
+
+
+def _go_json(obj: dict, ascii_only: bool) -> str:
+    """JSON as docker writes it (Go: <, >, & as \\u escapes) or as Python's json.dumps does."""
+    text = json.dumps(obj, ensure_ascii=ascii_only, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") if not ascii_only else text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_line(), st.booleans(), st.sampled_from(["\n", "", "\r\n", "\n\n"]),
+                          st.sampled_from(["log-first", "log-last", "attrs"])), min_size=1, max_size=30))
+def test_generated_docker_json_logs_give_the_same_rows(lines: list[tuple[str, bool, str, str]]) -> None:
+    """Generated Postfix lines inside docker json-file objects: Go's and Python's escapes, keys
+    in any order, extra values."""
+    out = []
+    for line, ascii_only, end, order in lines:
+        obj = {"log": line + end, "stream": "stderr", "time": "2024-03-01T09:00:00.123456789Z"}
+        if order == "log-last":
+            obj = {"stream": "stderr", "time": obj["time"], "log": obj["log"]}
+        elif order == "attrs":
+            obj["attrs"] = {"tag": "postfix", "n": [1, -0.5, 2e10, None, False]}
+        out.append(_go_json(obj, ascii_only))
+    _assert_same(("\n".join(out) + "\n").encode("utf-8", "surrogateescape"))
