@@ -1,4 +1,4 @@
-"""Benchmark: ingest >= 1 GB generated Postfix logs; compare with pflogsumm in the same run.
+r"""Benchmark: ingest >= 1 GB generated Postfix logs; compare with pflogsumm in the same run.
 
 Two shapes of log, generated into a temporary folder (never the repository):
 
@@ -272,20 +272,13 @@ def generate_log(path: Path, size_bytes: int, shape: str = "lab", stamps: str = 
 def fallback_share(log: Path, sample_bytes: int = 32 << 20) -> dict:
     """How the compiled reader reads the first ``sample_bytes`` of ``log``: lines, and the share
     it hands one at a time to the Python parsers (the slow path)."""
-    from collectors.lab_ingest import postfix_fast
+    from collectors.lab_ingest import COMPILED_READER_AVAILABLE, compiled_reader_counters
 
-    if not postfix_fast.AVAILABLE:
+    if not COMPILED_READER_AVAILABLE:
         return {}
-    reader = postfix_fast.FastPostfixReader(2024)
     with open(log, "rb") as fh:
         data = fh.read(sample_bytes)
-    data = data[:data.rfind(b"\n") + 1]
-    pos = lineno = 0
-    while pos < len(data):
-        cut = max(data.rfind(b"\n", pos, pos + (1 << 20)), data.find(b"\n", pos)) + 1
-        lineno = reader.feed_block(data[pos:cut], pos, lineno)
-        pos = cut
-    c = reader.counters()
+    c = compiled_reader_counters(data[:data.rfind(b"\n") + 1], 2024)
     return {"sample_lines": c["lines"], "slow_lines": c["slow"], "slow_share": round(c["slow"] / max(1, c["lines"]), 4)}
 
 

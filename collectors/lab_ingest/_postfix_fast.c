@@ -1598,6 +1598,19 @@ static int session_problem_at(Slice t, Py_ssize_t i, Slice *name, Slice *addr, S
     return 1;
 }
 static int is_word(unsigned char c) { return is_digit(c) || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* Python's \w (str.isalnum() or '_') for the character s[j] belongs to: any byte of a non-ASCII
+ * character answers for the whole character (the compiled parsers read only valid UTF-8, and a
+ * slice always starts at an ASCII delimiter, so its lead byte is found before j). */
+static int word_at(const char *s, Py_ssize_t j) {
+    const unsigned char *p = (const unsigned char *)s;
+    if (p[j] < 0x80) return is_word(p[j]);
+    while ((p[j] & 0xC0) == 0x80) j--;
+    unsigned c = p[j], need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+    Py_UCS4 cp = c & (0x3F >> need);
+    for (unsigned k = 1; k <= need; k++) cp = cp << 6 | (p[j + k] & 0x3F);
+    return Py_UNICODE_ISALNUM(cp);
+}
 static int skip_paren(Slice t, Py_ssize_t i) {
     /* (?: \([^)]*\))? greedy: the index after it, or i */
     if (i + 1 < t.n && t.p[i] == ' ' && t.p[i + 1] == '(') {
@@ -1623,9 +1636,9 @@ static int session_problem(Slice t, Ev *e) {
         while (j < t.n && !is_space((unsigned char)t.p[j])) j++;
         if (j == s0) return 0;
         /* with a following word (greedy), then without */
-        if (j + 1 < t.n && t.p[j] == ' ' && is_word((unsigned char)t.p[j + 1])) {
+        if (j + 1 < t.n && t.p[j] == ' ' && word_at(t.p, j + 1)) {
             Py_ssize_t w = j + 1;
-            while (w < t.n && is_word((unsigned char)t.p[w])) w++;
+            while (w < t.n && word_at(t.p, w)) w++;
             if (session_problem_at(t, skip_paren(t, w), &e->name, &e->addr, &e->detail)) {
                 e->stage = sl(t.p + s0, w - s0);
                 return 1;
@@ -1665,11 +1678,10 @@ static int kv_tail(const char *p, Py_ssize_t n, Py_ssize_t i) {
 
 /* postfix_messages._REJECT on the body after ``QID: ``: ACTION: STAGE from PEER: [CODE ][X.Y.Z ]
  * [<data>: |Service unavailable; ... [addr] ]MESSAGE[; KV_TAIL]. 0 declines. */
-static int is_word_or_dash(unsigned char c) { return is_word(c) || c == '-'; }
 static int parse_reject(Slice qid, Slice b, Ev *e) {
     const char *p = b.p;
     Py_ssize_t n = b.n, i = 0;
-    while (i < n && is_word_or_dash((unsigned char)p[i])) i++;
+    while (i < n && (word_at(p, i) || p[i] == '-')) i++;
     if (i == 0 || n - i < 2 || p[i] != ':' || p[i + 1] != ' ') return 0;
     ev_clear(e, EV_REJECTED);
     e->queue_id = qid;
@@ -1713,7 +1725,7 @@ static int parse_reject(Slice qid, Slice b, Ev *e) {
         if (gt != NULL && gt + 2 < p + n && gt[1] == ':' && gt[2] == ' ') i = gt - p + 3;
     } else if (starts(p + i, n - i, "Service unavailable; ")) {
         Py_ssize_t j = i + 21, w = j;
-        while (j < n && (is_word((unsigned char)p[j]) || p[j] == ' ')) j++;
+        while (j < n && (word_at(p, j) || p[j] == ' ')) j++;
         /* [\w ]+ backs off to the last " [" inside its run */
         Py_ssize_t k = j;
         while (k > w + 1 && !(p[k - 1] == ' ' && k < n && p[k] == '[')) k--;
@@ -2223,7 +2235,7 @@ static int plain_envelope(Reader *r, Slice line, Env *env) {
 /* _COMPOSE: [\w.-]+\s*\| at p[*i] (a docker compose logs prefix); *i after it. */
 static int compose_prefix(const char *p, Py_ssize_t n, Py_ssize_t *i) {
     Py_ssize_t j = *i;
-    while (j < n && (is_word((unsigned char)p[j]) || p[j] == '.' || p[j] == '-')) j++;
+    while (j < n && (word_at(p, j) || p[j] == '.' || p[j] == '-')) j++;
     if (j == *i) return 0;
     while (j < n && is_space((unsigned char)p[j])) j++;
     if (n - j < 2 || p[j] != '|' || p[j + 1] != ' ') return 0;
@@ -2252,6 +2264,44 @@ static int container_envelope(Reader *r, Slice line, Env *env) {
     if (inner.n == 0) return 0;
     if (docker && !(inner.p[0] >= 'A' && inner.p[0] <= 'Z')) return 0;
     return plain_envelope(r, inner, env);
+}
+
+/* ---- non-ASCII text */
+enum { TEXT_INVALID = -2, TEXT_OTHER = -1, TEXT_OK = 0 };
+
+/* Whether the compiled parsers can read p[:n] as the reference reads its text: TEXT_OK (ASCII,
+ * or UTF-8 whose characters are no spaces and no decimal digits for Python: word_at gives its
+ * \w), TEXT_OTHER (a space such as U+00A0 or a digit such as U+0663, which Python's \s, \d,
+ * isdecimal() and int() see: left to the reference), TEXT_INVALID (not UTF-8 as CPython's strict
+ * decoder reads it: the caller reads Python's replacement of it instead). */
+static int text_class(const char *s, Py_ssize_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (Py_ssize_t i = 0; i < n;) {
+        unsigned c = p[i];
+        if (c < 0x80) { i++; continue; }
+        unsigned cp, need, lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) { cp = c & 0x1F; need = 1; }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            cp = c & 0x0F; need = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;          /* no surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            cp = c & 0x07; need = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            return TEXT_INVALID;
+        }
+        if (n - i <= (Py_ssize_t)need) return TEXT_INVALID;
+        for (unsigned k = 1; k <= need; k++) {
+            unsigned b = p[i + k];
+            if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return TEXT_INVALID;
+            cp = cp << 6 | (b & 0x3F);
+        }
+        i += need + 1;
+        if (Py_UNICODE_ISSPACE((Py_UCS4)cp) || Py_UNICODE_ISDECIMAL((Py_UCS4)cp)) return TEXT_OTHER;
+    }
+    return TEXT_OK;
 }
 
 /* ---- docker's json-file lines: one JSON object (RFC 8259) per line, as json.loads reads it */
@@ -2423,20 +2473,21 @@ static int docker_json_envelope(Reader *r, Slice line, Env *env) {
     if (!have_log || json_skip_ws(p, n, i + 1) != n) return 0;
     Slice inner = sl(r->json_log.p, r->json_log.n);
     while (inner.n > 0 && (inner.p[inner.n - 1] == '\n' || inner.p[inner.n - 1] == '\r')) inner.n--;
-    if (inner.n == 0 || memchr(inner.p, '\n', inner.n) != NULL) return 0;
-    for (Py_ssize_t k = 0; k < inner.n; k++)
-        if ((unsigned char)inner.p[k] >= 0x80) return 0;
+    if (inner.n == 0 || memchr(inner.p, '\n', inner.n) != NULL || text_class(inner.p, inner.n) != TEXT_OK)
+        return 0;
     return plain_envelope(r, inner, env);
 }
 
-/* The envelope of an ASCII line, where the compiled reader reads it itself; 0 declines. */
-static int fast_envelope(Reader *r, Slice line, Env *env) {
+/* The envelope of a line (valid UTF-8 of class cls), where the compiled reader reads it itself;
+ * 0 declines. A docker json-file line's own text does not matter, only its log string's. */
+static int fast_envelope(Reader *r, Slice line, int cls, Env *env) {
     if (line.n == 0) return 0;
     if (line.p[0] == '{') return docker_json_envelope(r, line, env);
+    if (cls != TEXT_OK) return 0;
     int got = plain_envelope(r, line, env);
     if (got != 0) return got;
     unsigned char c = (unsigned char)line.p[0];
-    if (is_digit(c) || is_word(c) || c == '.' || c == '-') return container_envelope(r, line, env);
+    if (word_at(line.p, 0) || c == '.' || c == '-') return container_envelope(r, line, env);
     return 0;
 }
 
@@ -2641,6 +2692,33 @@ static int slow_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int
     return rc;
 }
 
+/* One line read by the compiled parsers: 1 done, 0 declined (the reference reads it), -1 error. */
+static int fast_line(Reader *r, const char *p, Py_ssize_t n, int cls, int64_t offset, int64_t lineno) {
+    Env env;
+    int got = fast_envelope(r, sl(p, n), cls, &env);
+    if (got <= 0) return got;
+    Slice instance, daemon;
+    if (split_program(env.program, &instance, &daemon)) {
+        Ev e;
+        int kind = fast_message(daemon, env.message, &e);
+        if (kind == FAST_UNINTERPRETED) {
+            r->fast++;
+            return emit_other(r, &env, daemon, e.queue_id, sl_c("uninterpreted"), lineno) < 0 ? -1 : 1;
+        }
+        if (kind) {
+            r->fast++;
+            r->interpreted++;
+            if (apply_event(r, &env, instance, daemon, &e, offset, lineno) < 0) return -1;
+            return flush_evicted(r) < 0 ? -1 : 1;
+        }
+    } else if (!resolver_program(env.program)) {
+        /* PostfixLogReader._non_postfix: another program's line, kept as it is */
+        r->fast++;
+        return emit_other(r, &env, NONE_SLICE, NONE_SLICE, sl_c("not postfix"), lineno) < 0 ? -1 : 1;
+    }
+    return 0;
+}
+
 static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int64_t lineno) {
     r->lines++;
     r->cur_offset = offset;
@@ -2657,30 +2735,25 @@ static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int6
     for (; i < n; i++) high |= (unsigned char)p[i];
     ascii = (high & 0x8080808080808080ULL) == 0;
     if (ascii && blank) { r->blank++; return 0; }
+    int got;
     if (ascii) {
-        Env env;
-        int got = fast_envelope(r, sl(p, n), &env);
-        if (got < 0) return -1;
-        Slice instance, daemon;
-        if (got && split_program(env.program, &instance, &daemon)) {
-            Ev e;
-            int kind = fast_message(daemon, env.message, &e);
-            if (kind == FAST_UNINTERPRETED) {
-                r->fast++;
-                return emit_other(r, &env, daemon, e.queue_id, sl_c("uninterpreted"), lineno);
-            }
-            if (kind) {
-                r->fast++;
-                r->interpreted++;
-                if (apply_event(r, &env, instance, daemon, &e, offset, lineno) < 0) return -1;
-                return flush_evicted(r);
-            }
-        } else if (got && !resolver_program(env.program)) {
-            /* PostfixLogReader._non_postfix: another program's line, kept as it is */
-            r->fast++;
-            return emit_other(r, &env, NONE_SLICE, NONE_SLICE, sl_c("not postfix"), lineno);
+        got = fast_line(r, p, n, TEXT_OK, offset, lineno);
+    } else {
+        /* The text the reference reads: the bytes decoded as UTF-8, invalid ones replaced by
+         * U+FFFD (its reader decodes with errors="replace"); read here as that text's UTF-8. */
+        int cls = text_class(p, n);
+        PyObject *text = NULL;
+        const char *q = p;
+        Py_ssize_t m = n;
+        if (cls == TEXT_INVALID) {
+            text = PyUnicode_DecodeUTF8(p, n, "replace");
+            if (text == NULL || (q = PyUnicode_AsUTF8AndSize(text, &m)) == NULL) { Py_XDECREF(text); return -1; }
+            cls = text_class(q, m);
         }
+        got = fast_line(r, q, m, cls, offset, lineno);
+        Py_XDECREF(text);
     }
+    if (got != 0) return got < 0 ? -1 : 0;
     return slow_line(r, p, n, offset, lineno);
 }
 

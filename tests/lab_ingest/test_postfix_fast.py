@@ -242,11 +242,12 @@ def test_rfc5424_and_container_lines_give_the_same_rows(order: int) -> None:
     assert _fast_rows(("\n".join(good) + "\n").encode())[4]["slow"] == 0
 
 
-@pytest.mark.parametrize("label", ["real-iso", "real-classic", "real-rfc5424-sd", "real-docker-json"])
+@pytest.mark.parametrize("label", ["real-iso", "real-classic", "real-rfc5424-sd", "real-docker-json", "real-utf8"])
 def test_real_server_log_is_read_by_the_compiled_parsers_alone(tmp_path, label: str) -> None:
     """The benchmark's internet-facing server (postscreen, dnsblog, tlsproxy, anvil, amavis, pipe),
     with ISO 8601 and with classic time stamps, and re-enveloped as the benchmark does (RFC 5424
-    with structured data, docker json-file): every line parsed in C, the same rows."""
+    with structured data, docker json-file; with UTF-8 text and invalid bytes): every line parsed
+    in C, the same rows."""
     from benchmarks.ingest_bench import REAL_LOGS, generate_log
 
     shape, stamps, envelope = REAL_LOGS[label]
@@ -335,6 +336,13 @@ _GOOD = {"name": "mx.example", "addr": "192.0.2.1", "port": ":25", "tail": "", "
          "delay": "0.41", "delays": "0.02/0.01/0.3/0.08", "tls": "", "dsn": "2.0.0", "status": "sent",
          "reason": "250 2.0.0 Ok: queued as 4XYZ", "stage": "DATA", "paren": " (0 bytes)", "word": "TO",
          "level": "warning", "action": "reject", "code": "554"}
+# Non-ASCII text as logs hold it: letters (SMTPUTF8 addresses, RFC 6531), symbols, what Python's
+# re sees as space (U+00A0, U+2028, U+0085) or digit (U+0663, U+FF17: \\d, int()), digits that are
+# \\w but not \\d (U+00B2), a BOM, and bytes that are not UTF-8 (surrogateescape: raw 0xE9, a cut
+# sequence, an overlong form, an encoded surrogate), read by the reference as U+FFFD.
+_NON_ASCII = ["é", "用户@例子.广告", "Ünïcödé", "€", "–", "\ufffd", "\u00a0", "\u2028", "\u0085", "٣", "\uff17",
+              "²", "é€", "ǅ", "\ufeff", "😀", "\udce9", "caf\udce9", "\udce2\udc82", "\udcc0\udcaf",
+              "\udced\udca0\udc80", "\udcf4\udc90\udc80\udc80", "é\udce9"]
 _AWKWARD = ["", " ", "  ", "x", "[", "]", "[]", "<", ">", "<>", ",", ", ", ":", ": ", ":x", ":25x", "(", ")", " (",
             "()", "0", "007", "5.7.1000", "22.0.0", "2.0", "1.", ".5", ".", "..", "1.2.3", "/", "1/2/3", "1/2/3/4/5",
             " bits", "bits)", "\t", "\x1c", "\r", "é", "99999999999999999999", "NOQUEUE", "ABCDE", "4bcdfghjklm",
@@ -343,7 +351,7 @@ _AWKWARD = ["", " ", "  ", "x", "[", "]", "[]", "<", ">", "<>", ",", ", ", ":", 
             "from", " from ", "from x[1.2.3.4]", "info", "warning:", "Warning", "unknown", "::1", "g.1",
             "fe80::1%eth0", " (x) (y)", "(x", "; from=<a>", "; to=<b> proto=SMTP", ";", "; ", "milter-reject",
             "RCPT TO", "END-OF-MESSAGE", "<x>: ", "Service unavailable; x [1.2.3.4] ", "5541", "5.7.1000",
-            "; from=<a> proto=SMTP helo=<h> x", "; from=<a>to=<b>", "; from=<a> "]
+            "; from=<a> proto=SMTP helo=<h> x", "; from=<a>to=<b>", "; from=<a> ", *_NON_ASCII]
 
 
 def _single_mutations() -> list[str]:
@@ -359,14 +367,14 @@ def _single_mutations() -> list[str]:
 
 def test_each_field_replaced_by_each_awkward_value_gives_the_same_rows() -> None:
     lines = _single_mutations()
-    counters = _assert_same(("\n".join(lines) + "\n").encode())
+    counters = _assert_same(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
     assert counters["fast"] > len(lines) // 3    # the compiled parsers took the plain ones
 
 
 # -- generated logs ---------------------------------------------------------------------
 _NOISE = st.sampled_from(["", " ", "a", "[", "]", "<", ">", ",", ", ", ":", ": ", "(", ")", " (", "25", "x y",
                           "\t", "\x1c", "é", ".", "/", "1.", ".5", "..", "bits", " bits", "=", "\r",
-                          "99999999999999999999", "NOQUEUE", "4ABCDE12345"])
+                          "99999999999999999999", "NOQUEUE", "4ABCDE12345", *_NON_ASCII])
 _FUZZ = st.lists(_NOISE, max_size=3).map("".join)
 
 
@@ -493,6 +501,7 @@ def test_a_block_keeps_its_partial_last_line_out() -> None:
 
 
 _CONTAINER_PREFIX = st.sampled_from(["", "2024-03-01T10:00:00Z ", "svc  | ", "2024-03-01T10:00:00.5+01:00 mta | ", "x| ",
+                                     "sérvice | ", "服务 | ", "€x | ", "x\u00a0| ", "x² | ",
                                      "2024-03-01T10:00:00+0100 "])
 
 
@@ -595,3 +604,47 @@ def test_generated_docker_json_logs_give_the_same_rows(lines: list[tuple[str, bo
             obj["attrs"] = {"tag": "postfix", "n": [1, -0.5, 2e10, None, False]}
         out.append(_go_json(obj, ascii_only))
     _assert_same(("\n".join(out) + "\n").encode("utf-8", "surrogateescape"))
+
+
+
+_NON_ASCII_TEMPLATES = (
+    "Mar  1 10:00:00 mx postfix/qmgr[1]: 4ABCDE12345: from=<a{v}@b>, size=1, nrcpt=1 (queue active)",
+    "Mar  1 10:00:01 mx postfix/smtpd[2]: NOQUEUE: r{v}ject: RCPT from a[192.0.2.1]: 550 5.7.1 Service unavailable; "
+    "Client host [192.0.2.1] blocked using x{v}; r; from=<a> to=<b> proto=ESMTP helo=<h>",
+    "Mar  1 10:00:02 mx postfix/smtpd[2]: 4ABCDE12345: reject: RCPT from a[192.0.2.1]: 550 5.7.1 Service unavailable; "
+    "{v} [192.0.2.1] x; from=<a> to=<b>",
+    "Mar  1 10:00:03 mx postfix/smtpd[2]: lost connection after DATA {v} from a[192.0.2.1]",
+    "Mar  1 10:00:04 mx postfix/smtpd[2]: timeout after RCPT {v}x (0 bytes) from a{v}[192.0.2.1]: x",
+    "{v}svc | Mar  1 10:00:05 mx postfix/qmgr[1]: 4ABCDE12345: removed",
+    "Mar  1 10:00:06 m{v} postfix{v}/smtp[3]: 4ABCDE12345: to=<u{v}@a>, relay=mx{v}[192.0.2.1]:25, delay=1, "
+    "delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 {v})",
+    "<22>1 2024-03-01T10:00:07Z mx postfix/cleanup 4 - [a b=\"{v}\"] \ufeff4ABCDE12345: message-id=<{v}@x>",
+    "Mar  1 10:00:08 mx {v}[5]: not postfix {v}",
+)
+
+
+@pytest.mark.parametrize("value", _NON_ASCII)
+def test_non_ascii_lines_are_read_in_c_as_the_reference_reads_them(value: str) -> None:
+    r"""UTF-8 text (SMTPUTF8 addresses, subjects, host names) and bytes that are not UTF-8 take
+    the compiled path with the reference's text (invalid bytes as U+FFFD), including where
+    Python's \w decides (reject actions, session-problem words, compose prefixes); a line
+    whose text holds what Python's \s or \d reads (U+00A0, U+0663) is left to the reference."""
+    def log(v: str) -> bytes:
+        lines = [t.format(v=v) for t in _NON_ASCII_TEMPLATES]
+        # json-file lines hold the text (Go's encoder writes invalid bytes as U+FFFD); inside
+        # them a compose prefix is not an envelope: not a log line, for both readers
+        texts = [line.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for line in lines]
+        docker = [_go_json({"log": text + "\n"}, ascii_only) for text in texts if "svc | " not in text
+                  for ascii_only in (True, False)]
+        return ("\n".join(lines + docker) + "\n").encode("utf-8", "surrogateescape")
+
+    counters = _assert_same(log(value))
+    text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if any(c.isspace() or c.isdecimal() for c in text):
+        assert counters["slow"] > 0
+    else:
+        # the same lines with an ASCII stand-in of each character (a word character for a word
+        # character, else '#') take the same paths: the non-ASCII text sends none to Python
+        stand_in = "".join(c if c.isascii() else "x" if c.isalnum() else "#" for c in text)
+        assert counters["slow"] == _fast_rows(log(stand_in))[4]["slow"]
+        assert counters["fast"] >= 10
