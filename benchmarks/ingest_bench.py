@@ -272,8 +272,10 @@ def generate_log(path: Path, size_bytes: int, shape: str = "lab", stamps: str = 
 def fallback_share(log: Path, sample_bytes: int = 32 << 20) -> dict:
     """How the compiled reader reads the first ``sample_bytes`` of ``log``: lines, and the share
     it hands one at a time to the Python parsers (the slow path)."""
-    from collectors.lab_ingest import COMPILED_READER_AVAILABLE, compiled_reader_counters
-
+    try:
+        from collectors.lab_ingest import COMPILED_READER_AVAILABLE, compiled_reader_counters
+    except ImportError:       # an older checkout measured for comparison: no counters
+        return {}
     if not COMPILED_READER_AVAILABLE:
         return {}
     with open(log, "rb") as fh:
