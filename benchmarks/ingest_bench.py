@@ -284,9 +284,10 @@ def fallback_share(log: Path, sample_bytes: int = 32 << 20) -> dict:
     return {"sample_lines": c["lines"], "slow_lines": c["slow"], "slow_share": round(c["slow"] / max(1, c["lines"]), 4)}
 
 
-def _peak_rss_child(cmd: list[str]) -> tuple[float, float, int, str, list[float]]:
+def _peak_rss_child(cmd: list[str]) -> tuple[float, float, int, str, list[float], float]:
     """Run a command in its own process: wall seconds, its own peak RSS (MiB), exit code, output,
-    and its RSS (MiB) sampled every quarter second (to see whether memory grows over a run)."""
+    its RSS (MiB) sampled every quarter second (to see whether memory grows over a run), and its
+    CPU seconds (user + system: what a loaded, shared machine changes least)."""
     wrapper = (
         "import resource,subprocess,sys,time,json\n"
         "t=time.perf_counter();p=subprocess.Popen(sys.argv[1:],stdout=subprocess.PIPE,stderr=subprocess.PIPE)\n"
@@ -300,13 +301,14 @@ def _peak_rss_child(cmd: list[str]) -> tuple[float, float, int, str, list[float]
         "    except OSError: pass\n"
         "    time.sleep(0.25)\n"
         "[x.join() for x in ts];w=time.perf_counter()-t\n"
-        "print(json.dumps({'wall':w,'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024,"
+        "ru=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps({'wall':w,'rss':ru.ru_maxrss/1024,'cpu':ru.ru_utime+ru.ru_stime,"
         "'rc':p.returncode,'out':o['out'].decode(errors='replace')[-3000:],"
         "'err':o['err'].decode(errors='replace')[-3000:],'samples':s}))\n"
     )
     out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, check=True)
     res = json.loads(out.stdout)
-    return res["wall"], res["rss"], res["rc"], res["out"] + res["err"], res["samples"]
+    return res["wall"], res["rss"], res["rc"], res["out"] + res["err"], res["samples"], res["cpu"]
 
 
 def rss_drift(samples: list[float], input_bytes: int) -> float | None:
@@ -348,30 +350,32 @@ def measure(log: Path, n_lines: int, work: Path, label: str, repeat: int, with_p
                 if not with_pflogsumm:
                     continue
                 load = _load()
-                pw, prss, prc, _, _s = _peak_rss_child(["pflogsumm", "--smtpd-stats", str(log)])
-                peer.append({"s": round(pw, 2), "lines_per_s": round(n_lines / pw), "peak_rss_mib": round(prss),
-                             "exit": prc, "load_before": load})
+                pw, prss, prc, _, _s, pcpu = _peak_rss_child(["pflogsumm", "--smtpd-stats", str(log)])
+                peer.append({"s": round(pw, 2), "cpu_s": round(pcpu, 2), "lines_per_s": round(n_lines / pw),
+                             "peak_rss_mib": round(prss), "exit": prc, "load_before": load})
                 print(f"[{label}#{i + 1}] pflogsumm:     {pw:6.1f}s {n_lines / pw:>10,.0f} lines/s "
-                      f"peak RSS {prss:,.0f} MiB (load {load})", flush=True)
+                      f"(CPU {pcpu:.1f}s) peak RSS {prss:,.0f} MiB (load {load})", flush=True)
             else:
                 db = work / f"bench-{label}.duckdb"
                 for p in work.glob(f"bench-{label}.duckdb*"):
                     p.unlink()
                 load = _load()
                 cmd = [*mtasts, "ingest", "--db", str(db), "--year", "2024", "--format", "postfix", str(log)]
-                wall, rss, rc, out, samples = _peak_rss_child(cmd)
+                wall, rss, rc, out, samples, cpu = _peak_rss_child(cmd)
                 drift = rss_drift(samples, log.stat().st_size)
-                ours.append({"s": round(wall, 2), "lines_per_s": round(n_lines / wall), "peak_rss_mib": round(rss),
+                ours.append({"s": round(wall, 2), "cpu_s": round(cpu, 2), "lines_per_s": round(n_lines / wall),
+                             "peak_rss_mib": round(rss),
                              "rss_drift_mib_per_gib": None if drift is None else round(drift, 1),
                              "rss_samples_mib": [round(x) for x in samples[::max(1, len(samples) // 200)]],
                              "exit": rc, "load_before": load})
                 print(f"[{label}#{i + 1}] mtasts ingest: {wall:6.1f}s {n_lines / wall:>10,.0f} lines/s "
-                      f"peak RSS {rss:,.0f} MiB, drift {'n/a' if drift is None else f'{drift:+.1f}'} MiB/GiB "
+                      f"(CPU {cpu:.1f}s) peak RSS {rss:,.0f} MiB, drift {'n/a' if drift is None else f'{drift:+.1f}'} MiB/GiB "
                       f"(load {load}), exit {rc}", flush=True)
                 if rc != 0:
                     print(out)
     entry: dict = {"bytes": log.stat().st_size, "lines": n_lines, "mtasts_ingest": ours,
                    "ingest_lines_per_s": _median([r["lines_per_s"] for r in ours]),
+                   "ingest_lines_per_cpu_s": round(n_lines / _median([r["cpu_s"] for r in ours])),
                    "ingest_peak_rss_mib": max(r["peak_rss_mib"] for r in ours),
                    "ingest_exit": max(r["exit"] for r in ours), "ingest_summary_tail": out.strip().splitlines()[-8:]}
     if peer:
@@ -499,8 +503,9 @@ def _ratio_to_iso(results: dict, labels: list[str]) -> None:
     for label in labels:
         entry = results[label]
         entry["ratio_to_real_iso"] = round(entry["ingest_lines_per_s"] / iso["ingest_lines_per_s"], 3)
+        entry["cpu_ratio_to_real_iso"] = round(entry["ingest_lines_per_cpu_s"] / iso["ingest_lines_per_cpu_s"], 3)
         print(f"[{label}] ingest lines/s {entry['ingest_lines_per_s']:,} = {entry['ratio_to_real_iso']:.2f}x "
-              f"the ISO log's; ratio to pflogsumm {entry.get('ratio', float('nan')):.2f}x, "
+              f"the ISO log's (per CPU second {entry['cpu_ratio_to_real_iso']:.2f}x); ratio to pflogsumm {entry.get('ratio', float('nan')):.2f}x, "
               f"peak RSS {entry['ingest_peak_rss_mib']} MiB", flush=True)
 
 
