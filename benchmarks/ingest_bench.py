@@ -209,6 +209,8 @@ SHAPES = {"lab": (_session_block, 20), "real": (_real_block, 8), "real-utf8": (_
 STAMPS = {"classic": _classic_stamps, "iso": _iso_stamps}
 # Envelopes a line can be rewritten into (the content stays the generated real-shaped log's).
 ENVELOPES = ("plain", "rfc5424-sd", "docker-json")
+# pflogsumm reads none of these (0 messages received, delivered, rejected)
+UNREAD_BY_PFLOGSUMM = frozenset({"rfc5424-sd", "docker-json"})
 # The real-shaped logs of the benchmark: label -> (shape, stamps, envelope)
 REAL_LOGS = {"real-iso": ("real", "iso", "plain"), "real-classic": ("real", "classic", "plain"),
              "real-rfc5424-sd": ("real", "iso", "rfc5424-sd"), "real-docker-json": ("real", "iso", "docker-json"),
@@ -434,8 +436,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep:
                 log.unlink()
         _ratio_to_iso(results, real_labels)
-        real_ok = all(results[x].get("ratio", 0) >= GOAL_RATIO and results[x]["ingest_peak_rss_mib"] < 1024
-                      for x in real_labels)
+        real_ok = all(results[x].get("ratio" if results[x].get("pflogsumm_reads_envelope", True)
+                                     else "ratio_to_pflogsumm_on_real_iso", 0) >= GOAL_RATIO
+                      and results[x]["ingest_peak_rss_mib"] < 1024 for x in real_labels)
         if args.skip_lab:
             results["ok"] = real_ok
             _write(results, args.no_results)
@@ -496,16 +499,30 @@ def main(argv: list[str] | None = None) -> int:
 
 def _ratio_to_iso(results: dict, labels: list[str]) -> None:
     """Each real-shaped log's ingest throughput against the ISO log's of the same run (what a
-    user whose log has that envelope gets compared with the headline number)."""
+    user whose log has that envelope gets compared with the headline number), in lines and in
+    bytes (an RFC 5424 or json-file line is longer). pflogsumm reads no line of an RFC 5424 or
+    json-file log (it reports 0 messages: its time there is a skim): those are compared with
+    its time on the ISO log of the same content."""
     iso = results.get("real-iso")
     if not isinstance(iso, dict):
         return
     for label in labels:
         entry = results[label]
+        mib_s = entry["bytes"] / (1 << 20) / (entry["lines"] / entry["ingest_lines_per_s"])
+        entry["ingest_mib_per_s"] = round(mib_s, 1)
         entry["ratio_to_real_iso"] = round(entry["ingest_lines_per_s"] / iso["ingest_lines_per_s"], 3)
         entry["cpu_ratio_to_real_iso"] = round(entry["ingest_lines_per_cpu_s"] / iso["ingest_lines_per_cpu_s"], 3)
-        print(f"[{label}] ingest lines/s {entry['ingest_lines_per_s']:,} = {entry['ratio_to_real_iso']:.2f}x "
-              f"the ISO log's (per CPU second {entry['cpu_ratio_to_real_iso']:.2f}x); ratio to pflogsumm {entry.get('ratio', float('nan')):.2f}x, "
+        iso_mib_s = iso["bytes"] / (1 << 20) / (iso["lines"] / iso["ingest_lines_per_s"])
+        entry["bytes_ratio_to_real_iso"] = round(mib_s / iso_mib_s, 3)
+        entry["pflogsumm_reads_envelope"] = entry.get("envelope", "plain") not in UNREAD_BY_PFLOGSUMM
+        if not entry["pflogsumm_reads_envelope"] and "pflogsumm_lines_per_s" in iso:
+            entry["ratio_to_pflogsumm_on_real_iso"] = round(entry["ingest_lines_per_s"] / iso["pflogsumm_lines_per_s"], 3)
+        versus = (f"ratio to pflogsumm {entry.get('ratio', float('nan')):.2f}x" if entry["pflogsumm_reads_envelope"] else
+                  f"pflogsumm reads none of its lines; ratio to pflogsumm on the ISO log "
+                  f"{entry.get('ratio_to_pflogsumm_on_real_iso', float('nan')):.2f}x")
+        print(f"[{label}] ingest {entry['ingest_lines_per_s']:,} lines/s, {mib_s:.1f} MiB/s = "
+              f"{entry['ratio_to_real_iso']:.2f}x the ISO log's lines/s, {entry['bytes_ratio_to_real_iso']:.2f}x its "
+              f"bytes/s (per CPU second {entry['cpu_ratio_to_real_iso']:.2f}x its lines); {versus}; "
               f"peak RSS {entry['ingest_peak_rss_mib']} MiB", flush=True)
 
 
