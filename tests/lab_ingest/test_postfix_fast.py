@@ -5,8 +5,9 @@ Differential tests: the same bytes through ``PostfixLogReader`` (reference) and
 log we have (the maillogger maillog, each grok-pattern message under every daemon), on the
 benchmark's generated log, and on hypothesis-generated logs built from the shapes the
 compiled parsers accept, mutated where their edge cases are (brackets, ports, commas,
-odd whitespace, long numbers, non-ASCII). The open-state caps are lowered in one test so
-that eviction is compared too.
+odd whitespace, long numbers, non-ASCII text and bytes that are not UTF-8), in every envelope
+(RFC 5424 with any structured data, docker json-file objects). The open-state caps are
+lowered in one test so that eviction is compared too.
 """
 
 from __future__ import annotations
