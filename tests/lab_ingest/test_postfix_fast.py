@@ -649,3 +649,24 @@ def test_non_ascii_lines_are_read_in_c_as_the_reference_reads_them(value: str) -
         stand_in = "".join(c if c.isascii() else "x" if c.isalnum() else "#" for c in text)
         assert counters["slow"] == _fast_rows(log(stand_in))[4]["slow"]
         assert counters["fast"] >= 10
+
+
+_BYTES_AROUND = (
+    (b"Mar  1 10:00:00 mx postfix/qmgr[1]: 4ABCDE12345: from=<a", b"@b>, size=1, nrcpt=1 (queue active)"),
+    (b"Mar  1 10:00:01 mx postfix/smtpd[2]: NOQUEUE: r", b"ject: RCPT from a[192.0.2.1]: 550 5.7.1 <x@y>: no; "
+                                                         b"from=<a> to=<b> proto=ESMTP helo=<h>"),
+    (b"Mar  1 10:00:02 mx postfix/smtpd[2]: lost connection after DATA ", b" from a[192.0.2.1]"),
+    (b'{"log":"Mar  1 10:00:03 mx postfix/qmgr[1]: 4ABCDE12345: from=<', b'>, size=1, nrcpt=1\\n","stream":"stderr"}'),
+    (b'<22>1 2024-03-01T10:00:04Z mx postfix/qmgr 1 - [a b="', b'"] 4ABCDE12345: removed'),
+    (b"", b" | Mar  1 10:00:05 mx postfix/qmgr[1]: 4ABCDE12345: removed"),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_BYTES_AROUND), st.binary(min_size=1, max_size=8)), min_size=1, max_size=20))
+def test_arbitrary_bytes_inside_lines_give_the_same_rows(lines: list[tuple[tuple[bytes, bytes], bytes]]) -> None:
+    """Any bytes (invalid UTF-8: cut, overlong, surrogate and out-of-range sequences; spaces and
+    digits of other scripts) inside the fields: the compiled reader reads the text the
+    reference decodes, or leaves the line to it."""
+    data = b"".join(head + junk.replace(b"\n", b" ") + tail + b"\n" for (head, tail), junk in lines)
+    _assert_same(data)
