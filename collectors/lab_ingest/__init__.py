@@ -9,7 +9,8 @@ parsers) -> ``readers`` (parsed input to table rows, pseudonymised by ``pseudony
 ``sink`` (buffered, de-duplicated bulk inserts on a writer thread) -> the store (the run and
 the ``ingested_files`` row). Only the names below are for other packages: ``FORMATS`` (the
 evidence formats ``--format`` accepts), ``LAB_NGINX_LOG_FORMAT`` (the access-log format the
-lab's nginx writes), ``COMPILED_READER_AVAILABLE`` (whether the compiled Postfix reader is built).
+lab's nginx writes), ``COMPILED_READER_AVAILABLE`` (whether the compiled Postfix reader is built),
+``compiled_reader_counters`` (how many lines of a log it reads itself: the benchmark's measure).
 """
 
 from collectors.lab_ingest.driver import FileOutcome, IngestOptions, IngestSummary, ingest
@@ -19,6 +20,7 @@ from collectors.lab_ingest.http_log import parse_lines as parse_access_log_lines
 from collectors.lab_ingest.ledger import LedgerEntry, append_ledger_csv, make_addresses
 from collectors.lab_ingest.normalize import address_uuid, lab_label, normalize_address, normalize_message_id, utc_iso
 from collectors.lab_ingest.postfix_fast import AVAILABLE as COMPILED_READER_AVAILABLE
+from collectors.lab_ingest.postfix_fast import compiled_reader_counters
 from collectors.lab_ingest.recorder import RecordedMessage
 from collectors.lab_ingest.recorder import parse as parse_recorder_lines
 from collectors.lab_ingest.records import Quarantined
@@ -37,6 +39,7 @@ __all__ = [
     "RecordedMessage",
     "address_uuid",
     "append_ledger_csv",
+    "compiled_reader_counters",
     "ingest",
     "lab_label",
     "make_addresses",

@@ -605,6 +605,7 @@ typedef struct {
     long long lines, blank, interpreted, fast, slow;
     Table tables[N_TABLES];
     Buf scratch, keybuf;
+    Buf json_log, json_key;    /* a docker json-file line's decoded log string and a key */
     TsMemo ts_memo;
     /* the last stamp seen, valid until Python code runs again */
     char memo_stamp[15];
@@ -1597,6 +1598,19 @@ static int session_problem_at(Slice t, Py_ssize_t i, Slice *name, Slice *addr, S
     return 1;
 }
 static int is_word(unsigned char c) { return is_digit(c) || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* Python's \w (str.isalnum() or '_') for the character s[j] belongs to: any byte of a non-ASCII
+ * character answers for the whole character (the compiled parsers read only valid UTF-8, and a
+ * slice always starts at an ASCII delimiter, so its lead byte is found before j). */
+static int word_at(const char *s, Py_ssize_t j) {
+    const unsigned char *p = (const unsigned char *)s;
+    if (p[j] < 0x80) return is_word(p[j]);
+    while ((p[j] & 0xC0) == 0x80) j--;
+    unsigned c = p[j], need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+    Py_UCS4 cp = c & (0x3F >> need);
+    for (unsigned k = 1; k <= need; k++) cp = cp << 6 | (p[j + k] & 0x3F);
+    return Py_UNICODE_ISALNUM(cp);
+}
 static int skip_paren(Slice t, Py_ssize_t i) {
     /* (?: \([^)]*\))? greedy: the index after it, or i */
     if (i + 1 < t.n && t.p[i] == ' ' && t.p[i + 1] == '(') {
@@ -1622,9 +1636,9 @@ static int session_problem(Slice t, Ev *e) {
         while (j < t.n && !is_space((unsigned char)t.p[j])) j++;
         if (j == s0) return 0;
         /* with a following word (greedy), then without */
-        if (j + 1 < t.n && t.p[j] == ' ' && is_word((unsigned char)t.p[j + 1])) {
+        if (j + 1 < t.n && t.p[j] == ' ' && word_at(t.p, j + 1)) {
             Py_ssize_t w = j + 1;
-            while (w < t.n && is_word((unsigned char)t.p[w])) w++;
+            while (w < t.n && word_at(t.p, w)) w++;
             if (session_problem_at(t, skip_paren(t, w), &e->name, &e->addr, &e->detail)) {
                 e->stage = sl(t.p + s0, w - s0);
                 return 1;
@@ -1664,11 +1678,10 @@ static int kv_tail(const char *p, Py_ssize_t n, Py_ssize_t i) {
 
 /* postfix_messages._REJECT on the body after ``QID: ``: ACTION: STAGE from PEER: [CODE ][X.Y.Z ]
  * [<data>: |Service unavailable; ... [addr] ]MESSAGE[; KV_TAIL]. 0 declines. */
-static int is_word_or_dash(unsigned char c) { return is_word(c) || c == '-'; }
 static int parse_reject(Slice qid, Slice b, Ev *e) {
     const char *p = b.p;
     Py_ssize_t n = b.n, i = 0;
-    while (i < n && is_word_or_dash((unsigned char)p[i])) i++;
+    while (i < n && (word_at(p, i) || p[i] == '-')) i++;
     if (i == 0 || n - i < 2 || p[i] != ':' || p[i + 1] != ' ') return 0;
     ev_clear(e, EV_REJECTED);
     e->queue_id = qid;
@@ -1712,7 +1725,7 @@ static int parse_reject(Slice qid, Slice b, Ev *e) {
         if (gt != NULL && gt + 2 < p + n && gt[1] == ':' && gt[2] == ' ') i = gt - p + 3;
     } else if (starts(p + i, n - i, "Service unavailable; ")) {
         Py_ssize_t j = i + 21, w = j;
-        while (j < n && (is_word((unsigned char)p[j]) || p[j] == ' ')) j++;
+        while (j < n && (word_at(p, j) || p[j] == ' ')) j++;
         /* [\w ]+ backs off to the last " [" inside its run */
         Py_ssize_t k = j;
         while (k > w + 1 && !(p[k - 1] == ' ' && k < n && p[k] == '[')) k--;
@@ -2143,8 +2156,39 @@ static int iso_envelope(Slice line, Env *env) {
     return 1;
 }
 
-/* _RFC5424 (RFC 5424 section 6): <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD [MSG], where the
- * compiled reader takes only an SD of "-" (structured data goes to Python). 0 declines. */
+/* RFC 5424 section 6.3 STRUCTURED-DATA at p[i] (not "-"): one or more SD-ELEMENTs
+ * ``[...]``, as postfix_envelope._RFC5424 reads them: inside an element any character but
+ * ``]``, ``"`` and ``\``, a backslash pair (``\]``, ``\"``, ``\\``, 6.3.3), or a quoted
+ * PARAM-VALUE whose ``"``/``\`` are escaped. The index after the last element; 0 when the
+ * first element does not close (the reference then reads no line) or when an element after
+ * it does not (the reference reads the line with an empty message: left to it). */
+static Py_ssize_t sd_elements(const char *p, Py_ssize_t n, Py_ssize_t i) {
+    Py_ssize_t end = 0;
+    while (i < n && p[i] == '[') {
+        Py_ssize_t k = i + 1;
+        for (;;) {
+            if (k >= n) return 0;
+            char c = p[k];
+            if (c == ']') break;
+            if (c == '\\') {
+                k += 2;
+            } else if (c == '"') {
+                for (k++; k < n && p[k] != '"'; k++)
+                    if (p[k] == '\\') k++;
+                if (k >= n) return 0;
+                k++;
+            } else {
+                k++;
+            }
+        }
+        i = end = k + 1;
+    }
+    return end;
+}
+
+/* _RFC5424 (RFC 5424 section 6): <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD [MSG], SD the
+ * NILVALUE "-" or structured data (sd_elements); a message's leading BOM (6.4) is not part of
+ * it. 0 declines. */
 static int rfc5424_envelope(Slice line, Env *env) {
     const char *p = line.p;
     Py_ssize_t n = line.n, j = 1;
@@ -2160,14 +2204,19 @@ static int rfc5424_envelope(Slice line, Env *env) {
     }
     Py_ssize_t at = 0;
     if (!iso_stamp(tok[0].p, tok[0].n, &at, &ts, &docker) || at != tok[0].n) return 0;
-    if (sl_is(tok[2], "-") || n - i < 2 || memcmp(p + i, " -", 2) != 0) return 0;
-    i += 2;
+    if (sl_is(tok[2], "-") || n - i < 2 || p[i] != ' ') return 0;
+    if (p[i + 1] == '-') {
+        i += 2;
+    } else if ((i = sd_elements(p, n, i + 1)) == 0) {
+        return 0;
+    }
     if (i < n && p[i] != ' ') return 0;
     env->ts = ts;
     env->host = sl_is(tok[1], "-") ? NONE_SLICE : tok[1];
     env->program = tok[2];
     if (!parse_uint(tok[3].p, tok[3].n, &env->pid)) env->pid = NONE_I64;
     env->message = i < n ? sl(p + i + 1, n - i - 1) : sl(p + i, 0);
+    if (starts(env->message.p, env->message.n, "\xef\xbb\xbf")) env->message = sl(env->message.p + 3, env->message.n - 3);
     return 1;
 }
 
@@ -2186,7 +2235,7 @@ static int plain_envelope(Reader *r, Slice line, Env *env) {
 /* _COMPOSE: [\w.-]+\s*\| at p[*i] (a docker compose logs prefix); *i after it. */
 static int compose_prefix(const char *p, Py_ssize_t n, Py_ssize_t *i) {
     Py_ssize_t j = *i;
-    while (j < n && (is_word((unsigned char)p[j]) || p[j] == '.' || p[j] == '-')) j++;
+    while (j < n && (word_at(p, j) || p[j] == '.' || p[j] == '-')) j++;
     if (j == *i) return 0;
     while (j < n && is_space((unsigned char)p[j])) j++;
     if (n - j < 2 || p[j] != '|' || p[j + 1] != ' ') return 0;
@@ -2217,13 +2266,228 @@ static int container_envelope(Reader *r, Slice line, Env *env) {
     return plain_envelope(r, inner, env);
 }
 
-/* The envelope of an ASCII line, where the compiled reader reads it itself; 0 declines. */
-static int fast_envelope(Reader *r, Slice line, Env *env) {
+/* ---- non-ASCII text */
+enum { TEXT_INVALID = -2, TEXT_OTHER = -1, TEXT_OK = 0 };
+
+/* Whether the compiled parsers can read p[:n] as the reference reads its text: TEXT_OK (ASCII,
+ * or UTF-8 whose characters are no spaces and no decimal digits for Python: word_at gives its
+ * \w), TEXT_OTHER (a space such as U+00A0 or a digit such as U+0663, which Python's \s, \d,
+ * isdecimal() and int() see: left to the reference), TEXT_INVALID (not UTF-8 as CPython's strict
+ * decoder reads it: the caller reads Python's replacement of it instead). */
+static int text_class(const char *s, Py_ssize_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (Py_ssize_t i = 0; i < n;) {
+        unsigned c = p[i];
+        if (c < 0x80) { i++; continue; }
+        unsigned cp, need, lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) { cp = c & 0x1F; need = 1; }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            cp = c & 0x0F; need = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;          /* no surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            cp = c & 0x07; need = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            return TEXT_INVALID;
+        }
+        if (n - i <= (Py_ssize_t)need) return TEXT_INVALID;
+        for (unsigned k = 1; k <= need; k++) {
+            unsigned b = p[i + k];
+            if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return TEXT_INVALID;
+            cp = cp << 6 | (b & 0x3F);
+        }
+        i += need + 1;
+        if (Py_UNICODE_ISSPACE((Py_UCS4)cp) || Py_UNICODE_ISDECIMAL((Py_UCS4)cp)) return TEXT_OTHER;
+    }
+    return TEXT_OK;
+}
+
+/* ---- docker's json-file lines: one JSON object (RFC 8259) per line, as json.loads reads it */
+static int json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static Py_ssize_t json_skip_ws(const char *p, Py_ssize_t n, Py_ssize_t i) {
+    while (i < n && json_ws(p[i])) i++;
+    return i;
+}
+
+static int hex4(const char *p, Py_ssize_t n, Py_ssize_t i, unsigned *out) {
+    if (n - i < 4) return 0;
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = p[i + k];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int utf8_put(Buf *b, unsigned cp) {
+    char o[4];
+    int k;
+    if (cp < 0x80) { o[0] = (char)cp; k = 1; }
+    else if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); k = 2; }
+    else if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3F)); o[2] = (char)(0x80 | (cp & 0x3F)); k = 3;
+    } else {
+        o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+        o[2] = (char)(0x80 | (cp >> 6 & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F)); k = 4;
+    }
+    return buf_add(b, o, k);
+}
+
+/* A JSON string (RFC 8259 section 7) at p[*i] == '"', decoded into out (NULL: only checked);
+ * *i after its closing quote. 1 read, 0 declined (what json.loads refuses: a raw control
+ * character, a bad escape; and a lone surrogate, which it keeps and no column can hold: all
+ * left to the reference), -1 out of memory. Surrogate pairs become one character. */
+static int json_string(const char *p, Py_ssize_t n, Py_ssize_t *i, Buf *out) {
+    Py_ssize_t k = *i + 1;
+    if (out) out->n = 0;
+    for (;;) {
+        Py_ssize_t run = k;
+        while (k < n && p[k] != '"' && p[k] != '\\' && (unsigned char)p[k] >= 0x20) k++;
+        if (out && k > run && buf_add(out, p + run, k - run) < 0) return -1;
+        if (k >= n || (unsigned char)p[k] < 0x20) return 0;
+        if (p[k] == '"') { *i = k + 1; return 1; }
+        if (k + 1 >= n) return 0;
+        char c = p[k + 1], lit;
+        unsigned cp;
+        switch (c) {
+        case '"': lit = '"'; break;
+        case '\\': lit = '\\'; break;
+        case '/': lit = '/'; break;
+        case 'b': lit = '\b'; break;
+        case 'f': lit = '\f'; break;
+        case 'n': lit = '\n'; break;
+        case 'r': lit = '\r'; break;
+        case 't': lit = '\t'; break;
+        case 'u':
+            if (!hex4(p, n, k + 2, &cp)) return 0;
+            k += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return 0;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo;
+                if (n - k < 6 || p[k] != '\\' || p[k + 1] != 'u' || !hex4(p, n, k + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                    return 0;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                k += 6;
+            }
+            if (out && utf8_put(out, cp) < 0) return -1;
+            continue;
+        default:
+            return 0;
+        }
+        if (out && buf_add(out, &lit, 1) < 0) return -1;
+        k += 2;
+    }
+}
+
+/* A JSON value other than a string at p[*i], checked and skipped: a number as RFC 8259 section 6
+ * writes it, true, false, null, an array or an object (nested at most 16 deep). 0 declines
+ * (json.loads' NaN and Infinity too: left to the reference). */
+static int json_skip_value(const char *p, Py_ssize_t n, Py_ssize_t *i, int depth) {
+    Py_ssize_t k = *i;
+    if (k >= n || depth > 16) return 0;
+    char c = p[k];
+    if (c == '"') return json_string(p, n, i, NULL);
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        k = json_skip_ws(p, n, k + 1);
+        if (k < n && p[k] == close) { *i = k + 1; return 1; }
+        for (;;) {
+            if (c == '{') {
+                if (k >= n || p[k] != '"') return 0;
+                int got = json_string(p, n, &k, NULL);
+                if (got <= 0) return got;
+                k = json_skip_ws(p, n, k);
+                if (k >= n || p[k] != ':') return 0;
+                k = json_skip_ws(p, n, k + 1);
+            }
+            int got = json_skip_value(p, n, &k, depth + 1);
+            if (got <= 0) return got;
+            k = json_skip_ws(p, n, k);
+            if (k < n && p[k] == close) { *i = k + 1; return 1; }
+            if (k >= n || p[k] != ',') return 0;
+            k = json_skip_ws(p, n, k + 1);
+        }
+    }
+    static const char *words[] = {"true", "false", "null"};
+    for (int w = 0; w < 3; w++)
+        if (starts(p + k, n - k, words[w])) { *i = k + (Py_ssize_t)strlen(words[w]); return 1; }
+    if (c == '-') k++;
+    if (k >= n || !is_digit((unsigned char)p[k])) return 0;
+    if (p[k] == '0') k++;
+    else while (k < n && is_digit((unsigned char)p[k])) k++;
+    if (k < n && p[k] == '.') {
+        if (++k >= n || !is_digit((unsigned char)p[k])) return 0;
+        while (k < n && is_digit((unsigned char)p[k])) k++;
+    }
+    if (k < n && (p[k] == 'e' || p[k] == 'E')) {
+        k++;
+        if (k < n && (p[k] == '+' || p[k] == '-')) k++;
+        if (k >= n || !is_digit((unsigned char)p[k])) return 0;
+        while (k < n && is_digit((unsigned char)p[k])) k++;
+    }
+    *i = k;
+    return 1;
+}
+
+/* EnvelopeParser._container's json-file form: {"log": "<a line>\n", "stream": ..., "time": ...}
+ * (docker's json-file logging driver), the log string decoded into r->json_log, its trailing
+ * CR/LF removed (rstrip("\r\n")); the line inside read as a plain line (classic, ISO, RFC 5424:
+ * the reference tries those first too). A line docker split at 16 KiB arrives as several
+ * objects: each is read on its own, as the reference does (the first, without its newline, as a
+ * line; the others are not log lines). 1 read (env points into r->json_log), 0 declined (a key
+ * twice, a log that is not a string or holds a line break, anything odd: left to the
+ * reference), -1 error. */
+static int docker_json_envelope(Reader *r, Slice line, Env *env) {
+    const char *p = line.p;
+    Py_ssize_t n = line.n, i = json_skip_ws(p, n, 1);
+    int have_log = 0;
+    if (i < n && p[i] == '}') return 0;           /* {}: no log */
+    for (;;) {
+        if (i >= n || p[i] != '"') return 0;
+        int got = json_string(p, n, &i, &r->json_key);
+        if (got <= 0) return got;
+        i = json_skip_ws(p, n, i);
+        if (i >= n || p[i] != ':') return 0;
+        i = json_skip_ws(p, n, i + 1);
+        if (r->json_key.n == 3 && memcmp(r->json_key.p, "log", 3) == 0) {
+            if (have_log || i >= n || p[i] != '"') return 0;
+            got = json_string(p, n, &i, &r->json_log);
+            if (got <= 0) return got;
+            have_log = 1;
+        } else {
+            got = json_skip_value(p, n, &i, 1);
+            if (got <= 0) return got;
+        }
+        i = json_skip_ws(p, n, i);
+        if (i < n && p[i] == '}') break;
+        if (i >= n || p[i] != ',') return 0;
+        i = json_skip_ws(p, n, i + 1);
+    }
+    if (!have_log || json_skip_ws(p, n, i + 1) != n) return 0;
+    Slice inner = sl(r->json_log.p, r->json_log.n);
+    while (inner.n > 0 && (inner.p[inner.n - 1] == '\n' || inner.p[inner.n - 1] == '\r')) inner.n--;
+    if (inner.n == 0 || memchr(inner.p, '\n', inner.n) != NULL || text_class(inner.p, inner.n) != TEXT_OK)
+        return 0;
+    return plain_envelope(r, inner, env);
+}
+
+/* The envelope of a line (valid UTF-8 of class cls), where the compiled reader reads it itself;
+ * 0 declines. A docker json-file line's own text does not matter, only its log string's. */
+static int fast_envelope(Reader *r, Slice line, int cls, Env *env) {
     if (line.n == 0) return 0;
+    if (line.p[0] == '{') return docker_json_envelope(r, line, env);
+    if (cls != TEXT_OK) return 0;
     int got = plain_envelope(r, line, env);
     if (got != 0) return got;
     unsigned char c = (unsigned char)line.p[0];
-    if (is_digit(c) || is_word(c) || c == '.' || c == '-') return container_envelope(r, line, env);
+    if (word_at(line.p, 0) || c == '.' || c == '-') return container_envelope(r, line, env);
     return 0;
 }
 
@@ -2428,6 +2692,33 @@ static int slow_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int
     return rc;
 }
 
+/* One line read by the compiled parsers: 1 done, 0 declined (the reference reads it), -1 error. */
+static int fast_line(Reader *r, const char *p, Py_ssize_t n, int cls, int64_t offset, int64_t lineno) {
+    Env env;
+    int got = fast_envelope(r, sl(p, n), cls, &env);
+    if (got <= 0) return got;
+    Slice instance, daemon;
+    if (split_program(env.program, &instance, &daemon)) {
+        Ev e;
+        int kind = fast_message(daemon, env.message, &e);
+        if (kind == FAST_UNINTERPRETED) {
+            r->fast++;
+            return emit_other(r, &env, daemon, e.queue_id, sl_c("uninterpreted"), lineno) < 0 ? -1 : 1;
+        }
+        if (kind) {
+            r->fast++;
+            r->interpreted++;
+            if (apply_event(r, &env, instance, daemon, &e, offset, lineno) < 0) return -1;
+            return flush_evicted(r) < 0 ? -1 : 1;
+        }
+    } else if (!resolver_program(env.program)) {
+        /* PostfixLogReader._non_postfix: another program's line, kept as it is */
+        r->fast++;
+        return emit_other(r, &env, NONE_SLICE, NONE_SLICE, sl_c("not postfix"), lineno) < 0 ? -1 : 1;
+    }
+    return 0;
+}
+
 static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int64_t lineno) {
     r->lines++;
     r->cur_offset = offset;
@@ -2444,30 +2735,25 @@ static int one_line(Reader *r, const char *p, Py_ssize_t n, int64_t offset, int6
     for (; i < n; i++) high |= (unsigned char)p[i];
     ascii = (high & 0x8080808080808080ULL) == 0;
     if (ascii && blank) { r->blank++; return 0; }
+    int got;
     if (ascii) {
-        Env env;
-        int got = fast_envelope(r, sl(p, n), &env);
-        if (got < 0) return -1;
-        Slice instance, daemon;
-        if (got && split_program(env.program, &instance, &daemon)) {
-            Ev e;
-            int kind = fast_message(daemon, env.message, &e);
-            if (kind == FAST_UNINTERPRETED) {
-                r->fast++;
-                return emit_other(r, &env, daemon, e.queue_id, sl_c("uninterpreted"), lineno);
-            }
-            if (kind) {
-                r->fast++;
-                r->interpreted++;
-                if (apply_event(r, &env, instance, daemon, &e, offset, lineno) < 0) return -1;
-                return flush_evicted(r);
-            }
-        } else if (got && !resolver_program(env.program)) {
-            /* PostfixLogReader._non_postfix: another program's line, kept as it is */
-            r->fast++;
-            return emit_other(r, &env, NONE_SLICE, NONE_SLICE, sl_c("not postfix"), lineno);
+        got = fast_line(r, p, n, TEXT_OK, offset, lineno);
+    } else {
+        /* The text the reference reads: the bytes decoded as UTF-8, invalid ones replaced by
+         * U+FFFD (its reader decodes with errors="replace"); read here as that text's UTF-8. */
+        int cls = text_class(p, n);
+        PyObject *text = NULL;
+        const char *q = p;
+        Py_ssize_t m = n;
+        if (cls == TEXT_INVALID) {
+            text = PyUnicode_DecodeUTF8(p, n, "replace");
+            if (text == NULL || (q = PyUnicode_AsUTF8AndSize(text, &m)) == NULL) { Py_XDECREF(text); return -1; }
+            cls = text_class(q, m);
         }
+        got = fast_line(r, q, m, cls, offset, lineno);
+        Py_XDECREF(text);
     }
+    if (got != 0) return got < 0 ? -1 : 0;
     return slow_line(r, p, n, offset, lineno);
 }
 
@@ -2695,6 +2981,8 @@ static void Reader_dealloc(Reader *r) {
     free(r->slots);
     free(r->scratch.p);
     free(r->keybuf.p);
+    free(r->json_log.p);
+    free(r->json_key.p);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
 

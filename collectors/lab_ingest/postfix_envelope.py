@@ -282,6 +282,12 @@ class EnvelopeParser:
             if not isinstance(obj, dict) or not isinstance(obj.get("log"), str):
                 return None
             inner = obj["log"].rstrip("\r\n")
+            try:
+                inner.encode("utf-8")
+            except UnicodeEncodeError:
+                # a lone surrogate escape: not I-JSON (RFC 7493 section 2.1), no column holds
+                # it; not a log line (quarantined with its raw bytes)
+                return None
             got = self._inner(inner)
             if got is None and isinstance(obj.get("time"), str):
                 ts = parse_iso_timestamp(obj["time"])

@@ -2,7 +2,8 @@
 
 The compiled reader (``--reader compiled``, the default where it is built) against the
 Python reader (``--reader python``, its reference), through the whole ingest: plain and
-gzip files, garbage and non-UTF-8 lines, a half-written last line, a log that grows
+gzip files, garbage and non-UTF-8 lines, RFC 5424 with structured data, docker json-file
+lines (one with a lone surrogate: quarantined), a half-written last line, a log that grows
 between two runs, and what ``ingested_files`` records for the next resume.
 """
 
@@ -31,20 +32,29 @@ def _built() -> None:
 
 
 def _log(tmp_path) -> bytes:
-    from benchmarks.ingest_bench import generate_log
+    from benchmarks.ingest_bench import REAL_LOGS, generate_log
 
     gen = tmp_path / "generated"
     generate_log(gen, 400_000)
     real = tmp_path / "real"          # an internet-facing server's lines (postscreen, amavis, ...): counted
     generate_log(real, 200_000, shape="real", stamps="iso")
+    # the same content in RFC 5424 with structured data and in docker json-file lines, and with
+    # UTF-8 text and invalid bytes (the benchmark's generated envelopes)
+    enveloped = b""
+    for label in ("real-rfc5424-sd", "real-docker-json", "real-utf8"):
+        shape, stamps, envelope = REAL_LOGS[label]
+        generate_log(tmp_path / label, 100_000, shape=shape, stamps=stamps, envelope=envelope)
+        enveloped += (tmp_path / label).read_bytes()
     maillog = (EXTERNAL_DIR / "postfix" / "maillogger" / "maillog").read_bytes()
     odd = (b"this is not a log line\n"
            b"Mar  1 10:00:00 lab-a postfix/smtpd[9]: connect from caf\xe9.example[192.0.2.9]\n"
            b"Mar  1 10:00:01 lab-a postfix/smtpd[9]: disconnect from caf\xc3\xa9.example[192.0.2.9] commands=0\n"
            b"\n   \n"
            b"2024-03-01 10:00:02,123 INFO     STS: Lookup PERFORMED: domain = a.lab.example\n"
-           b"Mar  1 10:00:03 lab-a postfix/qmgr[1]: 4ABCDE12345: removed\r\n")
-    return gen.read_bytes() + real.read_bytes() + maillog[:maillog.rfind(b"\n") + 1] + odd
+           b"Mar  1 10:00:03 lab-a postfix/qmgr[1]: 4ABCDE12345: removed\r\n"
+           b'{"log":"Mar  1 10:00:04 lab-a postfix/qmgr[1]: 4ABCDE12345: removed\\ud800\\n"}\n'
+           b'{"log":"Mar  1 10:00:04 lab-a postfix/smtpd[9]: connect from caf\\u00e9.example[192.0.2.9]\\n"}\n')
+    return gen.read_bytes() + real.read_bytes() + enveloped + maillog[:maillog.rfind(b"\n") + 1] + odd
 
 
 def _other_lines(data: bytes) -> int:
@@ -96,6 +106,7 @@ def test_plain_gzip_garbage_and_a_half_written_line_store_the_same(tmp_path, kee
 
     python, compiled = _ingest_both(tmp_path, [(write, [plain, packed])], keep_other_lines)
     assert python["postfix_deliveries"] and python["quarantine"]
+    assert any(b"\\ud800" in q[2] for q in python["quarantine"])     # a lone surrogate: not I-JSON
     # the other lines: raw, or counted (once: the gzip copy reads the same lines, the same rows)
     assert bool(python["postfix_other_line_counts"]) != keep_other_lines
     # (the half-written last line is one of them; the gzip copy resumes where the plain file ended)

@@ -68,8 +68,12 @@ def test_envelopes_of_every_form_a_lab_produces() -> None:
         got = p.parse(line)
         assert got is not None, line
         assert (got.timestamp, got.host, got.program, got.pid) == (ts, host, program, pid), line
-    for garbage in ("", "hello world", "\x00\x01\x02", "{not json", "Foo 99 99:99:99 x y: z", "{}"):
+    for garbage in ("", "hello world", "\x00\x01\x02", "{not json", "Foo 99 99:99:99 x y: z", "{}",
+                    # a lone surrogate escape in the log string: not I-JSON (RFC 7493 2.1)
+                    '{"log": "Mar  3 10:00:01 mx postfix/qmgr[9]: x\\ud800\\n"}'):
         assert p.parse(garbage) is None
+    # a surrogate pair is one character
+    assert p.parse('{"log": "Mar  3 10:00:01 mx postfix/qmgr[9]: x\\ud83d\\ude00\\n"}').message == "x\U0001f600"
 
 
 def test_program_names_split_into_instance_and_daemon() -> None:
