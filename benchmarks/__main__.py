@@ -1,4 +1,5 @@
-"""Run the benchmarks: ``python -m benchmarks [NAME ...]`` (default: all ``*_bench.py``).
+"""Run the benchmarks: ``python -m benchmarks [NAME ...]`` (default: all ``*_bench.py``;
+``ingest`` is ``ingest_bench``). Options go to a benchmark run alone: ``python -m benchmarks.NAME ...``.
 
 Each benchmark is its own script, run in its own process so that peak-memory
 figures are not polluted by the others; results go to stdout and to
@@ -16,7 +17,8 @@ HERE = Path(__file__).resolve().parent
 
 def main(argv: list[str]) -> int:
     available = sorted(p.stem for p in HERE.glob("*_bench.py"))
-    wanted = argv or available
+    # `make bench BENCH=ingest` as well as BENCH=ingest_bench
+    wanted = [w if w in available or f"{w}_bench" not in available else f"{w}_bench" for w in argv] or available
     unknown = [w for w in wanted if w not in available]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}",
