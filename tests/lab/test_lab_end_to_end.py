@@ -3,7 +3,7 @@ profile sends to every server, the evidence says what RFC 8461 (MTA-STS) and RFC
 (DANE) make each sender do, the ingested views agree (each profile's row of
 provider_behaviour and its notice timing), and `down` leaves nothing behind.
 
-One lab for the module, shared by the six profiles (about a minute and a half: the
+One lab for the module, shared by the six profiles (about a minute: the
 senders' short queue timers decide, and the profiles run side by side). Every timing
 bound below is derived from those timers.
 """
@@ -31,9 +31,9 @@ pytestmark = [pytest.mark.root, pytest.mark.servers, pytest.mark.slow]
 
 # The senders' queue timers, in seconds: Postfix's delay notice, the queue lifetime (the
 # failure notice), the queue run (also Exim's quick first notice) and the retry backoff.
-# Short, so the module waits about a minute for its failure notices; the lifetime holds
+# Short, so the module waits under a minute for its failure notices; the lifetime holds
 # Exim's quick notice and at least three updates (quick, delay, 2 x delay, 3 x delay).
-DELAY_S, LIFETIME_S, RUN_S, MIN_BACKOFF_S, MAX_BACKOFF_S = 15, 60, 5, 5, 8
+DELAY_S, LIFETIME_S, RUN_S, MIN_BACKOFF_S, MAX_BACKOFF_S = 10, 40, 5, 5, 8
 TIMERS = dict(delay_warning_time=f"{DELAY_S}s", maximal_queue_lifetime=f"{LIFETIME_S}s",
               queue_run_delay=f"{RUN_S}s", minimal_backoff_time=f"{MIN_BACKOFF_S}s",
               maximal_backoff_time=f"{MAX_BACKOFF_S}s")
