@@ -106,8 +106,12 @@ def filtered(run_id: str, max_rank: int, misconfig_class: str):
 
 if ctx.has_crawl:
     if ctx.output_dir is None:  # interactive (JupyterLab): widgets
+        # The table is one output the callback updates in place (a display handle), not an
+        # Output widget: headless runners (nbclient, nbconvert --execute) mimic an Output
+        # widget by writing to the kernel's shell channel, which can hide the cell's reply
+        # from them until their timeout (nbclient issue 312).
         import ipywidgets as widgets
-        from IPython.display import display
+        from IPython.display import HTML, display
 
         runs = ctx.crawl_runs
         pick = widgets.Dropdown(
@@ -116,16 +120,14 @@ if ctx.has_crawl:
         top = widgets.IntSlider(value=10_000, min=100, max=max(ctx.rank_buckets), step=100,
                                 description="rank <=")
         cls = widgets.Dropdown(options=CLASSES, value="(any)", description="class")
-        out = widgets.Output()
+        display(widgets.VBox([pick, top, cls]))
+        shown = display(HTML(""), display_id=True)
 
         def refresh(*_):
-            with out:
-                out.clear_output()
-                ctx.table(filtered(pick.value, top.value, cls.value), "filtered")
+            ctx.table(filtered(pick.value, top.value, cls.value), "filtered", handle=shown)
 
         for w in (pick, top, cls):
             w.observe(refresh, names="value")
-        display(widgets.VBox([pick, top, cls, out]))
         refresh()
     else:
         shown = filtered(run, 10_000, "mx_not_covered")

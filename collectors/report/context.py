@@ -43,7 +43,12 @@ LAB_VIEWS = {
 
 
 
-def _display(obj: Any) -> None:
+def _display(obj: Any, handle: Any = None) -> None:
+    """Show ``obj`` as a new output, or in place of what ``handle`` (an IPython display
+    handle) shows."""
+    if handle is not None:
+        handle.update(obj)
+        return
     try:
         from IPython.display import display
     except ImportError:  # outside Jupyter: nothing to show
@@ -399,10 +404,12 @@ class ReportContext:
                       citation=citation)
 
     def table(self, df: pd.DataFrame, name: str, *, caption: str = "", citation: str = "",
-              max_rows: int = 200, paper: bool = False, display: pd.DataFrame | None = None) -> None:
+              max_rows: int = 200, paper: bool = False, display: pd.DataFrame | None = None,
+              handle: Any = None) -> None:
         """Show ``df`` (or its ``display`` form) escaped through pandas' Styler, and write ``df``
         whole as ``tables/<notebook>_<name>.csv``; with ``paper``, also as CSV and LaTeX
-        (booktabs) under ``paper/tables/``."""
+        (booktabs) under ``paper/tables/``. With ``handle`` (``display(..., display_id=True)``)
+        the table replaces what that output shows, e.g. from a widget's callback."""
         path = self._path("tables", name, ".csv")
         if path is not None:
             df.to_csv(path, index=False)
@@ -412,7 +419,7 @@ class ReportContext:
                             table_id=f"{self.notebook}_{name}")
         if citation:
             markup += f'<p class="citation">Source: {esc(citation)}</p>'
-        _display(_html(markup))
+        _display(_html(markup), handle)
 
     def figure(self, fig: Any, name: str, *, citation: str = "", lab: bool = False,
                caption: str = "") -> None:

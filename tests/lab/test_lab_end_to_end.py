@@ -3,8 +3,9 @@ profile sends to every server, the evidence says what RFC 8461 (MTA-STS) and RFC
 (DANE) make each sender do, the ingested views agree (each profile's row of
 provider_behaviour and its notice timing), and `down` leaves nothing behind.
 
-One lab for the module, shared by the six profiles (about four minutes: the senders'
-short queue timers decide, and the profiles run side by side).
+One lab for the module, shared by the six profiles (about a minute: the
+senders' short queue timers decide, and the profiles run side by side). Every timing
+bound below is derived from those timers.
 """
 
 from __future__ import annotations
@@ -28,11 +29,17 @@ from support import REPO_ROOT, require, require_binaries
 
 pytestmark = [pytest.mark.root, pytest.mark.servers, pytest.mark.slow]
 
-TIMERS = dict(delay_warning_time="30s", maximal_queue_lifetime="2m", queue_run_delay="10s",
-              minimal_backoff_time="10s", maximal_backoff_time="15s")
+# The senders' queue timers, in seconds: Postfix's delay notice, the queue lifetime (the
+# failure notice), the queue run (also Exim's quick first notice) and the retry backoff.
+# Short, so the module waits under a minute for its failure notices; the lifetime holds
+# Exim's quick notice and at least three updates (quick, delay, 2 x delay, 3 x delay).
+DELAY_S, LIFETIME_S, RUN_S, MIN_BACKOFF_S, MAX_BACKOFF_S = 10, 40, 5, 5, 8
+TIMERS = dict(delay_warning_time=f"{DELAY_S}s", maximal_queue_lifetime=f"{LIFETIME_S}s",
+              queue_run_delay=f"{RUN_S}s", minimal_backoff_time=f"{MIN_BACKOFF_S}s",
+              maximal_backoff_time=f"{MAX_BACKOFF_S}s")
 # A notice comes at the first queue run after its deadline: at most one backoff, one
 # queue-manager scan and the delivery itself later.
-SLACK = timedelta(seconds=15 + 10 + 15)
+SLACK = timedelta(seconds=MAX_BACKOFF_S + RUN_S + MAX_BACKOFF_S)
 ENFORCING = "postfix-mta-sts"
 OPPORTUNISTIC = "postfix-opportunistic"
 PRIMED = "postfix-mta-sts-primed"
@@ -61,7 +68,7 @@ def lab_run():
         # The lazy profile first: its resolver's cache is cold. The primed one fetches every
         # policy itself before its message (a resolver of its own, so its own cache).
         sent = {profile: lab.send(profile, rounds=rounds) for profile, rounds in ROUNDS.items()}
-        settled = lab.wait_until_settled(timeout=120 + 120, poll=3)
+        settled = lab.wait_until_settled(timeout=LIFETIME_S + 120, poll=1)
         yield lab, sent, settled
     finally:
         lab.down()
@@ -189,8 +196,8 @@ def test_delay_and_failure_notices_arrive_within_the_timers(lab_run):
     # Date headers have whole seconds (up to 1 s early), and the queue file is a moment older
     # than the ledger's sent_at (taken when the submission server answered DATA): a notice
     # can look up to a second and a few milliseconds early (seen: 118.995 s for 120 s). The
-    # timers themselves (30 s, 2 min) are never cut short by Postfix.
-    delay, lifetime = timedelta(seconds=30 - 2), timedelta(minutes=2, seconds=-2)
+    # timers themselves are never cut short by Postfix.
+    delay, lifetime = timedelta(seconds=DELAY_S - 2), timedelta(seconds=LIFETIME_S - 2)
     for to, actions in seen.items():
         assert set(actions) == {"delayed", "failed"}, (to, actions)
         assert delay <= actions["delayed"] - sent_at[to] <= delay + SLACK, (to, actions)
@@ -293,8 +300,8 @@ def test_ingested_notification_timing(ingested):
     slack = SLACK.total_seconds()
     for label, delays, failures, first, final, tls, sources in timing:
         assert (delays, failures) == (1, 1), label   # one notice each, however many sources saw it
-        assert 29 <= first <= 30 + slack, (label, first)
-        assert 119 <= final <= 120 + slack, (label, final)
+        assert DELAY_S - 1 <= first <= DELAY_S + slack, (label, first)
+        assert LIFETIME_S - 1 <= final <= LIFETIME_S + slack, (label, final)
         assert tls and "mailbox" in sources, label
     assert ingested.con.execute("SELECT count(*) FROM notification_timing WHERE provider = ?",
                                 [OPPORTUNISTIC]).fetchone()[0] == 0
@@ -351,22 +358,24 @@ def _timing(store, profile: str) -> dict[str, list[tuple]]:
 
 def test_notice_timing_of_each_profile_follows_its_own_timers(ingested):
     slack = SLACK.total_seconds()
-    # Postfix, delay_warning_time = 30s: one delay notice, the failure at the 2 min lifetime.
+    # Postfix, delay_warning_time = DELAY_S: one delay notice, the failure at the lifetime.
     for profile in (ENFORCING, PRIMED):
         timing = _timing(ingested, profile)
         assert sorted(timing) == ["b", "d"]
         for rows in timing.values():
             assert all((d, f, s) == (1, 1, "delay+failure") for d, f, _, _, s in rows)
-            assert all(28 <= first <= 30 + slack and 118 <= final <= 120 + slack for _, _, first, final, _ in rows)
+            assert all(DELAY_S - 2 <= first <= DELAY_S + slack and LIFETIME_S - 2 <= final <= LIFETIME_S + slack for _, _, first, final, _ in rows)
     # Postfix, delay_warning_time = 0: the failure notice only.
     [(delays, failures, first, final, style)] = _timing(ingested, DANE)["b"]
     assert (delays, failures, style) == (0, 1, "failure-only") and first == final
-    assert 118 <= final <= 120 + slack
-    # Exim, delay_warning = 10s:30s: a quick notice, then updates, then the failure (retry F,2m).
+    assert LIFETIME_S - 2 <= final <= LIFETIME_S + slack
+    # Exim, delay_warning = RUN_S:DELAY_S: a quick notice, then updates, then the failure
+    # (retry F,LIFETIME_S).
     for profile in (EXIM, EXIM_DANE):
         [(delays, failures, first, final, style)] = _timing(ingested, profile)["b"]
         assert style == "quick+updates" and failures == 1 and delays >= 3, (profile, delays)
-        assert 8 <= first <= 10 + slack and 118 <= final <= 120 + slack, (profile, first, final)
+        assert RUN_S - 2 <= first <= RUN_S + slack, (profile, first)
+        assert LIFETIME_S - 2 <= final <= LIFETIME_S + slack, (profile, final)
     # DANE required and no TLSA record at F: Exim fails the message at once (no retry).
     [(delays, failures, first, final, _)] = _timing(ingested, EXIM_DANE)["f"]
     assert (delays, failures) == (0, 1) and final <= slack
