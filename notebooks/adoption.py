@@ -92,8 +92,10 @@ if ctx.has_crawl:
                                  "{}_share_neff")[["bucket", "domains", "has_mx", "has_record", "valid_policy",
                                                    "mode_enforce"]],
               caption=f"Domains reaching each stage: count (percent of the bucket, 95 % Wilson interval), run {run}")
-    ctx.table(funnel.drop(columns=["run_id", "top_n"]), "funnel_counts",
-              caption="Every stage's count per bucket")
+    counts = funnel.drop(columns=["run_id", "top_n"])
+    ctx.table(counts, "funnel_counts",   # the CSV keeps each share's effective sample size (*_neff)
+              display=counts[[c for c in counts.columns if not c.endswith("_neff")]],
+              caption="Every stage's count per bucket (effective sample sizes in tables/adoption_funnel_counts.csv)")
     ctx.figure(charts.funnel(funnel), "funnel")
 
 # %% [markdown]
