@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
 
 from collectors.cli.common import CliError, add_db_option, open_db
 
@@ -81,25 +80,24 @@ def _record(args: argparse.Namespace, entries: list) -> None:
 
 
 def _addresses(args: argparse.Namespace) -> int:
-    from collectors.lab_ingest import make_addresses
+    from collectors.lab_ingest import ledger_entries, make_addresses
 
     labels = [c for c in args.labels.lower() if c.isalnum()]
     if not labels:
         raise CliError("--labels names no server label")
-    entries = make_addresses(args.provider, args.account, args.lab_domain, labels)
     if args.lab:
-        entries = _issued_by_the_lab(args, labels, entries)
+        entries = ledger_entries(args.provider, args.account, _issued_by_the_lab(args, labels))
+    else:
+        entries = make_addresses(args.provider, args.account, args.lab_domain, labels)
     _record(args, entries)
     for e in entries:
         print(f"{e.server_label}\t{e.to_addr}")
     return 0
 
 
-def _issued_by_the_lab(args: argparse.Namespace, labels: list[str], made: list[Any]) -> list[Any]:
-    """The same ledger entries, with addresses the lab's status service issued instead of
-    local ones: the lab then answers for them (`mtasts lab watch`)."""
-    import dataclasses
-
+def _issued_by_the_lab(args: argparse.Namespace, labels: list[str]) -> list[str]:
+    """One address per label, issued by the lab's status service instead of made here: the lab
+    then answers for them (`mtasts lab watch`)."""
     from collectors.lab import LabError, StatusClient
 
     if args.token_file is None:
@@ -112,8 +110,7 @@ def _issued_by_the_lab(args: argparse.Namespace, labels: list[str], made: list[A
     domain = args.lab_domain.strip().strip(".").lower()
     if any(not by_label.get(label, "").endswith(f"@{label}.{domain}") for label in labels):
         raise CliError(f"{args.lab} issued {', '.join(issued)}: not one address per label under {domain}")
-    return [dataclasses.replace(e, to_addr=by_label[e.server_label],
-                                address_uuid=by_label[e.server_label].split("@", 1)[0]) for e in made]
+    return [by_label[label] for label in labels]
 
 
 def _sent(args: argparse.Namespace) -> int:

@@ -102,17 +102,9 @@ def _rows(status: dict) -> list[str]:
 def _record_issued(ledger: Path, provider: str, account: str | None, addresses: list[str]) -> None:
     """The issued addresses, as `mtasts lab addresses` records its own: ingested later with
     the evidence, they say which provider each arrival belongs to."""
-    import datetime as dt
+    from collectors.lab_ingest import append_ledger_csv, ledger_entries
 
-    from collectors.lab_ingest import LedgerEntry, address_uuid, append_ledger_csv, lab_label, normalize_address
-
-    now = dt.datetime.now(dt.timezone.utc)
-    sender = normalize_address(account) if account else None
-    append_ledger_csv(ledger, [
-        LedgerEntry(provider=provider, account=sender, sent_at=now, from_addr=sender, to_addr=address.lower(),
-                    message_id=None, server_label=lab_label(address), address_uuid=address_uuid(address),
-                    source="addresses")
-        for address in addresses])
+    append_ledger_csv(ledger, ledger_entries(provider, account, addresses))
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:

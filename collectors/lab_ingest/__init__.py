@@ -17,7 +17,7 @@ from collectors.lab_ingest.driver import FileOutcome, IngestOptions, IngestSumma
 from collectors.lab_ingest.formats import FORMATS
 from collectors.lab_ingest.http_log import LAB_NGINX_LOG_FORMAT, HttpRequest
 from collectors.lab_ingest.http_log import parse_lines as parse_access_log_lines
-from collectors.lab_ingest.ledger import LedgerEntry, append_ledger_csv, make_addresses
+from collectors.lab_ingest.ledger import LedgerEntry, append_ledger_csv, ledger_entries, make_addresses
 from collectors.lab_ingest.normalize import address_uuid, lab_label, normalize_address, normalize_message_id, utc_iso
 from collectors.lab_ingest.postfix_fast import AVAILABLE as COMPILED_READER_AVAILABLE
 from collectors.lab_ingest.postfix_fast import compiled_reader_counters
@@ -42,6 +42,7 @@ __all__ = [
     "compiled_reader_counters",
     "ingest",
     "lab_label",
+    "ledger_entries",
     "make_addresses",
     "normalize_address",
     "normalize_message_id",

@@ -53,16 +53,23 @@ def make_addresses(provider: str, account: str | None, lab_domain: str,
 
     A random (version 4) UUID makes each address unguessable and unique, so anything
     arriving for it belongs to this send and nothing else."""
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     domain = lab_domain.strip().strip(".").lower()
+    return ledger_entries(provider, account, [f"{uuid.uuid4()}@{label.lower()}.{domain}" for label in labels],
+                          now, source)
+
+
+def ledger_entries(provider: str, account: str | None, addresses: list[str], now: datetime | None = None,
+                   source: str = "addresses") -> list[LedgerEntry]:
+    """The ledger's entries for test addresses made elsewhere (or by :func:`make_addresses`),
+    sent or about to be sent by ``account`` of ``provider`` at ``now``."""
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     sender = normalize_address(account) if account else None
     entries = []
-    for label in labels:
-        local = str(uuid.uuid4())
-        to_addr = f"{local}@{label.lower()}.{domain}"
+    for address in addresses:
+        to_addr = address.strip().lower()
         entries.append(LedgerEntry(
             provider=provider, account=account, sent_at=moment, from_addr=sender, to_addr=to_addr,
-            message_id=None, server_label=label.lower(), address_uuid=local, source=source,
+            message_id=None, server_label=lab_label(to_addr), address_uuid=address_uuid(to_addr), source=source,
         ))
     return entries
 
