@@ -81,10 +81,12 @@ if ctx.has_crawl:
                    "valid_policy", "mode_enforce", "mode_testing", "mode_none",
                    "tlsrpt_valid", "dnssec_secure", "dane_tlsa", "misconfigured", "delivery_risk"):
         ctx.key(column, int(whole[column]))
-    shown = funnel[["bucket", "domains", "has_mx", "has_record", "valid_policy", "mode_enforce"]]
+    shown = funnel
     for column in ("has_record", "valid_policy", "mode_enforce"):   # each share among its effective n
-        shown = rate_columns(shown.assign(**{f"{column}_share_neff": funnel[f"{column}_share_neff"]}),
-                             column, "domains", n_eff="{}_share_neff").drop(columns=[f"{column}_share_neff"])
+        shown = rate_columns(shown, column, "domains", n_eff="{}_share_neff")
+    shown = shown[["bucket", "domains", "has_mx", "has_record", "valid_policy", "mode_enforce",
+                   *(f"{c}_{part}" for c in ("has_record", "valid_policy", "mode_enforce")
+                     for part in ("pct", "ci_low", "ci_high"))]]
     ctx.key("has_record_ci_pct", [float(shown.iloc[-1]["has_record_ci_low"]),
                                   float(shown.iloc[-1]["has_record_ci_high"])])
     ctx.table(shown, "funnel", paper=True,

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from collectors.report.figures import CYCLE, OURS, PALETTE, PUBLISHED, new, wrap
-from collectors.report.stats import error_bars, wilson
+from collectors.report.stats import effective_sizes, error_bars, wilson
 
 STAGES = {"has_record": "record", "valid_record": "valid record", "policy_fetched": "policy fetched",
           "valid_policy": "valid policy", "mode_enforce": "mode enforce"}
@@ -179,8 +179,8 @@ def trend(summary: pd.DataFrame) -> Figure:
     series = {"has_record": "MTA-STS record", "valid_policy": "valid policy",
               "mode_enforce": "mode enforce", "misconfigured": "misconfigured"}
     for i, (column, label) in enumerate(series.items()):
-        neffs = summary[f"{column}_share_neff"] if f"{column}_share_neff" in summary else [None] * len(summary)
-        rates = [wilson(c, n, e) for c, n, e in zip(summary[column], summary["domains"], neffs)]
+        rates = [wilson(c, n, e) for c, n, e in zip(summary[column], summary["domains"],
+                                                    effective_sizes(summary, "{}_share_neff", column))]
         ax.plot(x, [r.pct for r in rates], marker="o", color=CYCLE[i], label=label)
         ax.fill_between(x, [r.low for r in rates], [r.high for r in rates], color=CYCLE[i], alpha=0.2,
                         linewidth=0)

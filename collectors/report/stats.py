@@ -58,7 +58,7 @@ def wilson(count: int, n: int, n_eff: float | None = None) -> Rate:
     return Rate(count, n, 100.0 * count / n, 100.0 * float(low), 100.0 * float(high), size)
 
 
-def _effective(df: pd.DataFrame, n_eff: str | None, count: str = "") -> list[float | None]:
+def effective_sizes(df: pd.DataFrame, n_eff: str | None, count: str = "") -> list[float | None]:
     """The effective sample sizes of ``df``'s rows (None: the plain n). ``n_eff`` names a
     column, or a pattern with ``{}`` for the count's own (``"{}_share_neff"``)."""
     column = n_eff.replace("{}", count) if n_eff is not None else None
@@ -70,7 +70,7 @@ def rate_columns(df: pd.DataFrame, count: str, n: str, prefix: str | None = None
     """``df`` with ``<prefix>_pct``, ``_ci_low`` and ``_ci_high`` for ``count`` of ``n`` per row
     (the interval among column ``n_eff``'s effective sample size, when given)."""
     prefix = prefix or count
-    rates = [wilson(c, d, e) for c, d, e in zip(df[count], df[n], _effective(df, n_eff, count))]
+    rates = [wilson(c, d, e) for c, d, e in zip(df[count], df[n], effective_sizes(df, n_eff, count))]
     return df.assign(**{
         f"{prefix}_pct": [round(r.pct, 3) for r in rates],
         f"{prefix}_ci_low": [round(r.low, 3) for r in rates],
@@ -83,7 +83,7 @@ def rate_texts(df: pd.DataFrame, counts: list[str], n: str, n_eff: str | None = 
     out = df.copy()
     for column in counts:
         out[column] = [f"{int(c):,} ({wilson(c, d, e).text()})"
-                       for c, d, e in zip(df[column], df[n], _effective(df, n_eff, column))]
+                       for c, d, e in zip(df[column], df[n], effective_sizes(df, n_eff, column))]
     return out
 
 
