@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from collectors.lab.deploy import DeployPlan, evidence_paths, install_map, render_deployment
+from collectors.lab.deploy import (
+    RECEIVER_LISTEN, RECEIVER_PORT, STATUS_PORT, DeployPlan, evidence_paths, install_map, render_deployment,
+)
 from collectors.lab.templates import template_path
 from collectors.lab_ingest import HttpRequest, parse_access_log_lines
 from collectors.rfc import parse_sts_policy
@@ -80,6 +82,19 @@ def _exec_start(unit: str) -> list[str]:
     return [*installed[argv[0]], *argv[1:]]
 
 
+def _listening(host: str, address: str, port: int) -> bool:
+    """Whether something accepts connections on ``address``:``port`` in namespace ``host``."""
+    import socket
+
+    def connect() -> bool:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    return netns.call_in(host, connect)
+
+
 def _curl(name: str, pki: Pki, url: str, *args: str) -> subprocess.CompletedProcess:
     host = url.split("/")[2]
     return subprocess.run(["ip", "netns", "exec", name, "curl", "-s", "-S", "--max-time", "10",
@@ -127,11 +142,14 @@ def policy_host(host_root: Path):
             procs.append(subprocess.Popen(["ip", "netns", "exec", name,
                                            *_exec_start(files[f"systemd/{unit}.service"])],
                                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}))
-        for _ in range(100):
+        for _ in range(100):   # nginx, and behind it the receiver and the live view on loopback
             up = _curl(name, pki, f"https://mta-sts.a.audit.{BASE}/.well-known/mta-sts.txt")
-            if up.stdout.endswith("200"):
+            if up.stdout.endswith("200") and all(_listening(name, RECEIVER_LISTEN, port)
+                                                 for port in (RECEIVER_PORT, STATUS_PORT)):
                 break
             time.sleep(0.1)
+        else:
+            pytest.fail("the rendered policy host did not come up in 10 s (nginx, receiver, live view)")
         yield name, pki, plan, files
     finally:
         for proc in procs:

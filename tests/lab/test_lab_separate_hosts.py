@@ -43,7 +43,7 @@ import duckdb
 import pytest
 
 from collectors.lab import configs
-from collectors.lab.deploy import DeployPlan, render_deployment
+from collectors.lab.deploy import RECEIVER_LISTEN, RECEIVER_PORT, STATUS_PORT, DeployPlan, render_deployment
 from collectors.lab.design import SERVERS, LabNames, LocalAddresses, QueueTimers, builtin_profile
 from collectors.lab.dns import start_dns
 from collectors.lab.postfix import PostfixInstance
@@ -55,7 +55,7 @@ from collectors.testbed import call_in
 from collectors.testbed.netns import delete as lab_netns_delete
 from collectors.testbed.pki import Pki
 from support import REPO_ROOT, require_binaries
-from test_lab_render_runs import _exec_start, _install
+from test_lab_render_runs import _exec_start, _install, _listening
 
 pytestmark = [pytest.mark.root, pytest.mark.servers, pytest.mark.slow]
 
@@ -187,18 +187,6 @@ def _answers(host: str, name: str) -> bool:
     return call_in(host, ask)
 
 
-def _listening(host: str, address: str, port: int) -> bool:
-    import socket
-
-    def connect() -> bool:
-        try:
-            socket.create_connection((address, port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    return call_in(host, connect)
-
-
 def _wait(what: str, check, timeout: float = 30.0, logs: tuple[Path, ...] = ()) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -311,6 +299,8 @@ def deployment():
             inst.start(host)
             stack.append(lambda inst=inst, host=host: inst.stop(host))
         _wait("the hosts' resolver", lambda: _answers(name, f"a.audit.{BASE}"))
+        _wait("the TLS-RPT receiver and the live view", lambda: all(
+            _listening(d.hosts["p"], RECEIVER_LISTEN, port) for port in (RECEIVER_PORT, STATUS_PORT)))
         for number, profile_name in enumerate(SENDER_ADDRESSES):
             d.senders[profile_name] = _start_sender(d, profile_name, f"mth{os.getpid() % 10000}s{number}", stack)
         yield d
